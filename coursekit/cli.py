@@ -1,0 +1,143 @@
+"""``coursekit``: a thin command line over the library.
+
+Each command parses its arguments and calls one library function.  Errors the kit raises
+on purpose (:class:`~coursekit.errors.CoursekitError`) become one clean paragraph on
+stderr and a non-zero exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import Course, load_config
+from .errors import CoursekitError
+
+
+def _course(args) -> Course:
+    return load_config(args.config)
+
+
+def cmd_data(args) -> int:
+    """Download, verify and unpack CIFAR-10 (or check the folder that is there)."""
+    from .dataset import check_cifar10_dir
+    from .download import download_cifar10, install_tarball
+
+    course = _course(args)
+    dest = Path(args.dest) if args.dest else course.data.cifar10_dir
+    if args.check:
+        check_cifar10_dir(dest, deep=True)
+    elif args.tarball:
+        install_tarball(Path(args.tarball), dest, args.md5 or course.data.md5)
+    else:
+        download_cifar10(dest, args.url or course.data.url, args.md5 or course.data.md5,
+                         progress=not args.quiet, retries=args.retries, force=args.force)
+    print(f"CIFAR-10 is ready in {dest}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    """Train the reference solution with the course's hyperparameters."""
+    from .train import train_reference
+
+    course = _course(args)
+    out = Path(args.out) / args.assignment
+    result = train_reference(course, args.assignment, out, progress=not args.quiet, seed=args.seed)
+    print(f"{args.assignment}: val accuracy {result.val_accuracy:.3f}, test accuracy "
+          f"{result.test_accuracy:.3f}, trained in {result.train_seconds:.1f} s")
+    print(f"curves and metrics written to {out}")
+    return 0
+
+
+def cmd_build(args) -> int:
+    """Generate release/ (student skeleton) and solutions/ from source/."""
+    from .build import build_tracks, check_tracks, execute_notebooks
+
+    course = _course(args)
+    ids = args.assignments or None
+    if args.check:
+        diff = check_tracks(course, ids)
+        if diff:
+            print("\n".join(diff))
+            print("release/ or solutions/ differ from what source/ generates: run `coursekit build`.")
+            return 1
+        print("release/ and solutions/ are up to date with source/.")
+        return 0
+    if args.execute:
+        execute_notebooks(course, ids)
+    report = build_tracks(course, ids)
+    print(report)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The kit's main job: build both tracks, then train the reference nets."""
+    from .build import build_tracks
+    from .train import load_data, train_reference
+
+    course = _course(args)
+    print(build_tracks(course))
+    data = load_data(course)
+    for assignment in ("two_layer_net", "fc_net"):
+        result = train_reference(course, assignment, Path(args.out) / assignment,
+                                 progress=not args.quiet, data=data)
+        print(f"{assignment}: val {result.val_accuracy:.3f}, test {result.test_accuracy:.3f} "
+              f"in {result.train_seconds:.1f} s (curves in {args.out}/{assignment})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coursekit", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", metavar="PATH", default=None,
+                        help="course.toml to use (default: found from the working directory)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, func, help_text):
+        sub = commands.add_parser(name, help=help_text, description=func.__doc__)
+        sub.set_defaults(func=func)
+        return sub
+
+    data = command("data", cmd_data, "download, verify and unpack CIFAR-10")
+    data.add_argument("--dest", help="dataset folder (default: data.cifar10_dir, or $CIFAR10_DIR)")
+    data.add_argument("--url", help="tarball URL (default: data.url in course.toml)")
+    data.add_argument("--md5", help="expected md5 of the tarball (default: data.md5)")
+    data.add_argument("--tarball", help="install from a tarball already on disk instead of downloading")
+    data.add_argument("--retries", type=int, default=3, help="attempts after a cut connection")
+    data.add_argument("--force", action="store_true", help="download even if the folder is valid")
+    data.add_argument("--check", action="store_true", help="only check the folder, deeply")
+    data.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    train = command("train", cmd_train, "train a reference net on CIFAR-10")
+    train.add_argument("assignment", choices=["two_layer_net", "fc_net"])
+    train.add_argument("--out", default="out/train", help="folder for curves and metrics")
+    train.add_argument("--seed", type=int, default=0, help="numpy seed")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    build = command("build", cmd_build, "generate release/ and solutions/ from source/")
+    build.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                       help="assignment ids (default: all in course.toml)")
+    build.add_argument("--check", action="store_true",
+                       help="exit non-zero with a diff if the committed trees are stale")
+    build.add_argument("--execute", action="store_true",
+                       help="execute the solution notebooks first and store their outputs")
+
+    demo = command("demo", cmd_demo, "the main job: build the tracks and train the reference nets")
+    demo.add_argument("--out", default="out/demo", help="folder for the reports")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CoursekitError as err:
+        print(f"coursekit {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("coursekit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""``course.toml``: read once, validated, and frozen.
+
+This is the only module that reads the configuration file.  Everything else receives a
+:class:`Course` (or one of its parts).  Unknown keys and wrong types are
+:class:`~coursekit.errors.ConfigError` s that name the key and the file.
+
+Paths in the file are relative to the folder that holds it (the course root).  The
+dataset folder can be overridden with the ``CIFAR10_DIR`` environment variable.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+CONFIG_NAME = "course.toml"
+ENV_DATA_DIR = "CIFAR10_DIR"
+ENV_COURSE_ROOT = "COURSEKIT_ROOT"
+STUB_STYLES = ("raise", "pass")
+
+
+@dataclass(frozen=True)
+class Data:
+    """Where CIFAR-10 lives and where its official tarball comes from."""
+
+    cifar10_dir: Path
+    url: str
+    md5: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one grading child process."""
+
+    cpu_seconds: int
+    wall_seconds: int
+    memory_mb: int
+    file_size_mb: int
+    max_processes: int
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One assignment: what it ships, how it is graded, how the reference is trained."""
+
+    id: str
+    title: str
+    modules: tuple[str, ...]
+    notebooks: tuple[str, ...]
+    thresholds: Mapping[str, float]
+    points: Mapping[str, float]
+    train: Mapping[str, Any]
+    grade_train: Mapping[str, Any]
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(self.points.values()))
+
+
+@dataclass(frozen=True)
+class Course:
+    """The whole of ``course.toml``."""
+
+    root: Path
+    path: Path
+    name: str
+    stub: str
+    data: Data
+    limits: Limits
+    assignments: Mapping[str, Assignment] = field(repr=False)
+
+    @property
+    def source_dir(self) -> Path:
+        return self.root / "source"
+
+    @property
+    def release_dir(self) -> Path:
+        return self.root / "release"
+
+    @property
+    def solutions_dir(self) -> Path:
+        return self.root / "solutions"
+
+    def assignment(self, assignment_id: str) -> Assignment:
+        """The assignment called ``assignment_id``, or a ConfigError listing the known ids."""
+        try:
+            return self.assignments[assignment_id]
+        except KeyError:
+            known = ", ".join(self.assignments)
+            raise ConfigError(
+                f"Unknown assignment '{assignment_id}'. {self.path} defines: {known}."
+                + _suggest(assignment_id, self.assignments)
+            ) from None
+
+
+# --- schema --------------------------------------------------------------------------
+# Each table maps a key to (expected types, required).  Nested free-form tables
+# (thresholds, points, train, grade_train) are checked for value types only.
+
+_NUMBER = (int, float)
+_SCALAR_OR_LIST = (int, float, str, bool, list)
+
+_SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    "": {"course": ((dict,), True), "data": ((dict,), True),
+         "grading": ((dict,), True), "assignments": ((dict,), True)},
+    "course": {"name": ((str,), True), "stub": ((str,), False)},
+    "data": {"cifar10_dir": ((str,), True), "url": ((str,), True), "md5": ((str,), True)},
+    "grading": {name: ((int,), True) for name in Limits.__dataclass_fields__},
+    "assignment": {
+        "title": ((str,), True),
+        "modules": ((list,), True),
+        "notebooks": ((list,), True),
+        "thresholds": ((dict,), False),
+        "points": ((dict,), False),
+        "train": ((dict,), False),
+        "grade_train": ((dict,), False),
+    },
+}
+_FREE_TABLES = {"thresholds": _NUMBER, "points": _NUMBER,
+                "train": _SCALAR_OR_LIST, "grade_train": _SCALAR_OR_LIST}
+
+
+def find_course_root(start: Path | None = None) -> Path:
+    """The folder holding ``course.toml``: $COURSEKIT_ROOT, else the nearest parent of ``start``."""
+    env = os.environ.get(ENV_COURSE_ROOT)
+    if env:
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    raise ConfigError(
+        f"No {CONFIG_NAME} found in {here} or any parent folder. Run coursekit from inside "
+        f"the course repository, or set {ENV_COURSE_ROOT} to the folder that holds {CONFIG_NAME}."
+    )
+
+
+def load_config(path: Path | str | None = None) -> Course:
+    """Read and validate ``course.toml`` (found from the working directory when ``path`` is None)."""
+    path = Path(path) if path is not None else find_course_root() / CONFIG_NAME
+    path = path.resolve()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist. Create it, or run from the course root.") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}. Fix the syntax at that line.") from None
+    return _parse(raw, path)
+
+
+def _parse(raw: dict, path: Path) -> Course:
+    _check_table(raw, _SCHEMA[""], "", path)
+    for table in ("course", "data", "grading"):
+        _check_table(raw[table], _SCHEMA[table], table, path)
+    course, data, grading = raw["course"], raw["data"], raw["grading"]
+    stub = course.get("stub", "raise")
+    if stub not in STUB_STYLES:
+        raise ConfigError(f"{path}: key 'course.stub' must be one of {STUB_STYLES}, got {stub!r}.")
+    root = path.parent
+    data_dir = os.environ.get(ENV_DATA_DIR) or data["cifar10_dir"]
+    return Course(
+        root=root,
+        path=path,
+        name=course["name"],
+        stub=stub,
+        data=Data(cifar10_dir=(root / data_dir).resolve(), url=data["url"], md5=data["md5"]),
+        limits=Limits(**grading),
+        assignments=MappingProxyType({
+            key: _parse_assignment(key, value, path) for key, value in raw["assignments"].items()
+        }),
+    )
+
+
+def _parse_assignment(key: str, raw: Any, path: Path) -> Assignment:
+    where = f"assignments.{key}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: key '{where}' must be a table ([{where}]).")
+    _check_table(raw, _SCHEMA["assignment"], where, path)
+    for name in ("modules", "notebooks"):
+        for item in raw[name]:
+            if not isinstance(item, str):
+                raise ConfigError(f"{path}: every entry of '{where}.{name}' must be a string, got {item!r}.")
+    free = {}
+    for name, types in _FREE_TABLES.items():
+        table = raw.get(name, {})
+        for sub, value in table.items():
+            if isinstance(value, bool) and types is _NUMBER or not isinstance(value, types):
+                raise ConfigError(
+                    f"{path}: key '{where}.{name}.{sub}' must be {_describe(types)}, "
+                    f"got {type(value).__name__} {value!r}."
+                )
+        free[name] = MappingProxyType(dict(table))
+    return Assignment(id=key, title=raw["title"], modules=tuple(raw["modules"]),
+                      notebooks=tuple(raw["notebooks"]), **free)
+
+
+def _check_table(table: dict, schema: dict, where: str, path: Path) -> None:
+    prefix = f"{where}." if where else ""
+    for key, value in table.items():
+        if key not in schema:
+            raise ConfigError(f"{path}: unknown key '{prefix}{key}'." + _suggest(key, schema))
+        types, _ = schema[key]
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            raise ConfigError(
+                f"{path}: key '{prefix}{key}' must be {_describe(types)}, "
+                f"got {type(value).__name__} {value!r}."
+            )
+    for key, (_, required) in schema.items():
+        if required and key not in table:
+            raise ConfigError(f"{path}: missing required key '{prefix}{key}'. Add it to the file.")
+
+
+def _describe(types: tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+             list: "a list", dict: "a table"}
+    return " or ".join(names[t] for t in types)
+
+
+def _suggest(key: str, choices) -> str:
+    close = difflib.get_close_matches(key, list(choices), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
