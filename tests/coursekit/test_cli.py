@@ -1,0 +1,53 @@
+"""The command line: help everywhere, clean errors, and python -m."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coursekit.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def subcommands():
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return action.choices
+
+
+@pytest.mark.parametrize("name", sorted(subcommands()))
+def test_every_command_has_help(name, capsys):
+    """Does every command have a help line and a --help page?"""
+    sub = subcommands()[name]
+    assert sub.description, f"coursekit {name} has no description"
+    with pytest.raises(SystemExit) as exit_info:
+        main([name, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: coursekit" in capsys.readouterr().out
+
+
+def test_python_dash_m_works():
+    """Does `python -m coursekit --help` run?"""
+    out = subprocess.run([sys.executable, "-m", "coursekit", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "train" in out.stdout
+
+
+def test_config_typo_is_one_clean_paragraph(tmp_path, capsys):
+    """Does a typo in course.toml end with a one-paragraph error and no traceback?"""
+    bad = tmp_path / "course.toml"
+    bad.write_text((ROOT / "course.toml").read_text().replace("[grading]", "[gradng]"))
+    code = main(["--config", str(bad), "train", "two_layer_net"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown key 'gradng'" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_wrong_dataset_dir_is_one_clean_paragraph(tmp_path, monkeypatch, capsys):
+    """Does a wrong CIFAR10_DIR give one clear error naming the folder and the fix?"""
+    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "nowhere"))
+    code = main(["--config", str(ROOT / "course.toml"), "train", "fc_net", "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0 and str(tmp_path / "nowhere") in err
+    assert "coursekit data" in err and "Traceback" not in err

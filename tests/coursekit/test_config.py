@@ -1,0 +1,110 @@
+"""course.toml: parsed once into frozen dataclasses; bad keys and types are named."""
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from coursekit.config import load_config
+from coursekit.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path, text):
+    path = tmp_path / "course.toml"
+    path.write_text(text)
+    return path
+
+
+def real_text():
+    return (ROOT / "course.toml").read_text()
+
+
+def test_real_config_parses():
+    """Does the course's own course.toml parse, with both assignments and the thresholds?"""
+    course = load_config(ROOT / "course.toml")
+    assert set(course.assignments) == {"two_layer_net", "fc_net"}
+    assert course.assignment("two_layer_net").thresholds["test_accuracy"] == 0.36
+    assert course.assignment("fc_net").thresholds["val_accuracy"] == 0.50
+    assert course.stub in ("raise", "pass")
+    assert course.limits.memory_mb > 0
+
+
+def test_config_is_frozen():
+    """Can a loaded configuration not be mutated mid-run?"""
+    course = load_config(ROOT / "course.toml")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        course.name = "x"
+    with pytest.raises(TypeError):
+        course.assignment("fc_net").train["reg"] = 1.0
+
+
+def test_unknown_key_is_named_with_suggestion(tmp_path):
+    """Is a typo in a key reported with the key, the file and the likely intended key?"""
+    path = write(tmp_path, real_text().replace('notebooks = ["two_layer_net.ipynb"]',
+                                               'notebook = ["two_layer_net.ipynb"]'))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert "assignments.two_layer_net.notebook" in message and str(path) in message
+    assert "Did you mean 'notebooks'" in message
+
+
+def test_wrong_type_is_named(tmp_path):
+    """Is a string where an integer belongs reported with the key and the value?"""
+    path = write(tmp_path, real_text().replace("memory_mb = 6144", 'memory_mb = "6G"'))
+    with pytest.raises(ConfigError, match=r"'grading.memory_mb' must be an integer, got str '6G'"):
+        load_config(path)
+
+
+def test_wrong_type_in_free_table(tmp_path):
+    """Is a non-number threshold reported with its full key?"""
+    path = write(tmp_path, real_text().replace("val_accuracy = 0.50", 'val_accuracy = "half"'))
+    with pytest.raises(ConfigError, match="assignments.fc_net.thresholds.val_accuracy"):
+        load_config(path)
+
+
+def test_missing_required_key(tmp_path):
+    """Is a missing required key named?"""
+    path = write(tmp_path, real_text().replace('md5 = "c58f30108f718f92721af3b95e74349a"\n', ""))
+    with pytest.raises(ConfigError, match="missing required key 'data.md5'"):
+        load_config(path)
+
+
+def test_bad_toml_syntax(tmp_path):
+    """Does broken TOML name the file and the line?"""
+    path = write(tmp_path, "[course\nname = 1\n")
+    with pytest.raises(ConfigError, match=r"not valid TOML.*line 1"):
+        load_config(path)
+
+
+def test_bad_stub_style(tmp_path):
+    """Is an unknown stub style refused with the allowed values?"""
+    path = write(tmp_path, real_text().replace('stub = "raise"', 'stub = "todo"'))
+    with pytest.raises(ConfigError, match="course.stub"):
+        load_config(path)
+
+
+def test_unknown_assignment_lists_known_ids():
+    """Does an unknown assignment id list the ids that exist?"""
+    course = load_config(ROOT / "course.toml")
+    with pytest.raises(ConfigError, match="two_layer_net, fc_net.*Did you mean 'fc_net'"):
+        course.assignment("fcnet")
+
+
+def test_env_overrides_data_dir(tmp_path, monkeypatch):
+    """Does CIFAR10_DIR take precedence over data.cifar10_dir?"""
+    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path))
+    assert load_config(ROOT / "course.toml").data.cifar10_dir == tmp_path.resolve()
+
+
+def test_data_dir_is_relative_to_the_file(monkeypatch):
+    """Is data.cifar10_dir resolved relative to course.toml, not the working directory?"""
+    monkeypatch.delenv("CIFAR10_DIR", raising=False)
+    assert load_config(ROOT / "course.toml").data.cifar10_dir == ROOT / "datasets" / "cifar-10-batches-py"
+
+
+def test_missing_file(tmp_path):
+    """Does a missing course.toml say where it looked?"""
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "course.toml")
