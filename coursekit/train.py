@@ -87,6 +87,11 @@ def write_report(result: TrainResult, out_dir: Path) -> None:
 def _call_with(func: Callable, hyper: Mapping[str, Any], fixed: Mapping[str, Any], where: str):
     """Call ``func`` with the hyperparameters it accepts; an unknown one is a ConfigError."""
     accepted = inspect.signature(func).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        try:  # e.g. Solver(**kwargs), which refuses unknown keywords itself
+            return func(**fixed, **hyper)
+        except ValueError as err:
+            raise ConfigError(f"course.toml: a key in '{where}' was refused: {err}.") from None
     unknown = [key for key in hyper if key not in accepted]
     if unknown:
         raise ConfigError(f"course.toml: unknown key '{where}.{unknown[0]}'. "
