@@ -1,0 +1,155 @@
+"""The assignment's notebooks: nbgrader's own passes make the release, the source is the solution.
+
+The release notebook goes through the passes of nbgrader's ``GenerateAssignment``, in its
+order, with two changes: :class:`ClearKitSolutions` replaces ``ClearSolutions`` (it strips
+the kit's START/END markers instead of ``### BEGIN SOLUTION``), and ``SaveCells`` is left
+out (it writes to the gradebook, which ``nbgrader generate_assignment`` fills in).  The
+passes run in-process through nbconvert's ``NotebookExporter``, as in nbgrader, so the
+release carries exactly the nbgrader metadata that ``nbgrader generate_assignment`` writes.
+
+The solution notebook is the source notebook, outputs included, rewritten by nbformat.
+"""
+from __future__ import annotations
+
+import nbformat
+from nbconvert.exporters import NotebookExporter
+from nbgrader import utils
+from nbgrader.nbgraderformat import ValidationError
+from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme,
+                                    ClearOutput, ClearSolutions, ComputeChecksums,
+                                    IncludeHeaderFooter, InstantiateTests, LockCells, SaveCells)
+from traitlets import Enum
+from traitlets.config import Config
+
+from ..config import STUB_STYLES, Assignment, Course
+from ..errors import BuildError
+from .regions import check_parses, has_markers, parse_regions, split_lines
+from .trees import Tree
+
+LEAK_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION")
+
+
+class ClearKitSolutions(ClearSolutions):
+    """nbgrader's ClearSolutions for the kit's markers: code cells keep their TODO and markers.
+
+    Code cells: each START/END region of a solution cell becomes a stub, as in the
+    modules; a code solution cell without markers is an error.  Markdown cells keep
+    nbgrader's behaviour: a manually graded answer becomes "YOUR ANSWER HERE".
+    """
+
+    stub = Enum(STUB_STYLES, default_value="raise",
+                help="What replaces a solution: 'raise' (NotImplementedError) or 'pass'.",
+                ).tag(config=True)
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type != "code":
+            return super().preprocess_cell(cell, resources, cell_index)
+        lines = split_lines(cell.source)
+        if not (utils.is_solution(cell) or has_markers(lines)):
+            return cell, resources
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", f"index {cell_index}")
+        notebook = f"{resources['nbgrader']['notebook']}.ipynb"
+        where = (f"source/{resources['nbgrader']['assignment']}/{notebook}, "
+                 f"cell index {cell_index} (grade_id '{grade_id}')")
+        _check_solution_cell(cell, lines, where, self.begin_solution_delimeter)
+        parsed = parse_regions(lines, f"{notebook} cell '{grade_id}'", where=where, ipython=True)
+        student = parsed.student_lines(self.stub)
+        check_parses(student, where, ipython=True)
+        cell.source = "".join(student)
+        return cell, resources
+
+
+def _check_solution_cell(cell, lines: list[str], where: str, nbgrader_delimiter: str) -> None:
+    if nbgrader_delimiter in cell.source:
+        raise BuildError(f"{where}: uses nbgrader's '{nbgrader_delimiter}' delimiters. Code cells "
+                         "of this course use the START/END OF YOUR CODE markers instead.")
+    if not utils.is_solution(cell):
+        raise BuildError(f"{where}: has START/END markers but is not an nbgrader solution cell. "
+                         "Make it an 'Autograded answer' cell, or remove the markers.")
+    if not has_markers(lines):
+        raise BuildError(f"{where}: is a code solution cell without START/END markers, so the "
+                         "whole cell would reach the students. Wrap the solution in the markers.")
+
+
+# nbgrader's GenerateAssignment.preprocessors, with the kit's ClearKitSolutions.
+GENERATE_ASSIGNMENT_PASSES = [
+    IncludeHeaderFooter,
+    InstantiateTests,
+    LockCells,
+    ClearKitSolutions,
+    ClearOutput,
+    CheckCellMetadata,
+    ComputeChecksums,
+    SaveCells,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ComputeChecksums,
+    CheckCellMetadata,
+]
+# What `coursekit build` runs: the same, without the gradebook.
+RELEASE_PASSES = [p for p in GENERATE_ASSIGNMENT_PASSES if p is not SaveCells]
+
+
+def release_exporter(stub: str) -> NotebookExporter:
+    """An nbconvert exporter that runs RELEASE_PASSES, configured as nbgrader would be."""
+    config = Config({"Exporter": {"default_preprocessors": []},
+                     "ClearKitSolutions": {"stub": stub}})
+    exporter = NotebookExporter(config=config)
+    for preprocessor in RELEASE_PASSES:
+        exporter.register_preprocessor(preprocessor)
+    return exporter
+
+
+def notebook_tracks(course: Course, assignment: Assignment,
+                    exporter: NotebookExporter | None = None) -> tuple[Tree, Tree]:
+    """(release, solution) contents of the assignment's notebooks, by name."""
+    exporter = exporter or release_exporter(course.stub)
+    release: Tree = {}
+    solution: Tree = {}
+    for name in assignment.notebooks:
+        nb = read_source_notebook(course, assignment, name)
+        release[name] = release_notebook(nb, assignment.id, name, exporter)
+        solution[name] = notebook_bytes(nb)
+    return release, solution
+
+
+def read_source_notebook(course: Course, assignment: Assignment, name: str):
+    """``source/<assignment>/<name>`` as an nbformat v4 notebook."""
+    path = course.source_dir / assignment.id / name
+    where = f"source/{assignment.id}/{name}"
+    if not path.is_file():
+        raise BuildError(f"{course.path}: assignments.{assignment.id}.notebooks lists '{name}', "
+                         f"but {where} does not exist. Create it, or remove it from the list.")
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as err:  # nbformat raises several unrelated types for a bad file
+        raise BuildError(f"{where} is not a readable notebook ({err}). Open and save it "
+                         "in Jupyter, or restore it from git.") from None
+
+
+def release_notebook(nb, assignment_id: str, name: str, exporter: NotebookExporter) -> bytes:
+    """The student version of ``nb``, as nbgrader's generate_assignment would write it."""
+    where = f"source/{assignment_id}/{name}"
+    notebook_id = name.removesuffix(".ipynb")
+    resources = {"unique_key": notebook_id, "output_files_dir": f"{notebook_id}_files",
+                 "nbgrader": {"student": ".", "assignment": assignment_id,
+                              "notebook": notebook_id, "db_url": ""}}
+    try:
+        output, _ = exporter.from_notebook_node(nb, resources=resources)
+    except (RuntimeError, ValidationError, ValueError) as err:
+        reason = str(err).rstrip(".")
+        raise BuildError(f"{where}: nbgrader could not make the student version: {reason}. "
+                         "Check the cells' nbgrader metadata ('Create Assignment' toolbar)."
+                         ) from None
+    for marker in LEAK_MARKERS:
+        if marker in output:
+            raise BuildError(f"{where}: '{marker}' would reach the students. Put hidden "
+                             "tests in test cells, between ### BEGIN HIDDEN TESTS and "
+                             "### END HIDDEN TESTS.")
+    return output.encode("utf-8")
+
+
+def notebook_bytes(nb) -> bytes:
+    """``nb`` as nbformat writes it (stable formatting, one trailing newline)."""
+    text = nbformat.writes(nb)
+    return (text if text.endswith("\n") else text + "\n").encode("utf-8")
