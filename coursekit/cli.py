@@ -65,24 +65,54 @@ def cmd_build(args) -> int:
         return 0
     if args.execute:
         execute_notebooks(course, ids)
-    report = build_tracks(course, ids)
-    print(report)
+    print(build_tracks(course, ids).summary())
     return 0
 
 
-def cmd_demo(args) -> int:
-    """The kit's main job: build both tracks, then train the reference nets."""
-    from .build import build_tracks
-    from .train import load_data, train_reference
+def cmd_grade(args) -> int:
+    """Grade one submission: checks in a jailed child process, judged against hidden references."""
+    from .grade import grade_submission
 
     course = _course(args)
-    print(build_tracks(course))
-    data = load_data(course)
-    for assignment in ("two_layer_net", "fc_net"):
-        result = train_reference(course, assignment, Path(args.out) / assignment,
-                                 progress=not args.quiet, data=data)
-        print(f"{assignment}: val {result.val_accuracy:.3f}, test {result.test_accuracy:.3f} "
-              f"in {result.train_seconds:.1f} s (curves in {args.out}/{assignment})")
+    report = grade_submission(course, args.assignment, Path(args.submission),
+                              results_path=args.results, feedback_path=args.feedback, fast=args.fast)
+    print(report.table())
+    for path in (args.results, args.feedback):
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    """Grade the solutions, the untouched release and every catalogued mistake; fail if one slips through."""
+    from .dataset import cifar10_problem
+    from .selfcheck import run_selfcheck
+
+    course = _course(args)
+    report = run_selfcheck(course, fast=args.fast, catalogue=args.catalogue, only=args.only or None,
+                           workers=args.workers,
+                           data_available=cifar10_problem(course.data.cifar10_dir) is None)
+    print(report.table())
+    return 0 if report.ok else 1
+
+
+def cmd_demo(args) -> int:
+    """The kit's main job: build both tracks, then grade the solutions track as a sample submission."""
+    from .build import build_tracks
+    from .grade import grade_submission
+
+    course = _course(args)
+    print(build_tracks(course).summary())
+    out = Path(args.out)
+    for assignment in course.assignments:
+        folder = out / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        report = grade_submission(course, assignment, course.solutions_dir / assignment,
+                                  results_path=folder / "results.json",
+                                  feedback_path=folder / "feedback.md")
+        print(f"\n== {assignment}: solutions/{assignment} graded as a sample submission ==")
+        print(report.table())
+        print(f"results.json and feedback.md in {folder}")
     return 0
 
 
@@ -121,7 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--execute", action="store_true",
                        help="execute the solution notebooks first and store their outputs")
 
-    demo = command("demo", cmd_demo, "the main job: build the tracks and train the reference nets")
+    grade = command("grade", cmd_grade, "grade one student's submission")
+    grade.add_argument("assignment", metavar="ASSIGNMENT", help="assignment id from course.toml")
+    grade.add_argument("submission", metavar="SUBMISSION_DIR",
+                       help="the student's folder, laid out like release/ASSIGNMENT/")
+    grade.add_argument("--results", metavar="results.json", help="write Gradescope results here")
+    grade.add_argument("--feedback", metavar="feedback.md|.html", help="write the student report here")
+    grade.add_argument("--fast", action="store_true", help="skip the CIFAR-10 accuracy checks")
+
+    check = command("check", cmd_check, "check that the grader catches every catalogued mistake")
+    check.add_argument("--fast", action="store_true",
+                       help="code checks first; CIFAR-10 checks only for mistakes they miss")
+    check.add_argument("--catalogue", type=Path, help="mistake catalogue (default: autograder/mistakes.toml)")
+    check.add_argument("--only", nargs="*", metavar="ID", help="only these mistakes")
+    check.add_argument("--workers", type=int, default=2, help="grades run at once")
+
+    demo = command("demo", cmd_demo, "the main job: build the tracks and grade the solutions track")
     demo.add_argument("--out", default="out/demo", help="folder for the reports")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser

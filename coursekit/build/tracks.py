@@ -34,6 +34,10 @@ class BuildReport:
     files: tuple[str, ...]  # POSIX paths relative to out_root
     seconds: float
 
+    def summary(self) -> str:
+        return (f"Built {', '.join(self.assignments)}: {len(self.files)} files under "
+                f"{self.out_root}/release and {self.out_root}/solutions in {self.seconds:.1f} s.")
+
 
 def build_tracks(course: Course, assignment_ids: Sequence[str] | None = None, *,
                  out_root: Path | None = None) -> BuildReport:

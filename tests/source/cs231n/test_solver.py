@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cs231n import optim
-from cs231n.classifiers import FullyConnectedNet
+from cs231n.classifiers.fc_net import FullyConnectedNet
 from cs231n.solver import Solver
 
 

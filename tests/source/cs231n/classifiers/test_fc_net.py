@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cs231n.classifiers import FullyConnectedNet
+from cs231n.classifiers.fc_net import FullyConnectedNet
 from cs231n.gradient_check import eval_numerical_gradient
 
 # The CS231n notebook accepts errors "on the order of e-5" (ReLU kinks, tiny entries).
