@@ -1,0 +1,197 @@
+"""A fully-connected network of any depth, with optional batch/layer norm and dropout."""
+import numpy as np
+
+from ..layer_utils import affine_norm_relu_backward, affine_norm_relu_forward
+from ..layers import (
+    affine_backward,
+    affine_forward,
+    dropout_backward,
+    dropout_forward,
+    softmax_loss,
+)
+
+
+class FullyConnectedNet(object):
+    """Class for a multi-layer fully connected neural network.
+
+    Network contains an arbitrary number of hidden layers, ReLU nonlinearities,
+    and a softmax loss function. This will also implement dropout and batch/layer
+    normalization as options. For a network with L layers, the architecture will be
+
+    {affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax
+
+    where batch/layer normalization and dropout are optional and the {...} block is
+    repeated L - 1 times.
+
+    Learnable parameters are stored in the self.params dictionary and will be learned
+    using the Solver class.
+    """
+
+    def __init__(
+        self,
+        hidden_dims,
+        input_dim=3 * 32 * 32,
+        num_classes=10,
+        dropout_keep_ratio=1,
+        normalization=None,
+        reg=0.0,
+        weight_scale=1e-2,
+        dtype=np.float32,
+        seed=None,
+    ):
+        """Initialize a new FullyConnectedNet.
+
+        Inputs:
+        - hidden_dims: A list of integers giving the size of each hidden layer.
+        - input_dim: An integer giving the size of the input.
+        - num_classes: An integer giving the number of classes to classify.
+        - dropout_keep_ratio: Scalar between 0 and 1 giving dropout strength.
+            If dropout_keep_ratio=1 then the network should not use dropout at all.
+        - normalization: What type of normalization the network should use. Valid values
+            are "batchnorm", "layernorm", or None for no normalization (the default).
+        - reg: Scalar giving L2 regularization strength.
+        - weight_scale: Scalar giving the standard deviation for random
+            initialization of the weights.
+        - dtype: A numpy datatype object; all computations will be performed using
+            this datatype. float32 is faster but less accurate, so you should use
+            float64 for numeric gradient checking.
+        - seed: If not None, then pass this random seed to the dropout layers.
+            This will make the dropout layers deterministic so we can gradient check the model.
+        """
+        if normalization not in (None, "batchnorm", "layernorm"):
+            raise ValueError(f'Unknown normalization "{normalization}"; '
+                             'use None, "batchnorm" or "layernorm"')
+        self.normalization = normalization
+        self.use_dropout = dropout_keep_ratio != 1
+        self.reg = reg
+        self.num_layers = 1 + len(hidden_dims)
+        self.dtype = dtype
+        self.params = {}
+
+        # TODO: Initialize the parameters of the network, storing all values in
+        # the self.params dictionary. Store weights and biases for the first layer
+        # in W1 and b1; for the second layer use W2 and b2, etc. Weights should be
+        # initialized from a normal distribution centered at 0 with standard
+        # deviation equal to weight_scale. Biases should be initialized to zero.
+        # When using batch or layer normalization, store scale and shift
+        # parameters for the first layer in gamma1 and beta1; for the second
+        # layer use gamma2 and beta2, etc. Scale parameters should be initialized
+        # to ones and shift parameters should be initialized to zeros. The last
+        # (output) layer has no normalization.
+        # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+        dims = [input_dim, *hidden_dims, num_classes]
+        for i in range(1, self.num_layers + 1):
+            self.params[f"W{i}"] = weight_scale * np.random.randn(dims[i - 1], dims[i])
+            self.params[f"b{i}"] = np.zeros(dims[i])
+            if self.normalization is not None and i < self.num_layers:
+                self.params[f"gamma{i}"] = np.ones(dims[i])
+                self.params[f"beta{i}"] = np.zeros(dims[i])
+        # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+        # When using dropout we need to pass a dropout_param dictionary to each
+        # dropout layer so that the layer knows the dropout probability and the mode
+        # (train / test). You can pass the same dropout_param to each dropout layer.
+        self.dropout_param = {"mode": "train", "p": dropout_keep_ratio}
+        if seed is not None:
+            self.dropout_param["seed"] = seed
+
+        # With batch normalization we need to keep track of running means and
+        # variances, so we need to pass a special bn_param object to each batch
+        # normalization layer. You should pass self.bn_params[0] to the forward pass
+        # of the first batch normalization layer, self.bn_params[1] to the forward
+        # pass of the second batch normalization layer, etc. Layer normalization
+        # reads only "eps" from the same dictionaries.
+        self.bn_params = []
+        if self.normalization is not None:
+            self.bn_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
+
+        # Cast all parameters to the correct datatype.
+        for k, v in self.params.items():
+            self.params[k] = v.astype(dtype)
+
+    def loss(self, X, y=None):
+        """Compute loss and gradient for the fully connected net.
+
+        Inputs:
+        - X: Array of input data of shape (N, d_1, ..., d_k)
+        - y: Array of labels, of shape (N,). y[i] gives the label for X[i].
+
+        Returns:
+        If y is None, then run a test-time forward pass of the model and return:
+        - scores: Array of shape (N, C) giving classification scores, where
+            scores[i, c] is the classification score for X[i] and class c.
+
+        If y is not None, then run a training-time forward and backward pass and
+        return a tuple of:
+        - loss: Scalar value giving the loss
+        - grads: Dictionary with the same keys as self.params, mapping parameter
+            names to gradients of the loss with respect to those parameters.
+        """
+        X = X.astype(self.dtype, copy=False)
+        mode = "test" if y is None else "train"
+
+        # Set train/test mode for batchnorm params and dropout param since they
+        # behave differently during training and testing.
+        self.dropout_param["mode"] = mode
+        for bn_param in self.bn_params:
+            bn_param["mode"] = mode
+
+        # TODO: Implement the forward pass for the fully connected net, computing
+        # the class scores for X and storing them in the scores variable.
+        # Each hidden layer i = 1 .. L-1 is affine_norm_relu_forward (from
+        # layer_utils) with W{i}, b{i}, gamma{i}, beta{i} (self.params.get gives
+        # None when there is no normalization), self.bn_params[i - 1] and
+        # self.normalization, followed by dropout_forward with self.dropout_param
+        # when self.use_dropout. The last layer is a plain affine_forward.
+        # Keep every cache: the backward pass needs them.
+        # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+        caches = []  # one (layer cache, dropout cache) per hidden layer
+        h = X
+        for i in range(1, self.num_layers):
+            norm_param = self.bn_params[i - 1] if self.bn_params else None
+            h, layer_cache = affine_norm_relu_forward(
+                h, self.params[f"W{i}"], self.params[f"b{i}"], self.params.get(f"gamma{i}"),
+                self.params.get(f"beta{i}"), norm_param, self.normalization)  # (N, H_i)
+            drop_cache = None
+            if self.use_dropout:
+                h, drop_cache = dropout_forward(h, self.dropout_param)  # (N, H_i)
+            caches.append((layer_cache, drop_cache))
+        L = self.num_layers
+        scores, out_cache = affine_forward(h, self.params[f"W{L}"], self.params[f"b{L}"])  # (N, C)
+        # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+        # If test mode return early.
+        if mode == "test":
+            return scores
+
+        # TODO: Implement the backward pass for the fully connected net. Store the
+        # loss in the loss variable and gradients in the grads dictionary. Compute
+        # data loss using softmax_loss, and make sure that grads[k] holds the gradients
+        # for self.params[k]. Don't forget to add L2 regularization!
+        #
+        # When using batch/layer normalization, you don't need to regularize the
+        # scale and shift parameters.
+        #
+        # NOTE: To ensure that your implementation matches ours and you pass the
+        # automated tests, make sure that your L2 regularization includes a factor
+        # of 0.5 to simplify the expression for the gradient: the loss gets
+        # 0.5 * reg * sum(W**2) and the gradient reg * W, for every weight W.
+        # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+        loss, dh = softmax_loss(scores, y)  # dh: (N, C)
+        grads = {}
+        dh, grads[f"W{L}"], grads[f"b{L}"] = affine_backward(dh, out_cache)
+        for i in range(L - 1, 0, -1):
+            layer_cache, drop_cache = caches[i - 1]
+            if self.use_dropout:
+                dh = dropout_backward(dh, drop_cache)
+            dh, grads[f"W{i}"], grads[f"b{i}"], dgamma, dbeta = affine_norm_relu_backward(
+                dh, layer_cache)  # dh: (N, H_{i-1})
+            if self.normalization is not None:
+                grads[f"gamma{i}"], grads[f"beta{i}"] = dgamma, dbeta
+        for i in range(1, L + 1):
+            W = self.params[f"W{i}"]
+            loss += 0.5 * self.reg * np.sum(W * W)
+            grads[f"W{i}"] += self.reg * W
+        # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+        return loss, grads
