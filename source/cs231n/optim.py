@@ -68,9 +68,11 @@ def sgd_momentum(w, dw, config=None):
     # v = momentum * v - learning_rate * dw, then next_w = w + v. Store the new
     # v in config["velocity"].
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
-    v = config["momentum"] * config["velocity"] - config["learning_rate"] * dw
-    next_w = w + v
-    config["velocity"] = v
+    v = config["velocity"]  # updated in place, like w: no new arrays each step
+    v *= config["momentum"]
+    v -= config["learning_rate"] * dw
+    w += v
+    next_w = w
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     return next_w, config
 
@@ -101,9 +103,11 @@ def rmsprop(w, dw, config=None):
     # next_w = w - learning_rate * dw / (sqrt(cache) + epsilon)
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     decay = config["decay_rate"]
-    cache = decay * config["cache"] + (1 - decay) * (dw * dw)
-    next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
-    config["cache"] = cache
+    cache = config["cache"]  # updated in place, like w: no new arrays each step
+    cache *= decay
+    cache += (1 - decay) * (dw * dw)
+    w -= config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
+    next_w = w
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     return next_w, config
 
@@ -146,10 +150,17 @@ def adam(w, dw, config=None):
     beta1, beta2 = config["beta1"], config["beta2"]
     config["t"] += 1
     t = config["t"]
-    config["m"] = beta1 * config["m"] + (1 - beta1) * dw
-    config["v"] = beta2 * config["v"] + (1 - beta2) * (dw * dw)
-    mt = config["m"] / (1 - beta1**t)  # bias-corrected first moment
-    vt = config["v"] / (1 - beta2**t)  # bias-corrected second moment
-    next_w = w - config["learning_rate"] * mt / (np.sqrt(vt) + config["epsilon"])
+    m, v = config["m"], config["v"]  # updated in place, like w: no new arrays each step
+    m *= beta1
+    m += (1 - beta1) * dw
+    v *= beta2
+    v += (1 - beta2) * (dw * dw)
+    mt = m / (1 - beta1**t)  # bias-corrected first moment
+    vt = v / (1 - beta2**t)  # bias-corrected second moment
+    # next_w = w - learning_rate * mt / (sqrt(vt) + epsilon), in place: mt, vt are as big as w
+    mt *= config["learning_rate"]
+    mt /= np.sqrt(vt) + config["epsilon"]
+    w -= mt
+    next_w = w
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     return next_w, config
