@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -43,6 +43,8 @@ class Limits:
     memory_mb: int
     file_size_mb: int
     max_processes: int
+    # Optional: the wall-clock seconds of one quick grading check (a training run gets wall_seconds).
+    check_seconds: int = 20
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
          "grading": ((dict,), True), "assignments": ((dict,), True)},
     "course": {"name": ((str,), True), "stub": ((str,), False)},
     "data": {"cifar10_dir": ((str,), True), "url": ((str,), True), "md5": ((str,), True)},
-    "grading": {name: ((int,), True) for name in Limits.__dataclass_fields__},
+    "grading": {f.name: ((int,), f.default is MISSING) for f in fields(Limits)},
     "assignment": {
         "title": ((str,), True),
         "modules": ((list,), True),

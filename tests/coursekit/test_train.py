@@ -43,4 +43,4 @@ def test_fc_net_reaches_reference_accuracy(course_and_data):
           f"in {result.train_seconds:.1f} s; 0.50 val after {result.seconds_to['val_accuracy']} s")
     assert result.val_accuracy >= thresholds["reference_val_accuracy"]
     assert result.seconds_to["val_accuracy"] is not None
-    assert result.seconds_to["val_accuracy"] < 180
+    assert result.seconds_to["val_accuracy"] < 300  # "within a few minutes on 2 cores"
