@@ -1,0 +1,8 @@
+"""The coursekit benchmark suite: how fast the solution code trains, against numpy's GEMM
+ceiling and PyTorch on the CPU, how soon it reaches the course's accuracy thresholds, and
+how long the kit's own commands take.
+
+    python -m bench [--quick | --tiny] [--threads N] [--json out.json] [--only SECTION ...]
+
+Sections, in order: gemm, train, threshold, kit, compare (see bench/suite.py).
+"""

@@ -1,0 +1,60 @@
+"""Run the chosen sections in order, print the table, write the JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from . import compare, gemm, kit, threshold, training
+from .common import DEFAULT_THREADS, MODES, Mode, Row, as_json, table
+
+SECTIONS = ["gemm", "train", "threshold", "kit", "compare"]
+
+
+def run_suite(sections: list[str], mode: Mode, progress=print) -> list[Row]:
+    rows: list[Row] = []
+    for section in sections:
+        progress(f"[bench] {section} ({mode.name}) ...")
+        start = time.perf_counter()
+        if section == "gemm":
+            rows += gemm.run(mode)
+        elif section == "train":
+            rows += training.run(mode, gemm.ceilings(rows))
+        elif section == "threshold":
+            rows += threshold.run(mode)
+        elif section == "kit":
+            rows += kit.run(mode)
+        elif section == "compare":
+            rows += compare.run(mode)
+        progress(f"[bench] {section} done in {time.perf_counter() - start:.0f} s")
+    return rows
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true",
+                      help="time a seventh of each epoch and extrapolate; shorter accuracy budgets")
+    size.add_argument("--tiny", action="store_true",
+                      help="seconds in all: tiny sizes, no CIFAR-10, no kit commands (the smoke test)")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
+                        help=f"BLAS threads for numpy and torch.set_num_threads (default {DEFAULT_THREADS})")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON here")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
+                        help=f"run only these sections, of: {', '.join(SECTIONS)}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    mode = MODES["tiny" if args.tiny else "quick" if args.quick else "full"]
+    sections = [s for s in SECTIONS if s in args.only] if args.only else SECTIONS
+    start = time.perf_counter()
+    rows = run_suite(sections, mode)
+    print(table(rows))
+    if args.json:
+        path = Path(args.json)
+        path.write_text(json.dumps(as_json(rows, mode, sections, time.perf_counter() - start), indent=2) + "\n")
+        print(f"wrote {path}")
+    return 0
