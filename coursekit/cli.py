@@ -7,6 +7,7 @@ stderr and a non-zero exit code.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -70,16 +71,32 @@ def cmd_build(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    """Grade one submission: checks in a jailed child process, judged against hidden references."""
+    """Grade one submission, or a whole class laid out like nbgrader's submitted/<student>/<assignment>/."""
+    from .batch import grade_batch, looks_like_batch
     from .grade import grade_submission
 
-    course = _course(args)
-    report = grade_submission(course, args.assignment, Path(args.submission),
+    course, folder = _course(args), Path(args.submission)
+    if looks_like_batch(folder, args.assignment):
+        out = Path(args.out or Path("graded") / args.assignment)
+        batch = grade_batch(course, args.assignment, folder, out, workers=args.workers, fast=args.fast,
+                            gradebook=args.gradebook)
+        print(batch.summary())
+        return 1 if batch.errors else 0
+    report = grade_submission(course, args.assignment, folder,
                               results_path=args.results, feedback_path=args.feedback, fast=args.fast)
     print(report.table())
     for path in (args.results, args.feedback):
         if path:
             print(f"wrote {path}")
+    return 0
+
+
+def cmd_gradescope(args) -> int:
+    """Build the Gradescope autograder zip: setup.sh, run_autograder, pinned requirements, the kit."""
+    from .gradescope import build_bundle
+
+    bundle = build_bundle(_course(args), args.assignment, Path(args.output))
+    print(f"wrote {bundle}: upload it as the autograder of '{args.assignment}' on Gradescope")
     return 0
 
 
@@ -89,9 +106,9 @@ def cmd_check(args) -> int:
     from .selfcheck import run_selfcheck
 
     course = _course(args)
-    report = run_selfcheck(course, fast=args.fast, catalogue=args.catalogue, only=args.only or None,
-                           workers=args.workers,
-                           data_available=cifar10_problem(course.data.cifar10_dir) is None)
+    escalate = not args.code_only and cifar10_problem(course.data.cifar10_dir) is None
+    report = run_selfcheck(course, fast=args.fast or args.code_only, catalogue=args.catalogue,
+                           only=args.only or None, workers=args.workers, escalate=escalate)
     print(report.table())
     return 0 if report.ok else 1
 
@@ -100,15 +117,19 @@ def cmd_demo(args) -> int:
     """The kit's main job: build both tracks, then grade the solutions track as a sample submission."""
     from .build import build_tracks
     from .grade import grade_submission
+    from .train import load_data, save_sample_model
 
     course = _course(args)
     print(build_tracks(course).summary())
-    out = Path(args.out)
+    data = load_data(course)
     for assignment in course.assignments:
-        folder = out / assignment
-        folder.mkdir(parents=True, exist_ok=True)
-        report = grade_submission(course, assignment, course.solutions_dir / assignment,
-                                  results_path=folder / "results.json",
+        folder = Path(args.out) / assignment
+        submission = folder / "submission"
+        shutil.rmtree(submission, ignore_errors=True)
+        shutil.copytree(course.solutions_dir / assignment, submission)
+        print(f"\nTraining the tuned model a student would save for {assignment} ...")
+        save_sample_model(course, assignment, submission, data, progress=not args.quiet)
+        report = grade_submission(course, assignment, submission, results_path=folder / "results.json",
                                   feedback_path=folder / "feedback.md")
         print(f"\n== {assignment}: solutions/{assignment} graded as a sample submission ==")
         print(report.table())
@@ -151,17 +172,28 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--execute", action="store_true",
                        help="execute the solution notebooks first and store their outputs")
 
-    grade = command("grade", cmd_grade, "grade one student's submission")
+    grade = command("grade", cmd_grade, "grade one submission, or a class of them")
     grade.add_argument("assignment", metavar="ASSIGNMENT", help="assignment id from course.toml")
     grade.add_argument("submission", metavar="SUBMISSION_DIR",
-                       help="the student's folder, laid out like release/ASSIGNMENT/")
+                       help="the student's folder (laid out like release/ASSIGNMENT/), or nbgrader's "
+                            "submitted/ folder (submitted/<student_id>/ASSIGNMENT/) to grade a class")
     grade.add_argument("--results", metavar="results.json", help="write Gradescope results here")
     grade.add_argument("--feedback", metavar="feedback.md|.html", help="write the student report here")
     grade.add_argument("--fast", action="store_true", help="skip the CIFAR-10 accuracy checks")
+    grade.add_argument("--out", metavar="DIR", help="a class: output folder (default graded/ASSIGNMENT)")
+    grade.add_argument("--workers", type=int, default=None, help="a class: grades run at once (default: CPUs)")
+    grade.add_argument("--gradebook", metavar="DB_URL",
+                       help="a class: also record each total in this nbgrader gradebook (sqlite:///gradebook.db)")
+
+    gradescope = command("gradescope", cmd_gradescope, "build the Gradescope autograder zip")
+    gradescope.add_argument("assignment", metavar="ASSIGNMENT", help="assignment id from course.toml")
+    gradescope.add_argument("-o", "--output", default="autograder.zip", help="zip to write")
 
     check = command("check", cmd_check, "check that the grader catches every catalogued mistake")
     check.add_argument("--fast", action="store_true",
                        help="code checks first; CIFAR-10 checks only for mistakes they miss")
+    check.add_argument("--code-only", action="store_true",
+                       help="never run the CIFAR-10 checks (no dataset needed)")
     check.add_argument("--catalogue", type=Path, help="mistake catalogue (default: autograder/mistakes.toml)")
     check.add_argument("--only", nargs="*", metavar="ID", help="only these mistakes")
     check.add_argument("--workers", type=int, default=2, help="grades run at once")

@@ -48,6 +48,7 @@ class Mistake:
     summary: str  # one line for the instructor table
     hint: str  # what the student is told
     signature: str  # the observable behaviour that should reveal it
+    diagnosis: str = ""  # id of the diagnosis rule that should name it (coursekit/grade/diagnose.py); optional
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class RegionRef:
 
 _KEYS = tuple(f.name for f in fields(Mistake))
 _MAY_BE_EMPTY = {"replace"}  # a mistake may delete code
+_OPTIONAL = {"diagnosis"}
 
 
 # --- loading ----------------------------------------------------------------------------
@@ -118,13 +120,19 @@ def _parse_entry(entry: object, number: int, path: Path | str) -> Mistake:
         if not value.strip() and key not in _MAY_BE_EMPTY:
             raise MistakeError(f"{path}: {name}, key '{key}' is empty. Fill it in.")
     for key in _KEYS:
-        if key not in entry:
+        if key not in entry and key not in _OPTIONAL:
             raise MistakeError(f"{path}: {name} is missing the key '{key}'. Add it.")
     if not _KEBAB.fullmatch(entry["id"]):
         raise MistakeError(f"{path}: {name}, key 'id' must be kebab-case "
                            "(lowercase letters, digits and single hyphens), e.g. 'adam-no-bias-correction'.")
     if entry["find"] == entry["replace"]:
         raise MistakeError(f"{path}: {name}, key 'replace' equals 'find': the patch changes nothing.")
+    if "diagnosis" in entry:
+        from .grade.diagnose import RULE_IDS  # here: the catalogue's readers need not load the grader
+
+        if entry["diagnosis"] not in RULE_IDS:
+            raise MistakeError(f"{path}: {name}, key 'diagnosis' names no diagnosis rule: "
+                               f"'{entry['diagnosis']}'. Known rules: {', '.join(sorted(RULE_IDS))}.")
     return Mistake(**entry)
 
 

@@ -24,6 +24,7 @@ from ..errors import ConfigError, GradingError
 from ..solution import solution_module
 from . import accuracy
 from .checks import Check, CaseResult
+from .diagnose import Evidence, diagnose
 from .layer_checks import layer_checks
 from .net_checks import net_checks
 from .report import GradeReport, TestResult
@@ -138,7 +139,10 @@ def _judge(check: Check, points: float, outcomes: dict[str, Outcome]) -> TestRes
         except Exception as err:  # noqa: BLE001 - a bad value must cost this case, not the grade
             results.append(CaseResult(label, False, f"the grader could not judge what came back "
                                       f"({type(err).__name__}: {err})"))
-    return _result(check, points, results)
+    test = _result(check, points, results)
+    if not test.passed:
+        test.diagnoses = diagnose(Evidence.of(check, outcomes, results))
+    return test
 
 
 def _result(check: Check, points: float, results: list[CaseResult]) -> TestResult:

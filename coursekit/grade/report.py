@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checks import CaseResult
+from .diagnose import Diagnosis
 
 VISIBILITY = "visible"
 GRADESCOPE_SCHEMA = {
@@ -53,6 +54,7 @@ class TestResult:
     hint: str
     max_score: float
     cases: list[CaseResult]
+    diagnoses: list[Diagnosis] = field(default_factory=list)  # likely causes, when the check failed
 
     @property
     def passed_cases(self) -> int:
@@ -73,6 +75,7 @@ class TestResult:
             lines.append(f"{mark} {case.label}" + (f": {case.detail}" if case.detail else ""))
             if case.review:
                 lines.append(f"REVIEW {case.review}")
+        lines += [f"Likely cause: {d.message}" for d in self.diagnoses]
         if not self.passed:
             lines.append(f"Where to look: {self.function} in {self.file}. Hint: {self.hint}")
         return "\n".join(lines)
@@ -96,6 +99,11 @@ class GradeReport:
     @property
     def max_score(self) -> float:
         return round(sum(test.max_score for test in self.tests), 4)
+
+    @property
+    def diagnoses(self) -> list[str]:
+        """The ids of the diagnosis rules that matched, each once, in the order of the checks."""
+        return list(dict.fromkeys(d.id for test in self.tests for d in test.diagnoses))
 
     @property
     def reviews(self) -> list[str]:
@@ -129,6 +137,7 @@ class GradeReport:
             "visibility": VISIBILITY,
             "extra_data": {"assignment": self.assignment, "max_score": self.max_score,
                            "protections": self.protections, "review": self.reviews,
+                           "diagnoses": self.diagnoses,
                            "skipped": self.skipped, "seconds": self.seconds},
             "tests": [{"name": f"{t.key}: {t.title}", "score": t.score, "max_score": t.max_score,
                        "status": "passed" if t.passed else "failed", "output": t.output(),
@@ -160,6 +169,7 @@ def feedback_markdown(report: GradeReport) -> str:
                 error = f" (relative error {case.rel_error:.2e})" if case.rel_error is not None else ""
                 detail = (case.detail or "failed").replace("\n", "\n  ")
                 lines.append(f"- **{case.label}**{error}: {detail}")
+        lines += [""] + [f"**Likely cause:** {d.message}" for d in test.diagnoses]
         lines += ["", f"Hint: {test.hint}", ""]
     if report.reviews:
         lines += ["## Flagged for review", ""] + [f"- {text}" for text in report.reviews] + [""]
