@@ -253,6 +253,18 @@ def _loss_at_chance(ev: Evidence) -> bool:
             and history[-1] > CHANCE_LOSS_FRACTION * np.log(classes) and not _same_minibatch(ev))
 
 
+def _step_shrinks_every_iteration(ev: Evidence) -> bool:
+    """The first update equals the solution's (the first two losses match exactly), later
+    ones fall behind and the loss stalls well above the solution's: the step size shrinks
+    on every iteration rather than once per epoch."""
+    got, ref = ev.out("toy", "loss_history"), ev.ref("toy", "loss_history")
+    if got is None or got.shape != ref.shape or got.size < 20 or not np.all(np.isfinite(got)):
+        return False
+    late = got.size // 2
+    return (close(got[:2], ref[:2]) and not close(got[2:], ref[2:]) and bool(got[-1] > 2 * ref[-1])
+            and bool(got[late:].mean() < got[0]) and not _same_minibatch(ev))
+
+
 def _predict_scores(ev: Evidence) -> bool:
     got = ev.out("predict", "y_pred")
     return got is not None and got.shape == ev.ref("predict", "y_pred").shape and np.any(got != np.round(got))
@@ -520,6 +532,9 @@ RULES = [
     Rule("loss-at-chance", ("toy_training",), "your training loss stays near chance level, log(C), while "
          "the minibatches change: check that the labels y_batch belong to the inputs X_batch (index X and y "
          "with the same indices)", _loss_at_chance),
+    Rule("lr-decay-every-step", ("toy_training",), "your first training step is right but later ones "
+         "shrink: the learning rate looks decayed on every iteration. The given code decays it once per "
+         "epoch, so update with learning_rate * grad", _step_shrinks_every_iteration),
     Rule("predict-scores", ("predict",), "your predictions are scores, not class labels: use np.argmax "
          "over the classes", _predict_scores),
     Rule("predict-wrong-axis", ("predict",), "your predictions have one entry per class instead of one per "

@@ -134,6 +134,13 @@ def loss_at_chance(check, outs):
     outs["minibatches"] = {"batches": np.column_stack([np.arange(20.0), np.full(20, 10.0)])}
 
 
+def step_shrinks_every_iteration(check, outs):
+    task = next(t for t in check.tasks if t.id.endswith(".toy"))
+    history = np.array(reference(task.driver, task.spec, task.inputs)["loss_history"], dtype=np.float64)
+    history[2:] = np.linspace(history[1], 0.3 * history[1], history.size - 2)  # first step right, then stalls
+    outs["toy"] = {"loss_history": history}
+
+
 def gradients_wrong_with_dropout(check, outs):
     for task in check.tasks:
         suffix = task.id[len(check.name) + 1:]
@@ -315,6 +322,7 @@ CASES = [
     ("toy_training", "same-minibatch", same_batch),
     ("toy_training", "loss-rises", rising_loss),
     ("toy_training", "loss-at-chance", loss_at_chance),
+    ("toy_training", "lr-decay-every-step", step_shrinks_every_iteration),
     ("fc_gradients", "fc-dropout-backward", gradients_wrong_with_dropout),
     ("predict", "predict-scores", predict_scores),
     ("predict", "predict-wrong-axis", predict_axis),
