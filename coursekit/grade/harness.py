@@ -231,7 +231,8 @@ def describe(err, root=None):
               if f.filename.startswith(root) and not f.filename.endswith("harness.py")]
     lines = [f"{os.path.relpath(f.filename, root)}, line {f.lineno}, in {f.name}: {(f.line or '').strip()}"
              for f in frames[-3:]]
-    lines.append("".join(traceback.format_exception_only(type(err), err)).strip())
+    message = "".join(traceback.format_exception_only(type(err), err)).strip()
+    lines.append(message.replace(root.rstrip(os.sep) + os.sep, ""))  # e.g. a SyntaxError's "File ..." line
     return "\n".join(lines)[-_MAX_ERROR:]
 
 
