@@ -2,8 +2,8 @@
 # nbgrader reads this file when it runs in this folder.
 import os
 
-from coursekit.build.nbconfig import write_release_modules
-from coursekit.build.notebooks import GENERATE_ASSIGNMENT_PASSES
+from coursekit.tracks.nbconfig import write_release_modules
+from coursekit.tracks.notebooks import GENERATE_ASSIGNMENT_PASSES
 
 c = get_config()  # noqa: F821 (defined by nbgrader when it loads this file)
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from coursekit.config import load_config
 from coursekit.grade import grade_submission
-from coursekit.grade.accuracy import load_cifar10
+from coursekit.grade.checks.accuracy import load_cifar10
 from coursekit.solution import solution_module
 
 ROOT = Path(__file__).resolve().parents[1]

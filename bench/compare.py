@@ -103,7 +103,7 @@ def _data_loading(mode: Mode) -> Row:
     if mode.tiny:
         return skipped(SECTION, name, "x faster", "tiny mode")
     from coursekit.config import load_config
-    from coursekit.dataset import cifar10_problem
+    from coursekit.data.dataset import cifar10_problem
 
     folder = load_config(ROOT / "course.toml").data.cifar10_dir
     problem = cifar10_problem(folder)

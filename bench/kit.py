@@ -54,7 +54,7 @@ def run(mode: Mode) -> list[Row]:
     if mode.tiny:
         return [skipped(SECTION, name, "s", "tiny mode") for name in names]
     from coursekit.config import load_config
-    from coursekit.dataset import cifar10_problem
+    from coursekit.data.dataset import cifar10_problem
 
     course = load_config(ROOT / "course.toml")
     with tempfile.TemporaryDirectory(prefix="bench-kit-") as tmp:
@@ -83,8 +83,8 @@ def run(mode: Mode) -> list[Row]:
 
 
 def _build(name: str, kit: list[str], root: Path, env: dict) -> Row:
-    if not _has("coursekit.build"):
-        return skipped(SECTION, name, "s", "coursekit.build does not exist yet", BUILD_TARGET)
+    if not _has("coursekit.tracks"):
+        return skipped(SECTION, name, "s", "coursekit.tracks does not exist yet", BUILD_TARGET)
     seconds, proc = _timed([*kit, "build"], root, env)
     return _row(name, seconds, proc, BUILD_TARGET)
 

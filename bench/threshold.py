@@ -34,7 +34,7 @@ FAST_DEEP_LR_DECAY = 0.8
 def load_cifar10():
     """The course's 49,000 / 1,000 / 1,000 split in float32, or None with the reason."""
     from coursekit.config import load_config
-    from coursekit.dataset import cifar10_problem
+    from coursekit.data.dataset import cifar10_problem
 
     course = load_config(ROOT / "course.toml")
     problem = cifar10_problem(course.data.cifar10_dir)

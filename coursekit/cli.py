@@ -21,8 +21,8 @@ def _course(args) -> Course:
 
 def cmd_data(args) -> int:
     """Download, verify and unpack CIFAR-10 (or check the folder that is there)."""
-    from .dataset import check_cifar10_dir
-    from .download import download_cifar10, install_tarball
+    from .data.dataset import check_cifar10_dir
+    from .data.download import download_cifar10, install_tarball
 
     course = _course(args)
     dest = Path(args.dest) if args.dest else course.data.cifar10_dir
@@ -52,7 +52,7 @@ def cmd_train(args) -> int:
 
 def cmd_build(args) -> int:
     """Generate release/ (student skeleton) and solutions/ from source/."""
-    from .build import build_tracks, check_tracks, execute_notebooks
+    from .tracks import build_tracks, check_tracks, execute_notebooks
 
     course = _course(args)
     ids = args.assignments or None
@@ -72,7 +72,7 @@ def cmd_build(args) -> int:
 
 def cmd_grade(args) -> int:
     """Grade one submission, or a whole class laid out like nbgrader's submitted/<student>/<assignment>/."""
-    from .batch import grade_batch, looks_like_batch
+    from .classroom.batch import grade_batch, looks_like_batch
     from .grade import grade_submission
 
     course, folder = _course(args), Path(args.submission)
@@ -93,7 +93,7 @@ def cmd_grade(args) -> int:
 
 def cmd_gradescope(args) -> int:
     """Build the Gradescope autograder zip: setup.sh, run_autograder, pinned requirements, the kit."""
-    from .gradescope import build_bundle
+    from .classroom.gradescope import build_bundle
 
     bundle = build_bundle(_course(args), args.assignment, Path(args.output))
     print(f"wrote {bundle}: upload it as the autograder of '{args.assignment}' on Gradescope")
@@ -102,8 +102,8 @@ def cmd_gradescope(args) -> int:
 
 def cmd_check(args) -> int:
     """Grade the solutions, the untouched release and every catalogued mistake; fail if one slips through."""
-    from .dataset import cifar10_problem
-    from .selfcheck import run_selfcheck
+    from .data.dataset import cifar10_problem
+    from .selfcheck.run import run_selfcheck
 
     course = _course(args)
     escalate = not args.code_only and cifar10_problem(course.data.cifar10_dir) is None
@@ -115,7 +115,7 @@ def cmd_check(args) -> int:
 
 def cmd_demo(args) -> int:
     """The kit's main job: build both tracks, then grade the solutions track as a sample submission."""
-    from .build import build_tracks
+    from .tracks import build_tracks
     from .grade import grade_submission
     from .train import load_data, save_sample_model
 

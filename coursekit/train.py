@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .config import Course
-from .dataset import check_cifar10_dir
+from .data.dataset import check_cifar10_dir
 from .errors import ConfigError
 from .solution import solution_module
 

@@ -1,7 +1,7 @@
 """The committed tracks: are release/ and solutions/ exactly what source/ generates?"""
 from pathlib import Path
 
-from coursekit.build import check_tracks
+from coursekit.tracks import check_tracks
 from coursekit.cli import main
 from coursekit.config import load_config
 

@@ -1,15 +1,18 @@
 """The autograder: grade a student's submission in a jailed child, judge it in the parent.
 
-Modules, in the order a grade flows through them:
+Folders and modules, in the order a grade flows through them:
 
-- :mod:`.grade` — ``grade_submission``, the public entry point, and the config checks;
-- :mod:`.two_layer_checks`, :mod:`.layer_checks`, :mod:`.net_checks` — the code checks;
-- :mod:`.accuracy` and :mod:`.models` — CIFAR-10 training, saved models, the kit's forward pass;
-- :mod:`.checks` — what a check is, the judges and the named tolerances;
-- :mod:`.sandbox` (parent) and :mod:`.jail`, :mod:`.harness` (child) — running student code;
+- :mod:`.pipeline` — ``grade_submission``, the public entry point, and the config checks;
+- :mod:`.checks` — what is checked: :mod:`.checks.base` (what a check is, the judges, the
+  named tolerances), :mod:`.checks.two_layer`, :mod:`.checks.layers`, :mod:`.checks.nets`
+  (the code checks) and :mod:`.checks.accuracy` (CIFAR-10 training and saved models);
+- :mod:`.sandbox` — how student code runs: :mod:`.sandbox.parent` starts and watches the
+  child, :mod:`.sandbox.jail` and :mod:`.sandbox.harness` are the child's side;
+- :mod:`.models` — the kit's own forward pass over a saved model's parameters;
+- :mod:`.diagnose` — the likely cause of a failed check, from the outputs alone;
 - :mod:`.report` — the terminal table, Gradescope's results.json and the feedback.
 """
-from .grade import grade_submission
+from .pipeline import grade_submission
 from .report import GradeReport
 
 __all__ = ["GradeReport", "grade_submission"]

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checks import CaseResult
+from .checks.base import CaseResult
 from .diagnose import Diagnosis
 
 VISIBILITY = "visible"

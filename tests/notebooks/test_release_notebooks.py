@@ -36,7 +36,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from coursekit.build.regions import stub_message
+from coursekit.tracks.regions import stub_message
 from coursekit.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]

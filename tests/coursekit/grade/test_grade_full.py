@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 
 from coursekit.grade import grade_submission
-from coursekit.grade.accuracy import load_cifar10
+from coursekit.grade.checks.accuracy import load_cifar10
 from coursekit.grade.report import GRADESCOPE_SCHEMA
 
 from .conftest import copy_solution

@@ -1,0 +1,154 @@
+"""Grade a whole class: nbgrader's ``submitted/<student_id>/<assignment>/`` folders, in parallel.
+
+The steps of :func:`grade_batch`, in order:
+
+1. list the students who submitted the assignment (:func:`find_students`);
+2. skip those already graded: ``<out>/<student>/results.json`` exists and is complete
+   (it is written last, atomically, so an interrupted batch resumes where it stopped);
+3. grade the others in a thread pool (each grade runs the student's code in its own jailed
+   child process); an exception for one student becomes an error row with score 0;
+4. stream every ``results.json`` back into ``grades.csv``, a pass-rate chart and a score
+   histogram.  No report is kept in memory after it is written;
+5. if asked, record each total in nbgrader's gradebook (:mod:`coursekit.classroom.gradebook`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from ..config import Course
+from ..errors import ConfigError, DatasetError, GradingError
+from ..grade import grade_submission
+from .results import FEEDBACK, RESULTS, is_complete, write_atomic
+from .summary import GRADES_CSV, HISTOGRAM_PNG, PASS_RATE_PNG, write_summaries
+
+__all__ = ["GRADES_CSV", "HISTOGRAM_PNG", "PASS_RATE_PNG", "RESULTS", "BatchReport", "grade_batch",
+           "is_complete", "looks_like_batch"]
+
+GRADER_WIDE_ERRORS = (ConfigError, DatasetError)  # nobody can be graded: stop the batch
+
+
+@dataclass
+class BatchReport:
+    """What one batch did; the grades themselves are in ``out_dir``."""
+
+    assignment: str
+    out_dir: Path
+    students: int = 0
+    graded: int = 0  # graded in this run
+    resumed: int = 0  # already graded by an earlier run, not graded again
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (student_id, message)
+    mean_score: float = 0.0
+    max_score: float = 0.0
+    seconds: float = 0.0
+    files: list[Path] = field(default_factory=list)
+    gradebook: str | None = None
+    recorded: int = 0  # totals written into the nbgrader gradebook
+
+    def summary(self) -> str:
+        lines = [f"{self.assignment}: {self.students} students, {self.graded} graded now, "
+                 f"{self.resumed} already graded; mean {self.mean_score:.2f} / {self.max_score:g} "
+                 f"in {self.seconds:.1f} s."]
+        lines += [f"ERROR {student}: {message}" for student, message in self.errors]
+        lines += [f"wrote {path}" for path in self.files]
+        if self.gradebook:
+            lines.append(f"recorded {self.recorded} totals in the nbgrader gradebook {self.gradebook}")
+        return "\n".join(lines)
+
+
+def looks_like_submission(folder: Path) -> bool:
+    """Is ``folder`` one student's assignment folder (it holds ``cs231n/``)?"""
+    return (Path(folder) / "cs231n").is_dir()
+
+
+def looks_like_batch(folder: Path, assignment_id: str) -> bool:
+    """Is ``folder`` laid out like nbgrader's ``submitted/<student_id>/<assignment>/``?"""
+    folder = Path(folder)
+    return folder.is_dir() and not looks_like_submission(folder) and any(find_students(folder, assignment_id))
+
+
+def find_students(submitted_dir: Path, assignment_id: str) -> Iterator[tuple[str, Path]]:
+    """(student_id, submission folder) for every student who submitted ``assignment_id``, sorted."""
+    for student in sorted(Path(submitted_dir).iterdir()):
+        if student.is_dir() and not student.name.startswith(".") and (student / assignment_id).exists():
+            yield student.name, student / assignment_id
+
+
+def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, workers: int | None = None,
+                fast: bool = False, progress: bool = True, gradebook: str | None = None) -> BatchReport:
+    """Grade every student of ``submitted_dir`` into ``out_dir``; resume what an earlier run left.
+
+    ``gradebook`` (an nbgrader database URL, e.g. ``sqlite:///gradebook.db``) also gets the totals.
+    """
+    start = time.monotonic()
+    if not looks_like_batch(Path(submitted_dir), assignment_id):
+        raise GradingError(f"{submitted_dir} is not laid out like nbgrader's submitted/ folder: no "
+                           f"<student_id>/{assignment_id}/ folder in it. Pass the folder that holds "
+                           f"one folder per student.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = BatchReport(assignment_id, out)
+    todo = []
+    for student, folder in find_students(submitted_dir, assignment_id):
+        report.students += 1
+        if is_complete(out / student / RESULTS, assignment_id, fast):
+            report.resumed += 1
+        else:
+            todo.append((student, folder))
+    _grade_all(course, assignment_id, todo, out, workers or os.cpu_count() or 1, fast, progress)
+    report.graded = len(todo)
+    summary = write_summaries(course, assignment_id, out)
+    report.files, report.mean_score, report.max_score = summary.files, summary.mean_score, summary.max_score
+    report.errors.extend(summary.errors)
+    if gradebook:
+        from .gradebook import record_grades
+
+        report.recorded = record_grades(gradebook, assignment_id, out)
+        report.gradebook = gradebook
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def _grade_all(course: Course, assignment_id: str, todo: list[tuple[str, Path]], out: Path,
+               workers: int, fast: bool, progress: bool) -> None:
+    from tqdm import tqdm
+
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
+        futures = [pool.submit(grade_student, course, assignment_id, s, f, out / s, fast) for s, f in todo]
+        for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment_id}",
+                           unit="student", disable=not progress):
+            future.result()  # a student's own failure is already an error row; this re-raises the rest
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # students in flight finish and are kept
+
+
+def grade_student(course: Course, assignment_id: str, student: str, submission: Path, folder: Path,
+                  fast: bool) -> None:
+    """Grade one student into ``folder``: feedback.md, then results.json (the completion mark)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    batch = {"student_id": student, "fast": fast}
+    try:
+        report = grade_submission(course, assignment_id, submission, fast=fast)
+    except GRADER_WIDE_ERRORS:
+        raise
+    except Exception as err:  # noqa: BLE001 - one student's crash must not stop the class
+        message = f"{type(err).__name__}: {err}"
+        results = {"score": 0, "execution_time": 0, "output": f"The autograder could not grade this "
+                   f"submission: {message}", "tests": [],
+                   "extra_data": {"assignment": assignment_id, "max_score": None,
+                                  "batch": {**batch, "error": message, "checks": {}}}}
+        write_atomic(folder / RESULTS, json.dumps(results, indent=2) + "\n")
+        return
+    tmp = folder / f".{FEEDBACK}.tmp.md"  # write_feedback picks the format from the suffix
+    report.write_feedback(tmp)
+    os.replace(tmp, folder / FEEDBACK)
+    results = report.to_gradescope()
+    results.setdefault("extra_data", {})["batch"] = {
+        **batch, "error": "", "checks": {t.key: [t.score, t.max_score] for t in report.tests}}
+    write_atomic(folder / RESULTS, json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,125 @@
+"""``coursekit gradescope``: the autograder zip that Gradescope builds its image from.
+
+Gradescope unzips the bundle into ``/autograder/source``, runs ``setup.sh`` once when it
+builds the image, copies ``run_autograder`` to ``/autograder/run_autograder``, and runs it
+for every submission, which it puts in ``/autograder/submission``.  The bundle holds:
+
+- ``setup.sh``: installs the pinned ``requirements.txt`` and the kit in a venv
+  (``$AUTOGRADER_ROOT/venv``), then downloads and verifies CIFAR-10 with ``coursekit data``;
+- ``run_autograder``: grades ``$AUTOGRADER_ROOT/submission`` (root ``/autograder`` unless
+  set) into ``$AUTOGRADER_ROOT/results/results.json``, with ``autograder/run_autograder.py``,
+  so the checks and scores are those of ``coursekit grade``;
+- ``kit/``: the coursekit package, ``course.toml``, ``source/`` and ``autograder/`` (the
+  hidden references: they live in the image, never in ``release/``).
+"""
+from __future__ import annotations
+
+import re
+import stat
+import tomllib
+import zipfile
+from pathlib import Path
+
+from ..config import Course
+from ..errors import CoursekitError
+
+REQUIREMENTS = ("numpy", "tqdm")  # what grading and `coursekit data` import
+KIT_FOLDERS = ("coursekit", "source", "autograder")
+KIT_FILES = ("course.toml", "pyproject.toml", "README.md")
+SKIPPED = re.compile(r"(__pycache__|\.pyc$|\.egg-info|\.ipynb_checkpoints|/\.)")
+EXECUTABLE = 0o755
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, when it builds the autograder image (from /autograder/source).
+# It needs Python >= 3.11: choose the Ubuntu 24.04 base image.
+# COURSEKIT_SKIP_NETWORK=1 skips the steps that need the network (for a local test).
+set -euo pipefail
+AUTOGRADER_ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+here="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
+venv="$AUTOGRADER_ROOT/venv"
+CIFAR10_DIR="${{CIFAR10_DIR:-$AUTOGRADER_ROOT/data/cifar-10-batches-py}}"
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || {{ echo "setup.sh: coursekit needs Python >= 3.11; choose the Ubuntu 24.04 base image" >&2; exit 1; }}
+if [ "${{COURSEKIT_SKIP_NETWORK:-0}}" != 1 ]; then
+    if command -v apt-get >/dev/null; then
+        apt-get update && apt-get install -y --no-install-recommends python3-venv python3-pip
+    fi
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --no-cache-dir -r "$here/requirements.txt"
+    "$venv/bin/pip" install --no-cache-dir --no-deps "$here/kit"
+    # downloads, checks the tarball's md5 and unpacks; then checks every batch file
+    "$venv/bin/coursekit" --config "$here/kit/course.toml" data --dest "$CIFAR10_DIR" --quiet
+    "$venv/bin/coursekit" --config "$here/kit/course.toml" data --dest "$CIFAR10_DIR" --check
+fi
+echo "coursekit autograder for {assignment} is set up; CIFAR-10 in $CIFAR10_DIR"
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope copies this to /autograder/run_autograder and runs it for each submission.
+# AUTOGRADER_ROOT (default /autograder), CIFAR10_DIR and COURSEKIT_FAST=1 (skip the CIFAR-10
+# checks) may be set in the environment.  Python: the venv of setup.sh, else python3.
+set -euo pipefail
+AUTOGRADER_ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+kit="$AUTOGRADER_ROOT/source/kit"
+python="$AUTOGRADER_ROOT/venv/bin/python"
+[ -x "$python" ] || python=python3
+export CIFAR10_DIR="${{CIFAR10_DIR:-$AUTOGRADER_ROOT/data/cifar-10-batches-py}}"
+export PYTHONPATH="$kit${{PYTHONPATH:+:$PYTHONPATH}}"
+exec "$python" "$kit/autograder/run_autograder.py" "${{COURSEKIT_ASSIGNMENT:-{assignment}}}" \\
+    "$AUTOGRADER_ROOT/submission" "$AUTOGRADER_ROOT/results"
+"""
+
+
+class BundleError(CoursekitError):
+    """The Gradescope bundle cannot be built."""
+
+    exit_code = 8
+
+
+def pinned_requirements(pyproject: Path, names=REQUIREMENTS) -> str:
+    """requirements.txt: the ``==`` pins of ``names`` from pyproject.toml's dependencies."""
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    pins = {re.split(r"[=<>!~ ;\[]", dep, maxsplit=1)[0].lower(): dep for dep in dependencies}
+    lines = []
+    for name in names:
+        if name not in pins or "==" not in pins[name]:
+            raise BundleError(f"{pyproject}: '{name}' is not pinned with == in [project].dependencies. "
+                              f"Pin it (e.g. \"{name}==X.Y.Z\") so the image is reproducible.")
+        lines.append(pins[name])
+    return "\n".join(lines) + "\n"
+
+
+def kit_files(root: Path):
+    """(path in the zip, file on disk) for every file of the kit, in a stable order."""
+    for name in KIT_FILES:
+        yield f"kit/{name}", root / name
+    for folder in KIT_FOLDERS:
+        for path in sorted((root / folder).rglob("*")):
+            relative = path.relative_to(root).as_posix()
+            if path.is_file() and not SKIPPED.search("/" + relative):
+                yield f"kit/{relative}", path
+
+
+def build_bundle(course: Course, assignment_id: str, output: Path) -> Path:
+    """Write the autograder zip for ``assignment_id`` to ``output``; return its path."""
+    course.assignment(assignment_id)  # a ConfigError naming the assignments if unknown
+    root = course.root
+    missing = [name for name in (*KIT_FILES, *KIT_FOLDERS) if not (root / name).exists()]
+    if missing:
+        raise BundleError(f"{root} has no {', '.join(missing)}: run from the course repository.")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as bundle:
+        _add_text(bundle, "setup.sh", SETUP_SH.format(assignment=assignment_id), executable=True)
+        _add_text(bundle, "run_autograder", RUN_AUTOGRADER.format(assignment=assignment_id), executable=True)
+        _add_text(bundle, "requirements.txt", pinned_requirements(root / "pyproject.toml"))
+        for arcname, path in kit_files(root):
+            bundle.write(path, arcname)
+    return output
+
+
+def _add_text(bundle: zipfile.ZipFile, name: str, text: str, executable: bool = False) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = ((EXECUTABLE if executable else 0o644) | stat.S_IFREG) << 16
+    bundle.writestr(info, text)

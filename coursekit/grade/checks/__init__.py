@@ -1,0 +1,1 @@
+"""What is checked: the shared judging code (:mod:`.base`) and one module per group of functions."""

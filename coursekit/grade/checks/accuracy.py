@@ -1,0 +1,165 @@
+"""Accuracy on CIFAR-10: the grader's own training run, and the models the student saved.
+
+The student's code trains in a child with the course's fixed ``grade_train``
+hyperparameters and returns its weights; the parent scores them with the kit's own
+forward pass (:mod:`.models`) on data the child never saw (the test set), or on the
+validation split.  For a batchnorm net the parent recomputes the normalization statistics
+from training images first: the Solver keeps its best epoch's weights but its last step's
+running averages (the running averages themselves are checked by ``batchnorm_forward``).
+Saved models are read and scored in the parent only, with their own statistics.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ...config import Course
+from ...errors import ConfigError, DatasetError
+from ...solution import solution_module
+from .. import models
+from .base import Check, CaseResult, custom_case
+
+INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
+DATA_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
+SAVED = {"two_layer_net": "best_two_layer_net.npz", "fc_net": "best_fc_net.npz"}
+SPLIT = {"two_layer_net": ("test", "test_accuracy"), "fc_net": ("val", "val_accuracy")}
+TWO_LAYER_MODEL = ("hidden_size", "std", "num_training")
+FC_MODEL = ("hidden_dims", "normalization", "dropout_keep_ratio", "weight_scale", "reg", "num_training")
+TWO_LAYER_TRAIN = ("learning_rate", "learning_rate_decay", "reg", "num_iters", "batch_size")
+FC_SOLVER = ("update_rule", "learning_rate", "lr_decay", "batch_size", "num_epochs")
+TRAIN_SEED = 0
+NEAR_MISS = 0.9  # a trained net above this fraction of the threshold earns half the points
+BN_STATS_IMAGES = 10_000  # training images whose statistics replace the trained net's running averages
+
+
+def check_cifar10_files(course: Course) -> None:
+    """A DatasetError that says what to do when a CIFAR-10 batch file is missing."""
+    folder = course.data.cifar10_dir
+    missing = [name for name in DATA_FILES if not (folder / name).is_file()]
+    if missing:
+        raise DatasetError(f"CIFAR-10 is not in {folder} (missing {', '.join(missing)}). Run "
+                           "`coursekit data`, or set CIFAR10_DIR to the folder that holds it, or "
+                           "grade with fast=True to skip the accuracy checks.")
+
+
+def load_cifar10(course: Course) -> dict[str, np.ndarray]:
+    """The 49,000 / 1,000 / 1,000 split (mean image subtracted), or a DatasetError."""
+    check_cifar10_files(course)
+    folder = course.data.cifar10_dir
+    try:
+        return solution_module(course, "data_utils").get_CIFAR10_data(cifar10_dir=str(folder))
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"CIFAR-10 in {folder} cannot be read: {err}") from None
+
+
+def check_grade_train(assignment_id: str, grade_train: Mapping[str, Any], where: str) -> None:
+    allowed = {"two_layer_net": TWO_LAYER_MODEL + TWO_LAYER_TRAIN, "fc_net": FC_MODEL + FC_SOLVER}[assignment_id]
+    for key in grade_train:
+        if key not in allowed:
+            raise ConfigError(f"{where}: unknown key 'assignments.{assignment_id}.grade_train.{key}'. "
+                              f"Accepted keys: {', '.join(allowed)}.")
+
+
+def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, data, seconds) -> Check:
+    """Train the student's model in a child; score the weights it returns in the parent."""
+    split, key = SPLIT[assignment_id]
+    threshold = thresholds[key]
+    n = int(hyper.get("num_training", data["X_train"].shape[0]))
+    flat = lambda X: X.reshape(X.shape[0], -1)  # noqa: E731
+    if assignment_id == "two_layer_net":
+        check = Check("cifar_accuracy", f"CIFAR-10 {split} accuracy of a TwoLayerNet the grader trains",
+                      "TwoLayerNet.train", "cs231n/classifiers/neural_net.py",
+                      "The grader trains your TwoLayerNet with fixed hyperparameters: if the small checks "
+                      "pass but this one fails, look at the minibatch sampling and the SGD update.",
+                      needs_data=True)
+        spec = {"init": {"cls": "cs231n.classifiers.neural_net:TwoLayerNet",
+                         "args": [INPUT_DIM, hyper["hidden_size"], NUM_CLASSES], "kwargs": {"std": hyper["std"]}},
+                "seed": TRAIN_SEED, "hyper": {**{k: hyper[k] for k in TWO_LAYER_TRAIN if k in hyper}, "verbose": False}}
+        inputs = {"X": flat(data["X_train"][:n]), "y": data["y_train"][:n],
+                  "X_val": flat(data["X_val"]), "y_val": data["y_val"]}
+        task = check.add_task("train", "train_two_layer", spec, inputs, seconds)
+    else:
+        check = Check("cifar_accuracy", f"CIFAR-10 {split} accuracy of a FullyConnectedNet the grader trains "
+                      "with your Solver and adam", "FullyConnectedNet / Solver / adam", "cs231n/classifiers/fc_net.py",
+                      "The grader trains your net with fixed hyperparameters and your adam: if the small checks "
+                      "pass but this one fails, look at batchnorm's running averages and adam.", needs_data=True)
+        normalization = hyper.get("normalization", "none")
+        model = {"input_dim": INPUT_DIM, "num_classes": NUM_CLASSES, "dtype": {"t": "float32"},
+                 "normalization": None if normalization == "none" else normalization,
+                 **{k: hyper[k] for k in ("dropout_keep_ratio", "weight_scale", "reg") if k in hyper}}
+        solver = {"update_rule": hyper.get("update_rule", "adam"), "verbose": False,
+                  "optim_config": {"d": {"learning_rate": hyper.get("learning_rate", 1e-3)}},
+                  **{k: hyper[k] for k in ("lr_decay", "batch_size", "num_epochs") if k in hyper}}
+        spec = {"init": {"cls": "cs231n.classifiers.fc_net:FullyConnectedNet", "args": [list(hyper["hidden_dims"])],
+                         "kwargs": model}, "seed": TRAIN_SEED, "solver": "cs231n.solver:Solver",
+                "solver_kwargs": {"d": solver}}
+        inputs = {"X_train": data["X_train"][:n], "y_train": data["y_train"][:n],
+                  "X_val": data["X_val"], "y_val": data["y_val"]}
+        task = check.add_task("train", "solver", spec, inputs, seconds)
+    X_eval, y_eval = flat(data[f"X_{split}"]).astype(np.float64), data[f"y_{split}"]
+    X_stats = flat(data["X_train"][:BN_STATS_IMAGES]).astype(np.float64)
+
+    def accuracy_of(outputs) -> float:
+        """The accuracy of the weights the child returned; ModelError if they are unusable."""
+        arrays = {k[len("param_"):]: v for k, v in outputs.items() if k.startswith("param_")}
+        arrays.update({k: v for k, v in outputs.items() if k.startswith("running_")})
+        if assignment_id == "two_layer_net":
+            arrays["arch"] = np.array("two_layer_net")
+            params = models.validate_two_layer(arrays, "the trained net", INPUT_DIM, NUM_CLASSES)
+            return models.accuracy(models.two_layer_scores(params, X_eval), y_eval)
+        arrays.update(arch=np.array("fc_net"), normalization=np.array(normalization),
+                      hidden_dims=np.array(hyper["hidden_dims"], dtype=np.int64))
+        params, layers, norm = models.validate_fc(arrays, "the trained net", INPUT_DIM, NUM_CLASSES)
+        if norm == "batchnorm":
+            params = models.recalibrate_batchnorm(params, X_stats, layers)
+        return models.accuracy(models.fc_scores(params, X_eval, layers, norm), y_eval)
+
+    for bar in (round(NEAR_MISS * threshold, 3), threshold):  # half the points for a near miss
+        label = f"{split} accuracy >= {bar}"
+
+        def score(outputs, label=label, bar=bar) -> CaseResult:
+            try:
+                acc = accuracy_of(outputs)
+            except models.ModelError as err:
+                return CaseResult(label, False, f"the trained parameters are unusable: {err}")
+            ok = acc >= bar
+            return CaseResult(label, ok, f"{split} accuracy {acc:.3f}" + ("" if ok else f", below {bar}"))
+
+        check.add_case(label, custom_case(label, task, score))
+    return check
+
+
+def saved_model_check(assignment_id: str, submission: Path, thresholds, data) -> tuple[Check, list[CaseResult]]:
+    """Score the model the student saved, in the parent; the results are ready at once."""
+    name = SAVED[assignment_id]
+    split, key = SPLIT[assignment_id]
+    threshold, review = thresholds[key], thresholds["review_above"]
+    check = Check("saved_model", f"Your saved model {name}: {split} accuracy", "the tuning task",
+                  name, f"Save your best model with cs231n.model_io (save_{assignment_id}) as {name} in "
+                  "the submission folder, after tuning it to reach the threshold.", needs_data=True)
+    results = [CaseResult("file loads", False), CaseResult("keys, shapes and dtypes", False),
+               CaseResult(f"{split} accuracy >= {threshold}", False)]
+    try:
+        arrays = models.load_npz(submission / name)
+        results[0].passed = True
+        X = data[f"X_{split}"].reshape(data[f"X_{split}"].shape[0], -1).astype(np.float64)
+        if assignment_id == "two_layer_net":
+            scores = models.two_layer_scores(models.validate_two_layer(arrays, name, INPUT_DIM, NUM_CLASSES), X)
+        else:
+            params, layers, norm = models.validate_fc(arrays, name, INPUT_DIM, NUM_CLASSES)
+            scores = models.fc_scores(params, X, layers, norm)
+        results[1].passed = True
+    except models.ModelError as err:
+        for result in results:
+            result.detail = result.detail or ("" if result.passed else str(err))
+        return check, results
+    acc = models.accuracy(scores, data[f"y_{split}"])
+    results[2].passed = acc >= threshold
+    results[2].detail = f"{split} accuracy {acc:.3f} (the kit's own forward pass)" + (
+        "" if acc >= threshold else f", below {threshold}")
+    if acc > review:
+        results[2].review = (f"{split} accuracy {acc:.3f} of {name} is above {review}, implausibly "
+                             "high for this model (was it trained on the validation or test set?)")
+    return check, results

@@ -1,0 +1,198 @@
+"""Checks of ``cs231n/layers.py``: every forward value and every backward pass.
+
+Forward values are compared with the solution's; each backward pass is checked against
+the numeric gradient of the student's own forward pass (computed in the parent from the
+forward values the child returns) and against the solution's gradient.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, gradient_case,
+                     reference, rng_for)
+
+LAYERS = "cs231n.layers"
+FILE = "cs231n/layers.py"
+DROPOUT_KEEP_TOL = 0.02  # |fraction of outputs kept - p|
+DROPOUT_MEAN_RTOL = 0.05  # the mean of the output against the mean of the input
+BN_PARAM = {"mode": "train", "eps": 1e-5, "momentum": 0.9}
+
+
+def _check(name, function, title, hint):
+    return Check(name=name, title=title, function=function, file=FILE, hint=hint)
+
+
+def forward_check(name, function, title, hint, cases):
+    """Each case: (label, args, inputs, returns, compared keys); compared with the solution."""
+    check = _check(name, function, title, hint)
+    for index, (label, args, inputs, returns, keys, extra) in enumerate(cases):
+        spec = {"target": f"{LAYERS}:{function}", "args": args, "returns": returns, **extra}
+        task = check.add_task(f"c{index}", "call", spec, inputs)
+        expected = reference("call", spec, inputs)
+        for key in keys:
+            check.add_case(f"{label}: {key}", compare_case(f"{label}: {key}", task, key, expected[key]))
+    return check
+
+
+def backward_check(name, function, forward, title, hint, args, inputs, grads, wrt,
+                   against_reference=True, forward_returns=(None, None)):
+    """Gradients of ``function`` against numeric ones of ``forward`` for each input in ``wrt``."""
+    check = _check(name, function, title, hint)
+    if function == forward:  # a loss that returns its own gradient, like softmax_loss
+        spec = {"target": f"{LAYERS}:{forward}", "args": args, "returns": grads}
+    else:
+        back = {"target": f"{LAYERS}:{function}", "dout": "dout", "returns": grads}
+        spec = {"target": f"{LAYERS}:{forward}", "args": args, "returns": list(forward_returns),
+                "backward": back}
+    grad_task = check.add_task("analytic", "call", spec, inputs)
+    grid_spec = {"target": f"{LAYERS}:{forward}", "args": args, "pick": 0, "h": GRAD_STEP, "wrt": wrt}
+    grid_task = check.add_task("numeric", "grid", grid_spec, inputs)
+    expected = reference("call", spec, inputs) if against_reference else {}
+    names = grads if isinstance(grads, list) else [grads]
+    for arg in wrt:
+        key = "d" + arg
+        assert key in names, key
+        label = f"gradient on {arg}"
+        check.add_case(label, gradient_case(label, grad_task, key, grid_task, arg, inputs[arg].shape,
+                                            inputs.get("dout"), expected.get(key), forward))
+    return check
+
+
+def _away_from_zero(rng, shape):
+    """Values with |x| >= 0.1, so no centred difference straddles the ReLU's kink."""
+    return np.sign(rng.standard_normal(shape)) * (0.1 + np.abs(rng.standard_normal(shape)))
+
+
+def affine_checks():
+    rng = rng_for("affine")
+    x, w, b = rng.standard_normal((3, 2, 4)), rng.standard_normal((8, 5)), rng.standard_normal(5)
+    inputs = {"x": x, "w": w, "b": b, "dout": rng.standard_normal((3, 5))}
+    args = [{"a": "x"}, {"a": "w"}, {"a": "b"}]
+    return [
+        forward_check("affine_forward", "affine_forward", "Affine layer: forward",
+                      "Reshape x to (N, D) with x.reshape(N, -1), then x @ w + b.",
+                      [("x of shape (3, 2, 4)", args, inputs, ["out", None], ["out"], {})]),
+        backward_check("affine_backward", "affine_backward", "affine_forward", "Affine layer: backward",
+                       "dx = dout @ w.T reshaped to x.shape; dw = x_rows.T @ dout; db = dout summed over N.",
+                       args, inputs, ["dx", "dw", "db"], ["x", "w", "b"]),
+    ]
+
+
+def relu_checks():
+    rng = rng_for("relu")
+    inputs = {"x": _away_from_zero(rng, (4, 6)), "dout": rng.standard_normal((4, 6))}
+    args = [{"a": "x"}]
+    return [
+        forward_check("relu_forward", "relu_forward", "ReLU: forward", "out = np.maximum(x, 0).",
+                      [("x of shape (4, 6)", args, inputs, ["out", None], ["out"], {})]),
+        backward_check("relu_backward", "relu_backward", "relu_forward", "ReLU: backward",
+                       "dout passes where x > 0 and is zero elsewhere.", args, inputs, "dx", ["x"]),
+    ]
+
+
+def softmax_check():
+    rng = rng_for("softmax_loss")
+    x, y = rng.standard_normal((7, 5)) * 2, rng.integers(0, 5, 7)
+    check = backward_check("softmax_loss", "softmax_loss", "softmax_loss", "Softmax loss",
+                           "Shift each row by its max, loss = mean of -log p[i, y[i]], dx = (p - one_hot(y)) / N.",
+                           [{"a": "x"}, {"a": "y"}], {"x": x, "y": y}, ["loss", "dx"], ["x"])
+    spec = {"target": f"{LAYERS}:softmax_loss", "args": [{"a": "x"}, {"a": "y"}], "returns": ["loss", "dx"]}
+    check.add_case("loss", compare_case("loss", "softmax_loss.analytic", "loss",
+                                        reference("call", spec, {"x": x, "y": y})["loss"]))
+    big = {"x": x + 1000.0, "y": y}  # an unshifted softmax overflows here
+    task = check.add_task("stable", "call", spec, big)
+    expected = reference("call", spec, big)
+    for key in ("loss", "dx"):
+        label = f"scores around 1000 (numeric stability): {key}"
+        check.add_case(label, compare_case(label, task, key, expected[key]))
+    return [check]
+
+
+def batchnorm_checks():
+    rng = rng_for("batchnorm")
+    N, D = 8, 4
+    x = 3 * rng.standard_normal((N, D)) + 5
+    gamma, beta = rng.standard_normal(D) + 1, rng.standard_normal(D)
+    train = {"x": x, "gamma": gamma, "beta": beta, "dout": rng.standard_normal((N, D))}
+    args = [{"a": "x"}, {"a": "gamma"}, {"a": "beta"}, {"d": BN_PARAM}]
+    stats = {"running_mean": rng.standard_normal(D), "running_var": rng.random(D) + 0.5}
+    test_inputs = {"x": x, "gamma": gamma, "beta": beta, **stats}
+    test_args = [{"a": "x"}, {"a": "gamma"}, {"a": "beta"},
+                 {"d": {"mode": "test", "eps": 1e-5, "running_mean": {"a": "running_mean"},
+                        "running_var": {"a": "running_var"}}}]
+    after = {"after_args": {"running_mean": [3, "running_mean"], "running_var": [3, "running_var"]}}
+    forward = forward_check(
+        "batchnorm_forward", "batchnorm_forward", "Batch normalization: forward (train and test)",
+        "Train: normalize with the batch mean and variance and update the running averages with "
+        "momentum; test: normalize with the running averages.",
+        [("train mode", args, train, ["out", None], ["out", "running_mean", "running_var"], after),
+         ("test mode", test_args, test_inputs, ["out", None], ["out"], {})])
+    hint = "Differentiate through the mean and the variance too: they depend on every example."
+    backs = [backward_check(name, name, "batchnorm_forward", title, hint, args, train,
+                            ["dx", "dgamma", "dbeta"], ["x", "gamma", "beta"])
+             for name, title in (("batchnorm_backward", "Batch normalization: backward"),
+                                 ("batchnorm_backward_alt", "Batch normalization: simplified backward"))]
+    return [forward, *backs]
+
+
+def layernorm_checks():
+    rng = rng_for("layernorm")
+    N, D = 5, 6
+    inputs = {"x": 2 * rng.standard_normal((N, D)) - 1, "gamma": rng.standard_normal(D) + 1,
+              "beta": rng.standard_normal(D), "dout": rng.standard_normal((N, D))}
+    args = [{"a": "x"}, {"a": "gamma"}, {"a": "beta"}, {"d": {"eps": 1e-5}}]
+    return [
+        forward_check("layernorm_forward", "layernorm_forward", "Layer normalization: forward",
+                      "Batch norm's training branch with statistics over the features (axis=1).",
+                      [("x of shape (5, 6)", args, inputs, ["out", None], ["out"], {})]),
+        backward_check("layernorm_backward", "layernorm_backward", "layernorm_forward",
+                       "Layer normalization: backward",
+                       "batchnorm_backward_alt's formula with the means over axis=1; dgamma and dbeta sum over N.",
+                       args, inputs, ["dx", "dgamma", "dbeta"], ["x", "gamma", "beta"]),
+    ]
+
+
+def dropout_checks():
+    rng = rng_for("dropout")
+    x = rng.standard_normal((300, 300)) + 10
+    check = _check("dropout_forward", "dropout_forward", "Dropout: forward (train and test)",
+                   "Train: mask = (np.random.rand(*x.shape) < p) / p, out = x * mask; test: out = x.")
+    for p in (0.25, 0.4, 0.7):
+        for mode in ("train", "test"):
+            spec = {"target": f"{LAYERS}:dropout_forward", "returns": ["out", None],
+                    "args": [{"a": "x"}, {"d": {"mode": mode, "p": p, "seed": 7}}]}
+            task = check.add_task(f"{mode}{p}", "call", spec, {"x": x})
+            label = f"{mode} mode, p = {p}"
+            check.add_case(label, custom_case(label, task, _dropout_judge(label, x, p, mode)))
+    back_inputs = {"x": _away_from_zero(rng, (6, 5)), "dout": rng.standard_normal((6, 5))}
+    backward = backward_check(
+        "dropout_backward", "dropout_backward", "dropout_forward", "Dropout: backward",
+        "In train mode the gradient flows through the kept units only, scaled by the same mask.",
+        [{"a": "x"}, {"d": {"mode": "train", "p": 0.6, "seed": 123}}], back_inputs, "dx", ["x"],
+        against_reference=False)  # any random mask is correct: check it against the forward pass only
+    return [check, backward]
+
+
+def _dropout_judge(label, x, p, mode):
+    def test(outputs):
+        out = outputs["out"].astype(np.float64)
+        if out.shape != x.shape or not np.all(np.isfinite(out)):
+            return CaseResult(label, False, f"out has shape {out.shape} or non-finite values")
+        if mode == "test":
+            ok = np.array_equal(out, x)
+            return CaseResult(label, ok, "" if ok else "test mode must return x unchanged")
+        kept = float(np.mean(out != 0))
+        mean_error = abs(out.mean() - x.mean()) / abs(x.mean())
+        if abs(kept - p) > DROPOUT_KEEP_TOL:
+            return CaseResult(label, False, f"{kept:.3f} of the units were kept, expected about p = {p}")
+        if mean_error > DROPOUT_MEAN_RTOL:
+            return CaseResult(label, False, f"mean of out {out.mean():.3f} vs mean of x {x.mean():.3f}: "
+                              "inverted dropout divides the kept units by p", mean_error)
+        return CaseResult(label, True, rel_error=mean_error)
+
+    return test
+
+
+def layer_checks() -> list[Check]:
+    return [*affine_checks(), *relu_checks(), *softmax_check(), *batchnorm_checks(),
+            *layernorm_checks(), *dropout_checks()]

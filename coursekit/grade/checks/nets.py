@@ -1,0 +1,196 @@
+"""Checks of ``FullyConnectedNet`` (fc_net.py) and the update rules (optim.py)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, gradient_case,
+                     reference, rng_for)
+
+FC_CLASS = "cs231n.classifiers.fc_net:FullyConnectedNet"
+FC_FILE = "cs231n/classifiers/fc_net.py"
+OPTIM_FILE = "cs231n/optim.py"
+INIT_STD_RTOL = 0.2  # the spread of the initial weights against weight_scale
+DROPOUT_LOSS_RTOL = 0.1  # train-mode loss with dropout: any random mask is correct, so the
+DROPOUT_WEIGHT_SCALE = 0.05  # weights are small there and the initial loss is about log(C)
+N, D, C, HIDDEN = 6, 5, 4, [7, 6]
+OPTIM_DW_SCALE = 1e-2
+DROPOUT_SEED = 123
+
+# (label, normalization, dropout_keep_ratio, reg)
+CONFIGS = [("no normalization, reg = 0", None, 1.0, 0.0),
+           ("no normalization, reg = 3.14", None, 1.0, 3.14),
+           ("batchnorm, reg = 0.7", "batchnorm", 1.0, 0.7),
+           ("layernorm, reg = 0.7", "layernorm", 1.0, 0.7),
+           ("dropout keep 0.5", None, 0.5, 0.0),
+           ("batchnorm and dropout keep 0.75", "batchnorm", 0.75, 0.1)]
+
+
+def param_names(normalization, layers=len(HIDDEN) + 1):
+    names = [f"{kind}{i}" for i in range(1, layers + 1) for kind in ("W", "b")]
+    if normalization:
+        names += [f"{kind}{i}" for i in range(1, layers) for kind in ("gamma", "beta")]
+    return names
+
+
+def random_params(rng, normalization, scale=0.5):
+    dims = [D, *HIDDEN, C]
+    params = {}
+    for i in range(1, len(dims)):
+        params[f"W{i}"] = rng.standard_normal((dims[i - 1], dims[i])) * scale
+        params[f"b{i}"] = rng.standard_normal(dims[i]) * 0.1
+        if normalization and i < len(dims) - 1:
+            params[f"gamma{i}"] = 1 + 0.2 * rng.standard_normal(dims[i])
+            params[f"beta{i}"] = 0.2 * rng.standard_normal(dims[i])
+    return params
+
+
+def net_init(normalization, keep, reg, set_params=True):
+    return {"cls": FC_CLASS, "args": [HIDDEN],
+            "kwargs": {"input_dim": D, "num_classes": C, "normalization": normalization,
+                       "dropout_keep_ratio": keep, "reg": reg, "weight_scale": 5e-2,
+                       "dtype": {"t": "float64"}, "seed": DROPOUT_SEED},
+            "set_params": param_names(normalization) if set_params else []}
+
+
+def fc_init_check() -> Check:
+    check = Check("fc_init", "FullyConnectedNet: initial parameters", "FullyConnectedNet.__init__", FC_FILE,
+                  "W{i} ~ weight_scale * randn(D_{i-1}, D_i), b{i} = 0; with normalization also "
+                  "gamma{i} = 1 and beta{i} = 0 for the hidden layers only.")
+    for normalization in (None, "batchnorm", "layernorm"):
+        init = net_init(normalization, 1.0, 0.0, set_params=False)
+        init["args"] = [[40, 30]]
+        init["kwargs"].update(input_dim=50, num_classes=10, weight_scale=0.1)
+        task = check.add_task(str(normalization), "call",
+                              {"init": init, "keep_params": True}, {})
+        label = f"normalization = {normalization}"
+        check.add_case(label, custom_case(label, task, _init_judge(label, normalization)))
+    return check
+
+
+def _init_judge(label, normalization):
+    dims = [50, 40, 30, 10]
+
+    def test(outputs):
+        params = {k[len("param_"):]: v for k, v in outputs.items() if k.startswith("param_")}
+        expected = param_names(normalization, layers=3)
+        if sorted(params) != sorted(expected):
+            return CaseResult(label, False, f"self.params has keys {sorted(params)}, expected {sorted(expected)}")
+        for i in range(1, 4):
+            W, b = params[f"W{i}"], params[f"b{i}"]
+            if W.shape != (dims[i - 1], dims[i]) or b.shape != (dims[i],):
+                return CaseResult(label, False, f"W{i} has shape {W.shape} and b{i} {b.shape}, expected "
+                                  f"{(dims[i - 1], dims[i])} and {(dims[i],)}")
+            if W.dtype != np.float64:
+                return CaseResult(label, False, f"W{i} has dtype {W.dtype}; cast the params to dtype")
+            if abs(W.std() / 0.1 - 1) > INIT_STD_RTOL or np.any(b != 0):
+                return CaseResult(label, False, f"W{i} has std {W.std():.3g} (expected weight_scale = 0.1) "
+                                  f"or b{i} is not zero")
+            if normalization and i < 3 and (np.any(params[f"gamma{i}"] != 1) or np.any(params[f"beta{i}"] != 0)):
+                return CaseResult(label, False, f"gamma{i} must start at ones and beta{i} at zeros")
+        return CaseResult(label, True)
+
+    return test
+
+
+def fc_loss_check() -> Check:
+    check = Check("fc_loss", "FullyConnectedNet: forward pass and loss", "FullyConnectedNet.loss", FC_FILE,
+                  "{affine - [norm] - relu - [dropout]} x (L - 1) - affine - softmax; the loss adds "
+                  "0.5 * reg * sum(W**2) for every W. Test mode (y is None) returns the scores.")
+    for index, (label, normalization, keep, reg) in enumerate(CONFIGS):
+        rng = rng_for(f"fc_loss{index}")
+        scale = DROPOUT_WEIGHT_SCALE if keep < 1 else 0.5
+        inputs = {"X": rng.standard_normal((N, D)), "y": rng.integers(0, C, N),
+                  **{f"param_{k}": v for k, v in random_params(rng, normalization, scale).items()}}
+        init = net_init(normalization, keep, reg)
+        for mode, args, returns, key in (("train", [{"a": "X"}, {"a": "y"}], ["loss", None], "loss"),
+                                         ("test", [{"a": "X"}], "scores", "scores")):
+            spec = {"init": init, "method": "loss", "args": args, "returns": returns}
+            task = check.add_task(f"{index}{mode}", "call", spec, inputs)
+            expected = reference("call", spec, inputs)[key]
+            case = f"{label}, {mode} mode: {key}"
+            rtol = DROPOUT_LOSS_RTOL if keep < 1 and mode == "train" else None
+            check.add_case(case, compare_case(case, task, key, expected, **({"rtol": rtol} if rtol else {})))
+    return check
+
+
+def fc_gradients_check() -> Check:
+    check = Check("fc_gradients", "FullyConnectedNet: gradients (numeric gradient check)",
+                  "FullyConnectedNet.loss", FC_FILE,
+                  "Backpropagate through every layer in reverse order and add reg * W to each dW.")
+    for index, (label, normalization, keep, reg) in enumerate(CONFIGS):
+        rng = rng_for(f"fc_gradients{index}")
+        params = random_params(rng, normalization)
+        inputs = {"X": rng.standard_normal((N, D)), "y": rng.integers(0, C, N),
+                  **{f"param_{k}": v for k, v in params.items()}}
+        init = net_init(normalization, keep, reg)
+        names = sorted(params)
+        spec = {"init": init, "method": "loss", "args": [{"a": "X"}, {"a": "y"}],
+                "returns": ["loss", {"prefix": "grad_", "keys": names}]}
+        grad_task = check.add_task(f"{index}analytic", "call", spec, inputs)
+        grid_task = check.add_task(f"{index}numeric", "grid", {**spec, "pick": 0, "h": GRAD_STEP,
+                                                               "wrt": [f"param_{k}" for k in names]}, inputs)
+        expected = reference("call", spec, inputs) if keep == 1 else {}
+        judges = [(k, gradient_case(k, grad_task, f"grad_{k}", grid_task, f"param_{k}", params[k].shape,
+                                    None, expected.get(f"grad_{k}"), "FullyConnectedNet.loss forward pass"))
+                  for k in names]
+        check.add_case(label, _all_of(label, judges))
+    return check
+
+
+def _all_of(label, judges):
+    """One case over several parameters: it passes when every parameter's gradient does."""
+
+    def judge(outcomes):
+        results = [(name, judge(outcomes)) for name, judge in judges]
+        failed = [(name, r) for name, r in results if not r.passed]
+        worst = max((r.rel_error or 0.0 for _, r in results), default=0.0)
+        if not failed:
+            return CaseResult(label, True, rel_error=worst)
+        name, first = failed[0]
+        names = ", ".join(n for n, _ in failed)
+        return CaseResult(label, False, f"wrong gradient on {names}; {name}: {first.detail}", first.rel_error)
+
+    return judge
+
+
+OPTIMIZERS = {
+    "sgd_momentum": ({"learning_rate": 1e-2, "momentum": 0.9}, ["velocity"],
+                     "v = momentum * v - learning_rate * dw; next_w = w + v; store v in config['velocity']."),
+    "rmsprop": ({"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-3}, ["cache"],
+                "cache = decay_rate * cache + (1 - decay_rate) * dw**2; "
+                "next_w = w - learning_rate * dw / (sqrt(cache) + epsilon)."),
+    "adam": ({"learning_rate": 1e-2, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-3}, ["m", "v", "t"],
+             "Increment t first, then update m and v, correct their bias with t, and step with "
+             "learning_rate * mt / (sqrt(vt) + epsilon)."),
+}
+
+
+def optim_check(name: str, steps: int = 3) -> Check:
+    config, state, hint = OPTIMIZERS[name]
+    check = Check(name, f"Update rule: {name}", name, OPTIM_FILE, hint)
+    rng = rng_for(name)
+    shape = (4, 5)
+    # Small gradients and a large epsilon, so that where epsilon goes (outside the square
+    # root) changes the step: with epsilon = 1e-8 both places give the same numbers.
+    inputs = {"w": rng.standard_normal(shape), "dw": rng.standard_normal((steps, *shape)) * OPTIM_DW_SCALE}
+    start = {"velocity": rng.standard_normal(shape) * 1e-3, "cache": rng.random(shape) * 1e-6,
+             "m": rng.standard_normal(shape) * 1e-3, "v": rng.random(shape) * 1e-6}
+    spec_config = dict(config)
+    for key in state:
+        if key == "t":
+            spec_config["t"] = 5
+        else:
+            inputs[f"state_{key}"] = start[key]
+            spec_config[key] = {"a": f"state_{key}"}
+    spec = {"target": f"cs231n.optim:{name}", "config": {"d": spec_config}, "state": state}
+    task = check.add_task("steps", "optim", spec, inputs)
+    expected = reference("optim", spec, inputs)
+    for key in ["w", *state]:
+        label = f"{'next_w' if key == 'w' else 'config[' + repr(key) + ']'} over {steps} steps"
+        check.add_case(label, compare_case(label, task, key, expected[key]))
+    return check
+
+
+def net_checks() -> list[Check]:
+    return [fc_init_check(), fc_loss_check(), fc_gradients_check(),
+            *(optim_check(name) for name in OPTIMIZERS)]

@@ -1,0 +1,135 @@
+"""Checks of ``TwoLayerNet`` (cs231n/classifiers/neural_net.py) on small inputs."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, gradient_case,
+                     reference, rng_for)
+
+CLASS = "cs231n.classifiers.neural_net:TwoLayerNet"
+FILE = "cs231n/classifiers/neural_net.py"
+TOY_LOSS = 0.02  # the final training loss on the toy problem must go below this
+MINIBATCH_ITERS = 20  # iterations watched to see that each draws a new minibatch
+N, D, H, C = 6, 5, 8, 4
+PARAMS = ("W1", "b1", "W2", "b2")
+
+
+def _inputs(name):
+    rng = rng_for(name)
+    return {"X": 2 * rng.standard_normal((N, D)), "y": rng.integers(0, C, N),
+            "param_W1": 0.5 * rng.standard_normal((D, H)), "param_b1": 0.2 * rng.standard_normal(H),
+            "param_W2": 0.5 * rng.standard_normal((H, C)), "param_b2": 0.2 * rng.standard_normal(C)}
+
+
+def _init(std=0.1, set_params=True):
+    return {"cls": CLASS, "args": [D, H, C], "kwargs": {"std": std},
+            "set_params": list(PARAMS) if set_params else []}
+
+
+def scores_check() -> Check:
+    check = Check("scores", "TwoLayerNet: class scores (forward pass)", "TwoLayerNet.loss", FILE,
+                  "scores = max(0, X @ W1 + b1) @ W2 + b2, returned when y is None.")
+    inputs = _inputs("scores")
+    spec = {"init": _init(), "method": "loss", "args": [{"a": "X"}], "returns": "scores"}
+    task = check.add_task("scores", "call", spec, inputs)
+    check.add_case("scores", compare_case("scores", task, "scores", reference("call", spec, inputs)["scores"]))
+    return check
+
+
+def loss_check() -> Check:
+    check = Check("loss", "TwoLayerNet: softmax loss with L2 regularization", "TwoLayerNet.loss", FILE,
+                  "Data loss: mean of -log softmax(scores)[y]; add reg * (sum(W1**2) + sum(W2**2)), "
+                  "without a factor 0.5.")
+    inputs = _inputs("loss")
+    large = {**inputs, "param_W2": inputs["param_W2"] * 1000}  # scores in the thousands
+    for suffix, reg, values, label in (("reg0", 0.0, inputs, "loss with reg = 0.0"),
+                                       ("reg005", 0.05, inputs, "loss with reg = 0.05"),
+                                       ("large", 0.0, large, "loss with scores in the thousands "
+                                                              "(shift by the row max)")):
+        spec = {"init": _init(), "method": "loss", "args": [{"a": "X"}, {"a": "y"}],
+                "kwargs": {"reg": reg}, "returns": ["loss", None]}
+        task = check.add_task(suffix, "call", spec, values)
+        check.add_case(label, compare_case(label, task, "loss", reference("call", spec, values)["loss"]))
+    return check
+
+
+def gradients_check() -> Check:
+    check = Check("gradients", "TwoLayerNet: gradients (numeric gradient check)", "TwoLayerNet.loss", FILE,
+                  "Backpropagate the softmax through W2, the ReLU and W1; the regularization adds "
+                  "2 * reg * W to each dW.")
+    for reg in (0.0, 0.05):
+        inputs = _inputs(f"gradients{reg}")
+        spec = {"init": _init(), "method": "loss", "args": [{"a": "X"}, {"a": "y"}], "kwargs": {"reg": reg},
+                "returns": ["loss", {"prefix": "grad_", "keys": list(PARAMS)}]}
+        grad_task = check.add_task(f"reg{reg}analytic", "call", spec, inputs)
+        grid_task = check.add_task(f"reg{reg}numeric", "grid",
+                                   {**spec, "pick": 0, "h": GRAD_STEP, "wrt": [f"param_{k}" for k in PARAMS]},
+                                   inputs)
+        expected = reference("call", spec, inputs)
+        for name in PARAMS:
+            label = f"d{name} with reg = {reg}"
+            check.add_case(label, gradient_case(label, grad_task, f"grad_{name}", grid_task, f"param_{name}",
+                                                inputs[f"param_{name}"].shape, None, expected[f"grad_{name}"],
+                                                "TwoLayerNet.loss forward pass"))
+    return check
+
+
+def toy_training_check() -> Check:
+    check = Check("toy_training", "TwoLayerNet: training on a toy problem", "TwoLayerNet.train", FILE,
+                  "Each iteration: sample a minibatch with np.random.choice, call self.loss, and step "
+                  "every parameter by -learning_rate * grad.")
+    rng = rng_for("toy_training")
+    inputs = {"X": 10 * rng.standard_normal((5, 4)), "y": np.array([0, 1, 2, 2, 1])}
+    inputs.update(X_val=inputs["X"], y_val=inputs["y"])
+    spec = {"init": {"cls": CLASS, "args": [4, 10, 3], "kwargs": {"std": 0.1}}, "seed": 0,
+            "hyper": {"learning_rate": 0.1, "reg": 5e-6, "num_iters": 200, "verbose": False}}
+    task = check.add_task("toy", "train_two_layer", spec, inputs)
+
+    def test(outputs):
+        history = outputs.get("loss_history")
+        if history is None or history.size == 0:
+            return CaseResult("final loss", False, "train() returned no loss_history")
+        final = float(history[-1])
+        ok = np.isfinite(final) and final < TOY_LOSS
+        return CaseResult("final loss", bool(ok), "" if ok else
+                          f"the final training loss is {final:.4g}, expected below {TOY_LOSS} "
+                          f"(first loss {float(history[0]):.4g})")
+
+    check.add_case("final loss", custom_case("final loss", task, test))
+
+    rng = rng_for("minibatches")
+    inputs = {"X": rng.standard_normal((50, 4)), "y": rng.integers(0, 3, 50)}
+    inputs.update(X_val=inputs["X"], y_val=inputs["y"])
+    spec = {"init": {"cls": CLASS, "args": [4, 10, 3], "kwargs": {"std": 0.1}}, "seed": 0, "record_batches": True,
+            "hyper": {"learning_rate": 1e-3, "num_iters": MINIBATCH_ITERS, "batch_size": 10, "verbose": False}}
+    task = check.add_task("minibatches", "train_two_layer", spec, inputs)
+    label = "a new minibatch of batch_size examples on every iteration"
+
+    def fresh_batches(outputs):
+        batches = outputs["batches"]
+        sizes, distinct = set(batches[:, 1].astype(int)), len(set(batches[:, 0].round(9)))
+        if len(batches) != MINIBATCH_ITERS or sizes != {10}:
+            return CaseResult(label, False, f"self.loss was called {len(batches)} times with batches of "
+                              f"{sorted(sizes)} examples; expected {MINIBATCH_ITERS} calls with 10")
+        ok = distinct > MINIBATCH_ITERS // 2
+        return CaseResult(label, ok, "" if ok else f"only {distinct} different minibatches in {MINIBATCH_ITERS} "
+                          "iterations: draw a fresh one each time (do not reseed inside the loop)")
+
+    check.add_case(label, custom_case(label, task, fresh_batches))
+    return check
+
+
+def predict_check() -> Check:
+    check = Check("predict", "TwoLayerNet: predict", "TwoLayerNet.predict", FILE,
+                  "Return the argmax over classes of the scores, an array of shape (N,).")
+    inputs = _inputs("predict")
+    inputs["X"] = 3 * rng_for("predict-X").standard_normal((40, D))
+    spec = {"init": _init(), "method": "predict", "args": [{"a": "X"}], "returns": "y_pred"}
+    task = check.add_task("predict", "call", spec, inputs)
+    check.add_case("labels", compare_case("labels", task, "y_pred", reference("call", spec, inputs)["y_pred"],
+                                          rtol=0.0))
+    return check
+
+
+def two_layer_checks() -> list[Check]:
+    return [scores_check(), loss_check(), gradients_check(), toy_training_check(), predict_check()]

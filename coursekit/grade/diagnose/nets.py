@@ -1,0 +1,202 @@
+"""Predicates for the two-layer net and the fully connected net: losses, gradients, training, predict."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..checks.base import VALUE_RTOL
+
+from .evidence import Evidence, close, instead, near, ratio, suffixes
+
+CHANCE_LOSS_FRACTION = 0.8  # a final training loss above this fraction of log(C) learned nothing
+REG_LOSS = {"loss": 1.0, "fc_loss": 0.5}  # the factor of reg * sum(W**2) in each net's loss
+REG_GRAD = {"gradients": 2.0, "fc_gradients": 1.0}  # the factor of reg * W in each net's dW
+INIT_STD_TOL = 0.2  # std of initial weights against 1 (randn not scaled by weight_scale)
+
+
+def params(inputs: dict, kind: str) -> list[np.ndarray]:
+    """The weights ("W") or biases ("b") of a net's inputs: param_W1, param_b1, ... (not beta1)."""
+    return [v for k, v in sorted(inputs.items()) if re.fullmatch(f"param_{kind}\\d+", k)]
+
+
+def reg_of(spec: dict) -> float:
+    return float(spec.get("kwargs", {}).get("reg", spec.get("init", {}).get("kwargs", {}).get("reg", 0.0)))
+
+
+def reg_loss_ratio(ev: Evidence, target: float) -> bool:
+    """(loss - data loss) / expected reg term == target, on some task with reg > 0."""
+    for suffix, task in ev.tasks.items():
+        got, reg = ev.out(suffix, "loss"), reg_of(task.spec)
+        if got is None or reg == 0 or task.driver != "call":
+            continue
+        term = REG_LOSS[ev.check] * reg * sum(np.sum(W * W) for W in params(task.inputs, "W"))
+        data = ev.ref(suffix, "loss") - term
+        if near(ratio(got - data, np.asarray(term)), target):
+            return True
+    return False
+
+
+def reg_biases(ev: Evidence) -> bool:
+    for suffix, task in ev.tasks.items():
+        got, reg = ev.out(suffix, "loss"), reg_of(task.spec)
+        if got is not None and reg > 0:
+            extra = REG_LOSS[ev.check] * reg * sum(np.sum(b * b) for b in params(task.inputs, "b"))
+            if near(ratio(got - ev.ref(suffix, "loss"), np.asarray(extra)), 1.0):
+                return True
+    return False
+
+
+def reg_grad_ratio(ev: Evidence, target: float) -> bool:
+    """(dW - reference dW) / expected reg gradient == target for every W, with reg > 0."""
+    for suffix in suffixes(ev, "analytic"):
+        spec, inputs = ev.spec(suffix), ev.inputs(suffix)
+        reg = reg_of(spec)
+        if reg == 0 or spec["init"]["kwargs"].get("dropout_keep_ratio", 1.0) != 1.0:
+            continue
+        names = [k[len("param_"):] for k in inputs if k.startswith("param_W")]
+        fits = [ratio(minus(ev.out(suffix, f"grad_{n}"), ev.ref(suffix, f"grad_{n}")),
+                      REG_GRAD[ev.check] * reg * inputs[f"param_{n}"]) for n in names]
+        if names and all(near(k, target) for k in fits):
+            return True
+    return False
+
+
+def minus(a, b):
+    return None if a is None or np.shape(a) != np.shape(b) else a - b
+
+
+def fc_configs(ev: Evidence, ending: str):
+    """(task suffix, its net's keyword arguments) for each configuration of an fc check, in order."""
+    for suffix in suffixes(ev, ending):
+        yield suffix, ev.spec(suffix)["init"]["kwargs"]
+
+
+def only_dropout_fails(ev: Evidence) -> bool:
+    """Every configuration with dropout fails its gradient check, every one without passes
+    (fc_gradients has one case per configuration, in the order of its tasks)."""
+    configs = [kw["dropout_keep_ratio"] < 1 for _, kw in fc_configs(ev, "analytic")]
+    if len(configs) != len(ev.cases) or all(configs) or not any(configs):
+        return False
+    return all(case.passed != dropout for case, dropout in zip(ev.cases, configs))
+
+
+def bn_param_shared(ev: Evidence) -> bool:
+    """Batch norm nets fail with running averages of another layer's size; others run."""
+    batchnorm = [s for s, kw in fc_configs(ev, "train") if kw["normalization"] == "batchnorm"]
+    others = [s for s, kw in fc_configs(ev, "train") if kw["normalization"] != "batchnorm"]
+    sizes = {f"({h},)" for h in ev.spec(batchnorm[0])["init"]["args"][0]} if batchnorm else set()
+    return (len(sizes) > 1 and all(ev.outcomes.get(s) is not None and ev.outcomes[s].ok for s in others)
+            and all("broadcast" in ev.error(s) and sum(size in ev.error(s) for size in sizes) > 1
+                    for s in batchnorm))
+
+
+def relu_on_scores(ev: Evidence) -> bool:
+    return any(instead(ev.out(s, "scores"), np.maximum(ev.ref(s, "scores"), 0), ev.ref(s, "scores"))
+               for s, t in ev.tasks.items() if t.spec.get("returns") == "scores")
+
+
+def two_layer(inputs, gate=True, reg=0.0):
+    """The two-layer net's scores and gradients, optionally without the ReLU gate backward."""
+    X, y = inputs["X"], inputs["y"].astype(int)
+    W1, b1, W2, b2 = (inputs[f"param_{k}"] for k in ("W1", "b1", "W2", "b2"))
+    pre = X @ W1 + b1  # (N, H)
+    hidden = np.maximum(pre, 0)
+    scores = hidden @ W2 + b2  # (N, C)
+    p = np.exp(scores - scores.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1
+    dscores = p / len(y)
+    dhidden = dscores @ W2.T * ((pre > 0) if gate else 1)
+    return {"grad_W1": X.T @ dhidden + 2 * reg * W1, "grad_b1": dhidden.sum(axis=0)}
+
+
+def no_relu_gate(ev: Evidence) -> bool:
+    for suffix in suffixes(ev, "analytic"):
+        wrong = two_layer(ev.inputs(suffix), gate=False, reg=reg_of(ev.spec(suffix)))
+        if all(instead(ev.out(suffix, k), wrong[k], ev.ref(suffix, k)) for k in wrong):
+            return True
+    return False
+
+
+def no_hidden_relu(ev: Evidence) -> bool:
+    i = ev.inputs("scores")
+    linear = (i["X"] @ i["param_W1"] + i["param_b1"]) @ i["param_W2"] + i["param_b2"]
+    return instead(ev.out("scores", "scores"), linear, ev.ref("scores", "scores"))
+
+
+def no_max_shift(ev: Evidence) -> bool:
+    small, large = ("reg0", "large") if "large" in ev.tasks else ("analytic", "stable")
+    loss = ev.out(large, "loss")
+    return (loss is not None and not np.all(np.isfinite(loss))
+            and close(ev.out(small, "loss"), ev.ref(small, "loss"), VALUE_RTOL))
+
+
+def scaled_by_n(ev: Evidence, suffix: str, key: str, power: int) -> bool:
+    n = len(ev.inputs(suffix)["X" if "X" in ev.inputs(suffix) else "x"])
+    return near(ratio(ev.out(suffix, key), ev.ref(suffix, key)), float(n) ** power)
+
+
+def same_minibatch(ev: Evidence) -> bool:
+    batches = ev.out("minibatches", "batches")
+    return batches is not None and len(batches) > 1 and len(set(batches[:, 0].round(9))) == 1
+
+
+def loss_rises(ev: Evidence) -> bool:
+    history = ev.out("toy", "loss_history")
+    if history is None or history.size < 2:
+        return False
+    finite = history[np.isfinite(history)]
+    return not np.isfinite(history[-1]) or (finite.size > 1 and finite[-1] > finite[0])
+
+
+def loss_at_chance(ev: Evidence) -> bool:
+    """Training runs (fresh minibatches, finite loss) but the loss ends near log(C), chance level."""
+    history, classes = ev.out("toy", "loss_history"), ev.spec("toy")["init"]["args"][2]
+    return (history is not None and history.size > 1 and bool(np.all(np.isfinite(history)))
+            and history[-1] > CHANCE_LOSS_FRACTION * np.log(classes) and not same_minibatch(ev))
+
+
+def step_shrinks_every_iteration(ev: Evidence) -> bool:
+    """The first update equals the solution's (the first two losses match exactly), later
+    ones fall behind and the loss stalls well above the solution's: the step size shrinks
+    on every iteration rather than once per epoch."""
+    got, ref = ev.out("toy", "loss_history"), ev.ref("toy", "loss_history")
+    if got is None or got.shape != ref.shape or got.size < 20 or not np.all(np.isfinite(got)):
+        return False
+    late = got.size // 2
+    return (close(got[:2], ref[:2]) and not close(got[2:], ref[2:]) and bool(got[-1] > 2 * ref[-1])
+            and bool(got[late:].mean() < got[0]) and not same_minibatch(ev))
+
+
+def predict_scores(ev: Evidence) -> bool:
+    got = ev.out("predict", "y_pred")
+    return got is not None and got.shape == ev.ref("predict", "y_pred").shape and np.any(got != np.round(got))
+
+
+def predict_axis(ev: Evidence) -> bool:
+    got, classes = ev.out("predict", "y_pred"), ev.inputs("predict")["param_W2"].shape[1]
+    return got is not None and got.shape == (classes,) != ev.ref("predict", "y_pred").shape
+
+
+# --- FullyConnectedNet.__init__ -------------------------------------------------------------
+
+def init_params(ev: Evidence):
+    for suffix in ev.tasks:
+        outcome = ev.outcomes.get(suffix)
+        if outcome is not None and outcome.ok:
+            yield {k[len("param_"):]: np.asarray(v, dtype=np.float64)
+                   for k, v in outcome.outputs.items() if k.startswith("param_")}
+
+
+def init_unscaled(ev: Evidence) -> bool:
+    return any(k.startswith("W") and abs(W.std() - 1) < INIT_STD_TOL for p in init_params(ev) for k, W in p.items())
+
+
+def init_biases(ev: Evidence) -> bool:
+    return any(re.fullmatch(r"b\d+", k) and np.any(b) for p in init_params(ev) for k, b in p.items())
+
+
+def init_norm_last(ev: Evidence) -> bool:
+    return any(f"gamma{n}" in p or f"beta{n}" in p
+               for p in init_params(ev) for n in [sum(k.startswith("W") for k in p)])

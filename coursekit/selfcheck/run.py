@@ -1,0 +1,178 @@
+"""``coursekit check``: does the grader catch what it should?
+
+It builds both tracks into a temporary folder and grades three things:
+
+1. the solutions track, which must score full marks;
+2. the untouched release track, which must score 0 on every check;
+3. every mistake in the catalogue (``autograder/mistakes.toml``), applied to a copy of the
+   solutions track, which must fail at least one check.
+
+In fast mode the CIFAR-10 checks are skipped; a mistake that no code check catches is then
+graded again with them (when the dataset is there), so fast mode never lets a mistake pass
+that the full grader would catch.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..tracks import build_tracks
+from ..config import Course
+from ..errors import CoursekitError
+from ..grade import GradeReport, grade_submission
+from .catalogue import Mistake, apply_mistake, load_catalogue
+
+
+@dataclass
+class MistakeResult:
+    """How the grader did on one mistake."""
+
+    mistake: Mistake
+    failing: list[str]
+    points_lost: float
+    error: str = ""
+    escalated: bool = False  # caught only once the CIFAR-10 checks ran
+    diagnoses: list[str] = field(default_factory=list)  # ids of the diagnosis rules that matched
+
+    @property
+    def caught(self) -> bool:
+        return bool(self.failing) and not self.error
+
+    @property
+    def diagnosed(self) -> bool:
+        """The mistake's expected diagnosis was found (True when it expects none)."""
+        return not self.mistake.diagnosis or self.mistake.diagnosis in self.diagnoses
+
+    @property
+    def diagnosis_column(self) -> str:
+        if not self.mistake.diagnosis:
+            return "-"
+        return self.mistake.diagnosis if self.diagnosed else "MISSING"
+
+
+@dataclass
+class SelfCheckReport:
+    """Everything ``coursekit check`` found; ``ok`` is what the exit code reports."""
+
+    problems: list[str] = field(default_factory=list)
+    mistakes: list[MistakeResult] = field(default_factory=list)
+
+    @property
+    def uncaught(self) -> list[MistakeResult]:
+        return [result for result in self.mistakes if not result.caught]
+
+    @property
+    def undiagnosed(self) -> list[MistakeResult]:
+        """Mistakes whose catalogued diagnosis the grader did not find."""
+        return [result for result in self.mistakes if not result.diagnosed]
+
+    @property
+    def with_diagnosis(self) -> list[MistakeResult]:
+        return [result for result in self.mistakes if result.mistake.diagnosis]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.uncaught and not self.undiagnosed
+
+    def table(self) -> str:
+        width = max([len(r.mistake.id) for r in self.mistakes] + [7])
+        rule_width = max([len(r.diagnosis_column) for r in self.mistakes] + [9])
+        lines = [f"{'mistake':<{width}}  {'lost':>6}  {'diagnosis':<{rule_width}}  failing checks"]
+        for result in self.mistakes:
+            if result.caught:
+                failing = ", ".join(result.failing) + ("  (CIFAR-10 checks)" if result.escalated else "")
+            else:
+                failing = "NOT CAUGHT" + (f": {result.error}" if result.error else "")
+            lines.append(f"{result.mistake.id:<{width}}  {result.points_lost:>6.2f}  "
+                         f"{result.diagnosis_column:<{rule_width}}  {failing}")
+        caught = len(self.mistakes) - len(self.uncaught)
+        diagnosed = len(self.with_diagnosis) - len(self.undiagnosed)
+        lines.append(f"\n{caught} of {len(self.mistakes)} mistakes caught; {len(self.with_diagnosis)} have a "
+                     f"diagnosis, {diagnosed} of them diagnosed.")
+        lines += [f"PROBLEM: {problem}" for problem in self.problems]
+        lines += [f"UNCAUGHT: {r.mistake.id} ({r.mistake.assignment}, {r.mistake.function} in "
+                  f"{r.mistake.module}): {r.mistake.summary}" for r in self.uncaught]
+        lines += [f"UNDIAGNOSED: {r.mistake.id}: expected '{r.mistake.diagnosis}', found "
+                  f"{', '.join(r.diagnoses) or 'none'}" for r in self.undiagnosed]
+        return "\n".join(lines)
+
+
+def _failing(report: GradeReport, baseline: GradeReport | None = None) -> tuple[list[str], float]:
+    """Checks that lose points, and how many; with a baseline, only those the baseline passes.
+
+    The baseline is the unpatched solutions track graded the same way: it tells a check the
+    mistake failed from one that fails anyway (the solutions track ships no trained model, so
+    the saved-model check fails there in full mode).
+    """
+    ignore = set() if baseline is None else {t.key for t in baseline.tests if t.score < t.max_score}
+    lost = {t.key: t.max_score - t.score for t in report.tests
+            if t.score < t.max_score and t.key not in ignore}
+    return list(lost), round(sum(lost.values()), 4)
+
+
+def _grade_mistake(course: Course, mistake: Mistake, solutions: Path, scratch: Path,
+                   fast: bool, escalate: bool, full_baseline) -> MistakeResult:
+    folder = scratch / mistake.id
+    shutil.copytree(solutions / mistake.assignment, folder)
+    try:
+        apply_mistake(mistake, folder)
+    except CoursekitError as err:
+        return MistakeResult(mistake, [], 0.0, error=f"the patch does not apply: {err}")
+    report = grade_submission(course, mistake.assignment, folder, fast=fast)
+    failing, lost = _failing(report)
+    if failing or not (fast and escalate):
+        return MistakeResult(mistake, failing, lost, diagnoses=report.diagnoses)
+    report = grade_submission(course, mistake.assignment, folder, fast=False)
+    failing, lost = _failing(report, full_baseline(mistake.assignment))
+    return MistakeResult(mistake, failing, lost, escalated=True, diagnoses=report.diagnoses)
+
+
+def run_selfcheck(course: Course, *, fast: bool = True, catalogue: Path | None = None,
+                  only: list[str] | None = None, workers: int = 2,
+                  escalate: bool = True) -> SelfCheckReport:
+    """Build the tracks in a temporary folder and grade solutions, release and mistakes.
+
+    ``escalate``: in fast mode, grade a mistake that no code check catches again with the
+    CIFAR-10 checks (needs the dataset).
+    """
+    mistakes = load_catalogue(catalogue)
+    if only:
+        unknown = sorted(set(only) - {m.id for m in mistakes})
+        if unknown:
+            raise CoursekitError(f"No mistake called {', '.join(unknown)} in the catalogue.")
+        mistakes = [m for m in mistakes if m.id in only]
+    report = SelfCheckReport()
+    with tempfile.TemporaryDirectory(prefix="coursekit-check-") as tmp:
+        root = Path(tmp)
+        build_tracks(course, out_root=root / "tracks")
+        solutions, release = root / "tracks" / "solutions", root / "tracks" / "release"
+        for assignment in course.assignments:
+            graded = grade_submission(course, assignment, solutions / assignment, fast=fast)
+            if graded.score < graded.max_score:
+                failing, lost = _failing(graded)
+                report.problems.append(f"solutions/{assignment} scores {graded.score:g} / "
+                                       f"{graded.max_score:g}, not full marks: {', '.join(failing)}")
+            graded = grade_submission(course, assignment, release / assignment, fast=fast)
+            scoring = [test.key for test in graded.tests if test.score > 0]
+            if scoring:
+                report.problems.append(f"release/{assignment} (the untouched skeleton) scores points "
+                                       f"on: {', '.join(scoring)}")
+        scratch = root / "mistakes"
+        scratch.mkdir()
+        baselines: dict[str, GradeReport] = {}
+        lock = threading.Lock()
+
+        def full_baseline(assignment: str) -> GradeReport:
+            with lock:  # graded once per assignment, and only if a mistake needs it
+                if assignment not in baselines:
+                    baselines[assignment] = grade_submission(course, assignment, solutions / assignment)
+                return baselines[assignment]
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            report.mistakes = list(pool.map(
+                lambda m: _grade_mistake(course, m, solutions, scratch, fast, escalate, full_baseline),
+                mistakes))
+    return report

@@ -1,0 +1,95 @@
+"""The kit's scores in nbgrader's gradebook (coursekit/classroom/gradebook.py), with the real nbgrader."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from coursekit.classroom.batch import grade_batch
+from coursekit.config import load_config
+from coursekit.classroom.gradebook import CELL, NOTEBOOK, record_grades
+from coursekit.selfcheck.catalogue import apply_mistake, load_catalogue
+
+api = pytest.importorskip("nbgrader.api")
+
+ROOT = Path(__file__).resolve().parents[3]
+ASSIGNMENT = "fc_net"
+FULL = 36.0  # fast mode
+EXPECTED = {"ada": FULL, "bo": FULL - 1.0, "cy": 0.0}  # solution, adam-no-bias-correction, skeleton
+SCORE_TOL = 1e-3
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Three students graded in fast mode; returns the batch's output folder."""
+    root = tmp_path_factory.mktemp("class")
+    submitted = root / "submitted"
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, submitted / "ada" / ASSIGNMENT)
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, submitted / "bo" / ASSIGNMENT)
+    mistake = {m.id: m for m in load_catalogue(ROOT / "autograder" / "mistakes.toml")}["adam-no-bias-correction"]
+    apply_mistake(mistake, submitted / "bo" / ASSIGNMENT)
+    shutil.copytree(ROOT / "release" / ASSIGNMENT, submitted / "cy" / ASSIGNMENT)
+    course = load_config(ROOT / "course.toml")
+    grade_batch(course, ASSIGNMENT, submitted, root / "graded", workers=2, fast=True, progress=False)
+    return root / "graded"
+
+
+def totals(db_url: str) -> dict[str, tuple[float, float]]:
+    """What formgrader shows: each student's (score, max_score) for the assignment."""
+    with api.Gradebook(db_url) as gb:
+        return {d["student"]: (d["score"], d["max_score"]) for d in gb.submission_dicts(ASSIGNMENT)}
+
+
+def test_each_student_gets_one_total(graded, tmp_path):
+    """Does formgrader's total for each student equal the kit's score, out of the kit's max?"""
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    assert record_grades(db, ASSIGNMENT, graded) == 3
+    got = totals(db)
+    assert sorted(got) == sorted(EXPECTED)
+    for student, score in EXPECTED.items():
+        assert got[student][0] == pytest.approx(score, abs=SCORE_TOL), student
+        assert got[student][1] == FULL
+
+
+def test_recording_twice_changes_nothing(graded, tmp_path):
+    """Does a second record update the same cell instead of adding points?"""
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    record_grades(db, ASSIGNMENT, graded)
+    first = totals(db)
+    record_grades(db, ASSIGNMENT, graded)
+    assert totals(db) == first
+    with api.Gradebook(db) as gb:
+        assert [c.name for c in gb.find_notebook(NOTEBOOK, ASSIGNMENT).grade_cells] == [CELL]
+
+
+def test_existing_submissions_and_notebooks_are_kept(graded, tmp_path):
+    """Does a submission nbgrader already knows (with its own notebook's points) get the kit's score added?"""
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with api.Gradebook(db) as gb:
+        gb.add_assignment(ASSIGNMENT)
+        gb.add_notebook("fc_net", ASSIGNMENT)
+        gb.add_grade_cell("q1", "fc_net", ASSIGNMENT, max_score=4, cell_type="code")
+        gb.add_student("ada")
+        gb.add_submission(ASSIGNMENT, "ada")
+        grade = gb.find_grade("q1", "fc_net", ASSIGNMENT, "ada")
+        grade.auto_score = 3.0
+        gb.db.commit()
+    record_grades(db, ASSIGNMENT, graded)
+    got = totals(db)
+    assert got["ada"][0] == pytest.approx(3.0 + FULL, abs=SCORE_TOL)
+    assert got["ada"][1] == 4 + FULL
+    assert got["bo"][0] == pytest.approx(EXPECTED["bo"], abs=SCORE_TOL)
+
+
+def test_cli_records_a_class_in_the_gradebook(graded, tmp_path, capsys):
+    """Does `coursekit grade ... --gradebook URL` put the class's totals in the gradebook?"""
+    from coursekit.cli import main
+
+    submitted = tmp_path / "submitted"
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, submitted / "ada" / ASSIGNMENT)
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    assert main(["--config", str(ROOT / "course.toml"), "grade", ASSIGNMENT, str(submitted), "--fast",
+                 "--out", str(tmp_path / "graded"), "--workers", "1", "--gradebook", db]) == 0
+    assert "recorded 1 totals" in capsys.readouterr().out
+    assert totals(db) == {"ada": (FULL, FULL)}
