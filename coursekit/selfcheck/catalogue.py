@@ -14,14 +14,13 @@ patches files:
 """
 from __future__ import annotations
 
-import ast
 import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Sequence
 
-from ..tracks.regions import Region, parse_regions, split_lines
+from ..tracks.regions import Region, parse_regions, parse_source, split_lines
 from ..config import Course, find_course_root
 from ..errors import CoursekitError
 
@@ -257,7 +256,7 @@ def _problem_of(course: Course, mistake: Mistake) -> str | None:
     original = path.read_bytes().decode("utf-8")
     try:
         patched = patch_source(mistake, original)
-        ast.parse(patched)
+        parse_source(patched)
         kept = len(_regions(patched, mistake.module, where)) == len(_regions(original, mistake.module, where))
     except MistakeError as err:
         return str(err)

@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import BuildError
+
+# CPython 3.11's ast.parse is not safe in several threads at once ("AST constructor recursion
+# depth mismatch" under load); `coursekit check` patches modules in a thread pool.
+_AST_LOCK = threading.Lock()
 
 START_MARKER = "# *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
 END_MARKER = "# *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
@@ -217,6 +222,12 @@ def _anchor(lines: Sequence[str], start: int, end: int) -> int:
     return (inside[:1] or before[-1:] or [start])[0] + 1
 
 
+def parse_source(text: str) -> ast.Module:
+    """``ast.parse``, one thread at a time (see _AST_LOCK); raises SyntaxError."""
+    with _AST_LOCK:
+        return ast.parse(text)
+
+
 def _parse_python(lines: Sequence[str], where: str, ipython: bool, what: str) -> ast.Module:
     text = "".join(lines)
     if ipython:  # %magic and !shell lines become calls, on the same lines, as in a kernel
@@ -224,7 +235,7 @@ def _parse_python(lines: Sequence[str], where: str, ipython: bool, what: str) ->
 
         text = TransformerManager().transform_cell(text)
     try:
-        return ast.parse(text)
+        return parse_source(text)
     except SyntaxError as err:
         raise BuildError(
             f"{where}, line {err.lineno}: {what} is not valid Python ({err.msg}). "
