@@ -4,5 +4,7 @@ how long the kit's own commands take.
 
     python -m bench [--quick | --tiny] [--threads N] [--json out.json] [--only SECTION ...]
 
-Sections, in order: gemm, train, threshold, kit, compare (see bench/suite.py).
+Sections, in order: gemm, train, threshold, reference, kit, compare (see bench/suite.py).
+``reference`` trains both reference nets of course.toml on CIFAR-10 (minutes: the README's
+reference figures); ``python -m bench --only reference`` runs it alone.
 """

@@ -1,4 +1,5 @@
-"""Kit operations, timed as a user runs them: ``coursekit build``, ``coursekit grade``, nbval.
+"""Kit operations, timed as a user runs them: ``coursekit build``, ``coursekit grade``, nbval,
+and grades of hanging submissions (bench/hangs.py).
 
 Everything runs on a copy of the course (course.toml and source/) in a temporary folder, so
 the benchmark never writes release/ or solutions/ into the working tree.
@@ -14,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import hangs
 from .common import ROOT, Mode, Row, skipped
 
 SECTION = "kit"
@@ -52,7 +54,7 @@ def run(mode: Mode) -> list[Row]:
              *(f"coursekit grade {a} (full submission)" for a in GRADED),
              "nbval of all solution notebooks (fast mode)"]
     if mode.tiny:
-        return [skipped(SECTION, name, "s", "tiny mode") for name in names]
+        return [skipped(SECTION, name, "s", "tiny mode") for name in names] + hangs.run(mode)
     from coursekit.config import load_config
     from coursekit.data.dataset import cifar10_problem
 
@@ -79,7 +81,7 @@ def run(mode: Mode) -> list[Row]:
                                        root, env)
                 rows.append(_row(name, seconds, proc, GRADE_TARGET, _score(proc)))
         rows.append(_nbval(names[-1], course, root, env, built, data_problem))
-    return rows
+    return rows + hangs.run(mode)
 
 
 def _build(name: str, kit: list[str], root: Path, env: dict) -> Row:

@@ -6,10 +6,10 @@ import json
 import time
 from pathlib import Path
 
-from . import compare, gemm, kit, threshold, training
+from . import compare, gemm, kit, reference, threshold, training
 from .common import DEFAULT_THREADS, MODES, Mode, Row, as_json, table
 
-SECTIONS = ["gemm", "train", "threshold", "kit", "compare"]
+SECTIONS = ["gemm", "train", "threshold", "reference", "kit", "compare"]
 
 
 def run_suite(sections: list[str], mode: Mode, progress=print) -> list[Row]:
@@ -23,6 +23,8 @@ def run_suite(sections: list[str], mode: Mode, progress=print) -> list[Row]:
             rows += training.run(mode, gemm.ceilings(rows))
         elif section == "threshold":
             rows += threshold.run(mode)
+        elif section == "reference":
+            rows += reference.run(mode)
         elif section == "kit":
             rows += kit.run(mode)
         elif section == "compare":

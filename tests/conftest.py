@@ -1,4 +1,4 @@
-"""Shared fixtures: the course root, the solution package on sys.path, and the dataset."""
+"""Shared fixtures: the course root, the solution package on sys.path, the dataset, one BLAS thread."""
 from __future__ import annotations
 
 import os
@@ -9,6 +9,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source"
+# (get, set) thread-count functions of the OpenBLAS builds numpy ships or links, newest first.
+OPENBLAS_THREAD_FUNCTIONS = (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                             ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+                             ("openblas_get_num_threads", "openblas_set_num_threads"))
 
 # The annotated solution is imported as the student-facing package ``cs231n``.
 if str(SOURCE) not in sys.path:
@@ -35,3 +39,49 @@ def cifar10_dir() -> Path:
             pytest.fail(f"CIFAR-10 not found at {path}; set CIFAR10_DIR")
         pytest.skip(f"CIFAR-10 not found at {path}; set CIFAR10_DIR to run this test")
     return path
+
+
+@pytest.fixture(scope="session")
+def cifar10_data(cifar10_dir) -> dict:
+    """The course's 49,000 / 1,000 / 1,000 split of CIFAR-10 (float32, mean image subtracted), loaded once.
+
+    Shared by every test of the session: never modify its arrays in place.
+    """
+    from coursekit.config import load_config
+    from coursekit.train import load_data
+
+    return load_data(load_config(ROOT / "course.toml"))
+
+
+@pytest.fixture
+def one_blas_thread():
+    """numpy's OpenBLAS on one thread during the test, then as before (nothing where it is not found).
+
+    On a shared 2-core machine, two BLAS threads that spin for a core other jobs hold make a
+    training many times slower than one thread (fc_net's grade_train at load average 8: 393 s
+    with two, 48 s with one), with the same result.
+    """
+    import ctypes
+
+    import numpy  # noqa: F401  (loads OpenBLAS)
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        paths = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for get, set_ in OPENBLAS_THREAD_FUNCTIONS:
+            if hasattr(lib, get) and hasattr(lib, set_):
+                before = getattr(lib, get)()
+                getattr(lib, set_)(1)
+                try:
+                    yield
+                finally:
+                    getattr(lib, set_)(before)
+                return
+    yield

@@ -16,6 +16,9 @@ SMOKE_TIMEOUT = 600  # seconds; the tiny mode needs well under a minute on an id
 NETS = ("two_layer", "deep_bn", "wide_dropout")
 DTYPES = ("float32", "float64")
 ROW_KEYS = {"section", "name", "value", "unit", "detail", "target", "note", "data"}
+REFERENCE_ROWS = {"two_layer_net reference test accuracy", "two_layer_net reference training wall time",
+                  "fc_net reference val accuracy", "fc_net reference training wall time",
+                  "fc_net reference time to val 0.50"}
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +36,9 @@ def names(report: dict, section: str) -> set[str]:
 
 
 def test_every_section_reports(report):
-    """Does each of the five sections contribute rows, each with the same keys?"""
+    """Does each of the six sections contribute rows, each with the same keys?"""
     assert report["mode"] == "tiny"
-    assert report["sections"] == ["gemm", "train", "threshold", "kit", "compare"]
+    assert report["sections"] == ["gemm", "train", "threshold", "reference", "kit", "compare"]
     assert {row["section"] for row in report["rows"]} == set(report["sections"])
     assert all(set(row) == ROW_KEYS for row in report["rows"])
 
@@ -69,6 +72,16 @@ def test_threshold_and_kit_rows_are_named_even_when_skipped(report):
     assert any(name.startswith("coursekit grade") for name in names(report, "kit"))
     skipped_rows = [r for r in report["rows"] if r["section"] in ("threshold", "kit")]
     assert all(r["value"] is None and r["note"].startswith("skipped") for r in skipped_rows)
+
+
+def test_reference_rows_come_from_a_tiny_training(report):
+    """Does the reference section name both trainings' rows, filled by a few steps on synthetic data?"""
+    rows = {r["name"]: r for r in report["rows"] if r["section"] == "reference"}
+    assert set(rows) == REFERENCE_ROWS
+    accuracies = [r for r in rows.values() if r["unit"] == "accuracy"]
+    assert all(0 <= r["value"] <= 1 and r["target"].startswith(">=") for r in accuracies)
+    assert all(r["note"].startswith("tiny") for r in rows.values())
+    assert "val_accuracy" in rows["fc_net reference time to val 0.50"]["data"]["seconds_to"]
 
 
 def test_compare_times_old_against_new(report):

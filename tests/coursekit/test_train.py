@@ -1,46 +1,75 @@
-"""Reference training on the real CIFAR-10: the accuracy the solution must reach.
+"""Training on the real CIFAR-10 through coursekit.train, with the grader's short configurations.
 
-These train the annotated solution with the hyperparameters in course.toml, on the
-49,000 / 1,000 / 1,000 split with the mean image subtracted, and record wall times in
-out/train/<assignment>/metrics.json (the README quotes them).
+The reference trainings themselves (course.toml [train]: 4,000 iterations, and [1024, 512]
+for 20 epochs) take minutes; they are measured by the benchmark
+(``python -m bench --only reference``), and the README quotes its figures. Here the same
+pipeline (the 49,000 / 1,000 / 1,000 split with the mean image subtracted, the annotated
+solution, ``train_reference``) trains with ``[assignments.*.grade_train]``, which needs
+seconds, and must clear the thresholds the grader holds students to. The grader's own
+training, in its sandbox, is covered by tests/coursekit/grade/test_grade_full.py.
 """
+import json
+import os
 from pathlib import Path
 
 import pytest
 
+from coursekit.cli import main
 from coursekit.config import load_config
-from coursekit.train import load_data, train_reference
+from coursekit.train import train_reference
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "out" / "train"
+
+# assignment -> (split whose accuracy the grader scores, its key in [assignments.*.thresholds])
+GRADED_ACCURACY = {"two_layer_net": ("test", "test_accuracy"), "fc_net": ("val", "val_accuracy")}
+REFERENCE_ITERS = "num_iters = 4000"  # the two-layer [train] line that the short course rewrites
+SHORT_ITERS = 50  # iterations of the short `coursekit train` run: enough for a curve
+MIN_PNG_BYTES = 10_000  # two plotted panels; an empty figure is smaller
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def course_and_data(cifar10_dir):
-    course = load_config(ROOT / "course.toml")
-    return course, load_data(course)
+def course():
+    return load_config(ROOT / "course.toml")
 
 
-@pytest.mark.slow
-def test_two_layer_net_reaches_reference_accuracy(course_and_data):
-    """Does the reference two-layer net reach 0.50 test accuracy on CIFAR-10?"""
-    course, data = course_and_data
-    result = train_reference(course, "two_layer_net", OUT / "two_layer_net", progress=False, data=data)
-    target = course.assignment("two_layer_net").thresholds["reference_test_accuracy"]
-    print(f"two_layer_net: test {result.test_accuracy:.3f} val {result.val_accuracy:.3f} "
-          f"in {result.train_seconds:.1f} s")
-    assert result.test_accuracy >= target
-    assert (OUT / "two_layer_net" / "curves.png").stat().st_size > 10_000
+@pytest.mark.dataset
+@pytest.mark.parametrize("assignment", sorted(GRADED_ACCURACY))
+def test_grade_train_config_clears_the_grader_threshold(course, cifar10_data, one_blas_thread, assignment):
+    """Does the solution, trained on CIFAR-10 with grade_train, clear the grader's accuracy threshold?"""
+    split, key = GRADED_ACCURACY[assignment]
+    settings = course.assignment(assignment)
+    result = train_reference(course, assignment, None, progress=False, data=cifar10_data,
+                             overrides=settings.grade_train)
+    print(f"{assignment} (grade_train): val {result.val_accuracy:.3f}, test {result.test_accuracy:.3f}")
+    assert getattr(result, f"{split}_accuracy") >= settings.thresholds[key]
 
 
-@pytest.mark.slow
-def test_fc_net_reaches_reference_accuracy(course_and_data):
-    """Does the reference deep net reach 0.55 validation, and 0.50 within a few minutes?"""
-    course, data = course_and_data
-    result = train_reference(course, "fc_net", OUT / "fc_net", progress=False, data=data)
-    thresholds = course.assignment("fc_net").thresholds
-    print(f"fc_net: val {result.val_accuracy:.3f} test {result.test_accuracy:.3f} "
-          f"in {result.train_seconds:.1f} s; 0.50 val after {result.seconds_to['val_accuracy']} s")
-    assert result.val_accuracy >= thresholds["reference_val_accuracy"]
-    assert result.seconds_to["val_accuracy"] is not None
-    assert result.seconds_to["val_accuracy"] < 300  # "within a few minutes on 2 cores"
+@pytest.fixture
+def short_course_file(tmp_path, cifar10_dir, monkeypatch):
+    """course.toml with a two-layer [train] of SHORT_ITERS iterations, beside a link to source/."""
+    text = (ROOT / "course.toml").read_text()
+    assert text.count(REFERENCE_ITERS) == 1, f"course.toml no longer has one '{REFERENCE_ITERS}'"
+    root = tmp_path / "course"
+    root.mkdir()
+    (root / "course.toml").write_text(text.replace(REFERENCE_ITERS, f"num_iters = {SHORT_ITERS}"))
+    os.symlink(ROOT / "source", root / "source")
+    monkeypatch.setenv("CIFAR10_DIR", str(cifar10_dir))
+    return root / "course.toml"
+
+
+@pytest.mark.dataset
+def test_coursekit_train_writes_curves_and_metrics(short_course_file, one_blas_thread, tmp_path, capsys):
+    """Does `coursekit train` write curves.png and a metrics.json with the accuracies it prints?"""
+    out = tmp_path / "out"
+    code = main(["--config", str(short_course_file), "train", "two_layer_net", "--out", str(out), "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    curves, metrics = out / "two_layer_net" / "curves.png", out / "two_layer_net" / "metrics.json"
+    assert curves.read_bytes().startswith(PNG_MAGIC) and curves.stat().st_size > MIN_PNG_BYTES
+    written = json.loads(metrics.read_text())
+    assert written["assignment"] == "two_layer_net"
+    assert written["hyperparameters"]["num_iters"] == SHORT_ITERS
+    assert len(written["history"]["loss_history"]) == SHORT_ITERS
+    assert f"val accuracy {written['val_accuracy']:.3f}" in printed
+    assert f"test accuracy {written['test_accuracy']:.3f}" in printed

@@ -1,4 +1,4 @@
-"""Building the fixture course: golden trees, check mode, selection, speed.
+"""Building the fixture course: golden trees, check mode, selection.
 
 The fixture course is ``tests/fixtures/build_course``; its expected output is
 ``tests/fixtures/build_course_expected/{release,solutions,nbgrader_config.py}``, compared
@@ -8,13 +8,15 @@ or the build), run::
     UPDATE_GOLDENS=1 pytest tests/coursekit/tracks/test_build_tracks.py
 
 and review the change with ``git diff tests/fixtures/build_course_expected``.
+
+How long a build takes is a benchmark figure, not a test: ``python -m bench --only kit``
+times ``coursekit build`` of the real course (target <= 10 s).
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 import shutil
-import time
 
 import pytest
 
@@ -25,7 +27,6 @@ from coursekit.errors import ConfigError
 from .conftest import EXPECTED
 
 GOLDEN_PARTS = ("release", "solutions", "nbgrader_config.py")
-MAX_BUILD_SECONDS = 10.0  # all assignments, imports excluded
 
 
 def test_build_matches_the_golden_trees(fixture_course, tmp_path):
@@ -131,11 +132,3 @@ def test_check_on_unbuilt_course_lists_missing_files(fixture_course):
     """Does the check of a never-built course report the generated files as missing?"""
     lines = check_tracks(fixture_course, ["tuning"])
     assert "  missing: release/tuning/pkg/tuning.py" in lines
-
-
-def test_build_is_fast(fixture_course, tmp_path):
-    """Does building every assignment of the fixture take well under 10 seconds?"""
-    build_tracks(fixture_course, out_root=tmp_path / "warm")  # imports and caches
-    started = time.perf_counter()
-    build_tracks(fixture_course, out_root=tmp_path / "timed")
-    assert time.perf_counter() - started < MAX_BUILD_SECONDS
