@@ -59,7 +59,7 @@ def synthetic_split(seed: int = 0) -> dict[str, np.ndarray]:
 
 def run(mode: Mode) -> list[Row]:
     from coursekit.config import load_config
-    from coursekit.dataset import cifar10_problem
+    from coursekit.data.dataset import cifar10_problem
 
     course = load_config(ROOT / "course.toml")
     names = row_names(course)
