@@ -25,12 +25,15 @@ def _check(name, function, title, hint):
 def forward_check(name, function, title, hint, cases):
     """Each case: (label, args, inputs, returns, compared keys); compared with the solution."""
     check = _check(name, function, title, hint)
+    shapes = []
     for index, (label, args, inputs, returns, keys, extra) in enumerate(cases):
         spec = {"target": f"{LAYERS}:{function}", "args": args, "returns": returns, **extra}
         task = check.add_task(f"c{index}", "call", spec, inputs)
         expected = reference("call", spec, inputs)
         for key in keys:
             check.add_case(f"{label}: {key}", compare_case(f"{label}: {key}", task, key, expected[key]))
+            shapes.append((task, key, expected[key].shape))
+    check.add_shape_case(shapes)
     return check
 
 
@@ -55,6 +58,7 @@ def backward_check(name, function, forward, title, hint, args, inputs, grads, wr
         label = f"gradient on {arg}"
         check.add_case(label, gradient_case(label, grad_task, key, grid_task, arg, inputs[arg].shape,
                                             inputs.get("dout"), expected.get(key), forward))
+    check.add_shape_case([(grad_task, "d" + arg, inputs[arg].shape) for arg in wrt])
     return check
 
 
@@ -182,6 +186,9 @@ def _dropout_judge(label, x, p, mode):
             ok = np.array_equal(out, x)
             return CaseResult(label, ok, "" if ok else "test mode must return x unchanged")
         kept = float(np.mean(out != 0))
+        if np.all((out != 0) == (out[0] != 0)):
+            return CaseResult(label, False, "every example (row) has the same units kept: the mask "
+                              "must be drawn independently for every element of x")
         mean_error = abs(out.mean() - x.mean()) / abs(x.mean())
         if abs(kept - p) > DROPOUT_KEEP_TOL:
             return CaseResult(label, False, f"{kept:.3f} of the units were kept, expected about p = {p}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, gradient_case,
-                     reference, rng_for)
+                     reference, rng_for, squeezable)
 
 FC_CLASS = "cs231n.classifiers.fc_net:FullyConnectedNet"
 FC_FILE = "cs231n/classifiers/fc_net.py"
@@ -64,6 +64,9 @@ def fc_init_check() -> Check:
                               {"init": init, "keep_params": True}, {})
         label = f"normalization = {normalization}"
         check.add_case(label, custom_case(label, task, _init_judge(label, normalization)))
+        if normalization is None:
+            check.add_shape_case([(task, f"param_{kind}{i}", shape) for i, dims in enumerate(
+                [(50, 40), (40, 30), (30, 10)], start=1) for kind, shape in (("W", dims), ("b", dims[1:]))])
     return check
 
 
@@ -77,7 +80,7 @@ def _init_judge(label, normalization):
             return CaseResult(label, False, f"self.params has keys {sorted(params)}, expected {sorted(expected)}")
         for i in range(1, 4):
             W, b = params[f"W{i}"], params[f"b{i}"]
-            if W.shape != (dims[i - 1], dims[i]) or b.shape != (dims[i],):
+            if not (squeezable(W.shape, (dims[i - 1], dims[i])) and squeezable(b.shape, (dims[i],))):
                 return CaseResult(label, False, f"W{i} has shape {W.shape} and b{i} {b.shape}, expected "
                                   f"{(dims[i - 1], dims[i])} and {(dims[i],)}")
             if W.dtype != np.float64:
@@ -188,6 +191,7 @@ def optim_check(name: str, steps: int = 3) -> Check:
     for key in ["w", *state]:
         label = f"{'next_w' if key == 'w' else 'config[' + repr(key) + ']'} over {steps} steps"
         check.add_case(label, compare_case(label, task, key, expected[key]))
+    check.add_shape_case([(task, "w", expected["w"].shape)])
     return check
 
 
