@@ -137,7 +137,8 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     return report
 
 
-def _judge(check: Check, points: float, outcomes: dict[str, Outcome], explained: dict[str, str]) -> TestResult:
+def _judge(check: Check, points: float, outcomes: dict[str, Outcome],
+           explained: dict[str, str] | None = None) -> TestResult:
     results = []
     for label, judge in check.cases:
         try:
@@ -148,7 +149,7 @@ def _judge(check: Check, points: float, outcomes: dict[str, Outcome], explained:
     test = _result(check, points, results)
     if not test.passed:
         test.diagnoses = [Diagnosis("explained-once", explained[task.id]) for task in check.tasks
-                          if task.id in explained] or diagnose(Evidence.of(check, outcomes, results))
+                          if task.id in (explained or {})] or diagnose(Evidence.of(check, outcomes, results))
     return test
 
 

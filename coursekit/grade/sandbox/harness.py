@@ -177,6 +177,10 @@ def run_call(spec, arrays):
     """Call a function (or a method of a fresh object) once and keep what it returns."""
     obj = make_object(spec, arrays) if "init" in spec else None
     out = {}
+    for step in range(spec.get("warmup", 0)):  # training passes first (batchnorm statistics)
+        obj.loss(arrays[f"warm_X{step}"].copy(), arrays[f"warm_y{step}"].copy())
+    if spec.get("keep_bn"):
+        out.update(bn_statistics(obj))
     if "returns" in spec:  # without it, only the object is made (and its params kept)
         result, args = call_target(spec, arrays, obj)
         collect(result, spec["returns"], out)
@@ -264,6 +268,13 @@ def run_solver(spec, arrays):
     solver.train()
     out = {}
     collect(model.params, {"prefix": "param_", "keys": None}, out, "model.params")
+    out.update(bn_statistics(model))
+    return out
+
+
+def bn_statistics(model):
+    """running_mean{i} and running_var{i} of each of the model's bn_params that has them."""
+    out = {}
     for i, bn_param in enumerate(getattr(model, "bn_params", None) or [], start=1):
         for key in ("running_mean", "running_var"):
             if isinstance(bn_param, dict) and bn_param.get(key) is not None:
