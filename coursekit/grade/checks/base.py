@@ -194,6 +194,9 @@ def gradient_case(label: str, grad_task: str, grad_key: str, grid_task: str, wrt
         analytic = fetch(outcomes, grad_task, grad_key, shape)
         if isinstance(analytic, str):
             return CaseResult(label, False, analytic)
+        if expected is not None and rel_error(analytic, expected) <= GRAD_RTOL:
+            # the right gradient: a slip in the forward pass costs the forward's check only
+            return CaseResult(label, True, rel_error=rel_error(analytic, expected))
         grid = fetch(outcomes, grid_task, "grid_" + wrt, None)
         if isinstance(grid, str):
             return CaseResult(label, False, f"the forward pass ({forward_name}) failed: {grid}")
