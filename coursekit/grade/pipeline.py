@@ -142,7 +142,9 @@ def _judge(check: Check, points: float, outcomes: dict[str, Outcome],
     results = []
     for label, judge in check.cases:
         try:
-            results.append(judge(outcomes))
+            result = judge(outcomes)
+            if result is not None:  # None: a case that does not count here (a shape of wrong values)
+                results.append(result)
         except Exception as err:  # noqa: BLE001 - a bad value must cost this case, not the grade
             results.append(CaseResult(label, False, f"the grader could not judge what came back "
                                       f"({type(err).__name__}: {err})"))

@@ -62,8 +62,17 @@ class Check:
         self.cases.append((label, judge))
 
     def add_shape_case(self, items: list[tuple[str, str, tuple]]) -> None:
-        """One case for the exact shapes of (task id, output key, expected shape)."""
-        self.cases.append((SHAPE_LABEL, shape_case(items)))
+        """One case for the exact shapes of (task id, output key, expected shape), counted only
+        once the value cases added before it pass: it returns None (no case) otherwise, so a
+        wrong value earns nothing for its shape and loses nothing more for it."""
+        values, shapes = list(self.cases), shape_case(items)
+
+        def judge(outcomes):
+            if not all(value_judge(outcomes).passed for _, value_judge in values):
+                return None
+            return shapes(outcomes)
+
+        self.cases.append((SHAPE_LABEL, judge))
 
 
 def explain_once(tasks: list[Task], outcomes: dict[str, Outcome]) -> tuple[dict[str, Outcome], dict[str, str]]:

@@ -54,9 +54,11 @@ def import_student_module(name):
             return importlib.import_module(name)
         except BaseException as err:  # noqa: BLE001 - an import may raise anything
             path = name.replace(".", "/") + ".py"
+            text = describe(err)[-900:]
+            cause = text.splitlines()[-2:]  # the innermost line of the submission and the error
             _import_failures[name] = ExplainedOnce(
-                f"import {name}", f"{path} could not be imported, so this was not run",
-                f"{path} could not be imported:\n{describe(err)[-900:]}\nThe grader runs the files that hold "
+                "import " + " / ".join(cause), f"{path} could not be imported ({cause[-1]}), so this was "
+                "not run", f"{path} could not be imported:\n{text}\nThe grader runs the files that hold "
                 "your code with numpy, the standard library and `future` (past.builtins); the other "
                 "modules of the assignment are the course's own. Remove or fix this import "
                 "(an import of a package such as torch, or of a file you did not hand in).")

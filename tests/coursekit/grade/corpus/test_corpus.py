@@ -8,10 +8,12 @@ its diagnosis; an older API or a failed import is explained once.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from coursekit.grade import grade_submission
@@ -122,3 +124,34 @@ def test_official_starter_skeleton_grades_to_zero(graded, assignment):
         details = {case.detail for case in test.cases if case.label != SHAPE_LABEL}
         assert details and all(details), test.output()
         assert "Traceback" not in test.output()
+
+
+def _keepdims_biases(path: Path) -> None:
+    """Rewrite a saved model as a keepdims-trained net saves it: every b{i} of shape (1, M)."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays.update({k: v.reshape(1, -1) for k, v in arrays.items() if re.fullmatch(r"b\d+", k)})
+    np.savez(path, **arrays)
+
+
+@pytest.mark.slow
+@pytest.mark.dataset
+@pytest.mark.parametrize("name", ["tl-keepdims-biases", "tl-float32-training", "fc-keepdims-db"])
+def test_shape_and_float_variants_clear_the_cifar_checks(course, cifar10_dir, tmp_path, name):
+    """Do a keepdims net and a float32 net, trained by the grader and saved by the student, pass
+    cifar_accuracy and saved_model (the kit's forward pass takes (1, M) biases)?"""
+    from coursekit.grade.checks.accuracy import load_cifar10
+
+    variant = next(v for v in variants.VARIANTS if v.name == name)
+    submission = variants.write_variant(variant, ROOT / "solutions", tmp_path / name)
+    spec = importlib.util.spec_from_file_location("bench_grade", ROOT / "autograder" / "bench_grade.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.save_reference_model(course, variant.assignment, submission, load_cifar10(course))
+    if variant.kind == "shape":
+        _keepdims_biases(next(submission.glob("best_*.npz")))
+    report = grade_submission(course, variant.assignment, submission)
+    failed = lost(report)
+    assert "cifar_accuracy" not in failed and "saved_model" not in failed, \
+        {k: t.output() for k, t in failed.items()}
+    assert set(failed) == set(variant.loses)
