@@ -59,6 +59,8 @@ class Assignment:
     points: Mapping[str, float]
     train: Mapping[str, Any]
     grade_train: Mapping[str, Any]
+    # Files the grader takes from a submission besides those with student regions (optional).
+    student_files: tuple[str, ...] = ()
 
     @property
     def max_score(self) -> float:
@@ -122,6 +124,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "points": ((dict,), False),
         "train": ((dict,), False),
         "grade_train": ((dict,), False),
+        "student_files": ((list,), False),
     },
 }
 _FREE_TABLES = {"thresholds": _NUMBER, "points": _NUMBER,
@@ -184,8 +187,8 @@ def _parse_assignment(key: str, raw: Any, path: Path) -> Assignment:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: key '{where}' must be a table ([{where}]).")
     _check_table(raw, _SCHEMA["assignment"], where, path)
-    for name in ("modules", "notebooks"):
-        for item in raw[name]:
+    for name in ("modules", "notebooks", "student_files"):
+        for item in raw.get(name, []):
             if not isinstance(item, str):
                 raise ConfigError(f"{path}: every entry of '{where}.{name}' must be a string, got {item!r}.")
     free = {}
@@ -199,7 +202,8 @@ def _parse_assignment(key: str, raw: Any, path: Path) -> Assignment:
                 )
         free[name] = MappingProxyType(dict(table))
     return Assignment(id=key, title=raw["title"], modules=tuple(raw["modules"]),
-                      notebooks=tuple(raw["notebooks"]), **free)
+                      notebooks=tuple(raw["notebooks"]), student_files=tuple(raw.get("student_files", [])),
+                      **free)
 
 
 def _check_table(table: dict, schema: dict, where: str, path: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..config import Course
 from ..errors import CoursekitError
 
-REQUIREMENTS = ("numpy", "tqdm")  # what grading and `coursekit data` import
+REQUIREMENTS = ("numpy", "tqdm", "future")  # what grading and `coursekit data` import; future: student code
 KIT_FOLDERS = ("coursekit", "source", "autograder")
 KIT_FILES = ("course.toml", "pyproject.toml", "README.md")
 SKIPPED = re.compile(r"(__pycache__|\.pyc$|\.egg-info|\.ipynb_checkpoints|/\.)")

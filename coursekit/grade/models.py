@@ -94,7 +94,9 @@ def _float(arrays, key, shape, path_name) -> np.ndarray:
     if value.dtype.kind != "f":
         raise ModelError(f"{path_name}: '{key}' has dtype {value.dtype}, expected floating point")
     if value.shape != tuple(shape):
-        raise ModelError(f"{path_name}: '{key}' has shape {value.shape}, expected {tuple(shape)}")
+        if [d for d in value.shape if d != 1] != [d for d in shape if d != 1]:
+            raise ModelError(f"{path_name}: '{key}' has shape {value.shape}, expected {tuple(shape)}")
+        value = value.reshape(shape)  # e.g. a bias of shape (1, H) from keepdims=True: same values
     if not np.all(np.isfinite(value)):
         raise ModelError(f"{path_name}: '{key}' contains NaN or infinite values")
     return value.astype(np.float64)

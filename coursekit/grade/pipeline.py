@@ -10,6 +10,7 @@ The pipeline, in order:
 """
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import threading
@@ -23,12 +24,13 @@ from ..config import Course
 from ..errors import ConfigError, GradingError
 from ..solution import solution_module
 from .checks import accuracy
-from .checks.base import Check, CaseResult
-from .diagnose import Evidence, diagnose
+from .checks.base import Check, CaseResult, explain_once
+from .diagnose import Diagnosis, Evidence, diagnose
 from .checks.layers import layer_checks
 from .checks.nets import net_checks
 from .report import GradeReport, TestResult
 from .sandbox.parent import Outcome, Sandbox
+from .submission import stage_submission
 from .checks.two_layer import two_layer_checks
 
 CODE_CHECKS = {"two_layer_net": two_layer_checks, "fc_net": lambda: [*layer_checks(), *net_checks()]}
@@ -96,7 +98,9 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     if not fast:
         accuracy.check_cifar10_files(course)  # before any child starts
     hidden, keep = hidden_folders(course, submission)
-    sandbox = Sandbox(submission=submission, limits=course.limits, hidden=hidden, keep=keep)
+    staged = stage_submission(course, assignment_id, submission,
+                              Path(tempfile.mkdtemp(prefix="coursekit-staged-")))
+    sandbox = Sandbox(submission=staged.folder, limits=course.limits, hidden=hidden, keep=keep)
     outcomes: dict[str, Outcome] = {}
     saved: list[tuple[Check, list[CaseResult]]] = []
     seconds = float(course.limits.check_seconds)
@@ -115,7 +119,9 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
         if quick.is_alive():
             quick.join()
         sandbox.close()
-    tests = [_judge(check, assignment.points[check.name], outcomes) for check in checks]
+        shutil.rmtree(staged.folder, ignore_errors=True)
+    outcomes, explained = explain_once([task for check in checks for task in check.tasks], outcomes)
+    tests = [_judge(check, assignment.points[check.name], outcomes, explained) for check in checks]
     tests += [_result(check, assignment.points[check.name], results) for check, results in saved]
     tests.sort(key=lambda t: names.index(t.key))
     report = GradeReport(assignment_id, tests, protections=sandbox.protections,
@@ -131,17 +137,21 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     return report
 
 
-def _judge(check: Check, points: float, outcomes: dict[str, Outcome]) -> TestResult:
+def _judge(check: Check, points: float, outcomes: dict[str, Outcome],
+           explained: dict[str, str] | None = None) -> TestResult:
     results = []
     for label, judge in check.cases:
         try:
-            results.append(judge(outcomes))
+            result = judge(outcomes)
+            if result is not None:  # None: a case that does not count here (a shape of wrong values)
+                results.append(result)
         except Exception as err:  # noqa: BLE001 - a bad value must cost this case, not the grade
             results.append(CaseResult(label, False, f"the grader could not judge what came back "
                                       f"({type(err).__name__}: {err})"))
     test = _result(check, points, results)
     if not test.passed:
-        test.diagnoses = diagnose(Evidence.of(check, outcomes, results))
+        test.diagnoses = [Diagnosis("explained-once", explained[task.id]) for task in check.tasks
+                          if task.id in (explained or {})] or diagnose(Evidence.of(check, outcomes, results))
     return test
 
 

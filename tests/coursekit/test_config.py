@@ -108,3 +108,14 @@ def test_missing_file(tmp_path):
     """Does a missing course.toml say where it looked?"""
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "course.toml")
+
+
+def test_student_files_are_read(tmp_path):
+    """Is the optional student_files list read, and a non-string entry named with its key?"""
+    text = real_text().replace('notebooks = ["two_layer_net.ipynb"]',
+                               'notebooks = ["two_layer_net.ipynb"]\nstudent_files = ["cs231n/solver.py"]')
+    assert load_config(write(tmp_path, text)).assignment("two_layer_net").student_files == ("cs231n/solver.py",)
+    assert load_config(ROOT / "course.toml").assignment("fc_net").student_files == ()
+    bad = text.replace('student_files = ["cs231n/solver.py"]', "student_files = [3]")
+    with pytest.raises(ConfigError, match="two_layer_net.student_files"):
+        load_config(write(tmp_path, bad))

@@ -61,6 +61,40 @@ class Check:
     def add_case(self, label: str, judge: Callable[[dict[str, Outcome]], CaseResult]) -> None:
         self.cases.append((label, judge))
 
+    def add_shape_case(self, items: list[tuple[str, str, tuple]]) -> None:
+        """One case for the exact shapes of (task id, output key, expected shape), counted only
+        once the value cases added before it pass: it returns None (no case) otherwise, so a
+        wrong value earns nothing for its shape and loses nothing more for it."""
+        values, shapes = list(self.cases), shape_case(items)
+
+        def judge(outcomes):
+            if not all(value_judge(outcomes).passed for _, value_judge in values):
+                return None
+            return shapes(outcomes)
+
+        self.cases.append((SHAPE_LABEL, judge))
+
+
+def explain_once(tasks: list[Task], outcomes: dict[str, Outcome]) -> tuple[dict[str, Outcome], dict[str, str]]:
+    """Errors that are the same in every task (a failed import, an older API; see
+    ``harness.ExplainedOnce``) cut to one line each, and their full texts by the id of the
+    first task they hit: the caller shows each full text once, with that task's check."""
+    full: dict[str, str] = {}  # task id -> full text
+    seen: dict[str, str] = {}  # key -> check that shows it
+    result = dict(outcomes)
+    for task in tasks:
+        outcome = outcomes.get(task.id)
+        if outcome is None or outcome.ok or not outcome.error.startswith(harness.ONCE_MARK):
+            continue
+        head, _, text = outcome.error.partition("\n")
+        key, _, line = head[len(harness.ONCE_MARK):].partition("]\t")
+        check = task.id.split(".")[0]
+        if key not in seen:
+            seen[key], full[task.id] = check, text
+        where = "below" if seen[key] == check else f"under the check '{seen[key]}'"
+        result[task.id] = Outcome(False, error=f"{line} (the error is shown once, {where})")
+    return result, full
+
 
 def rng_for(name: str) -> np.random.Generator:
     """The grader's own random numbers for one check, stable from run to run."""
@@ -96,11 +130,43 @@ def fetch(outcomes: dict[str, Outcome], task_id: str, key: str, shape: tuple | N
         return f"no value came back for {key}"
     value = outcome.outputs[key]
     if shape is not None and value.shape != tuple(shape):
-        return f"{key} has shape {value.shape}, expected {tuple(shape)}"
+        if not squeezable(value.shape, shape):
+            return f"{key} has shape {value.shape}, expected {tuple(shape)}"
+        value = value.reshape(shape)  # right up to axes of length 1: the shape case judges those
     value = value.astype(np.float64)
     if not np.all(np.isfinite(value)):
         return f"{key} contains NaN or infinite values: {preview(value)}"
     return value
+
+
+def squeezable(got: tuple, expected: tuple) -> bool:
+    """``got`` differs from ``expected`` only by axes of length 1 (e.g. keepdims=True)."""
+    return tuple(d for d in got if d != 1) == tuple(d for d in expected if d != 1)
+
+
+SHAPE_LABEL = "shapes of the returned arrays"
+SINGLETON_NOTE = "the same values with extra axes of length 1"
+
+
+def shape_case(items: list[tuple[str, str, tuple]]):
+    """A judge: each (task id, output key, expected shape) came back with exactly that shape.
+
+    Values are judged up to axes of length 1 by the other cases; this one case costs a
+    returned ``(1, M)`` for ``(M,)`` a small part of the check, never the whole of it."""
+
+    def judge(outcomes):
+        wrong = []
+        for task_id, key, shape in items:
+            outcome = outcomes.get(task_id)
+            if outcome is None or not outcome.ok or key not in outcome.outputs:
+                return CaseResult(SHAPE_LABEL, False, "the values did not come back (see the other cases)")
+            got = outcome.outputs[key].shape
+            if got != tuple(shape):
+                note = f" ({SINGLETON_NOTE})" if squeezable(got, shape) else ""
+                wrong.append(f"{key} has shape {got}, expected {tuple(shape)}{note}")
+        return CaseResult(SHAPE_LABEL, not wrong, "; ".join(wrong))
+
+    return judge
 
 
 def compare_case(label: str, task_id: str, key: str, expected: np.ndarray, rtol: float = VALUE_RTOL):
@@ -137,6 +203,9 @@ def gradient_case(label: str, grad_task: str, grad_key: str, grid_task: str, wrt
         analytic = fetch(outcomes, grad_task, grad_key, shape)
         if isinstance(analytic, str):
             return CaseResult(label, False, analytic)
+        if expected is not None and rel_error(analytic, expected) <= GRAD_RTOL:
+            # the right gradient: a slip in the forward pass costs the forward's check only
+            return CaseResult(label, True, rel_error=rel_error(analytic, expected))
         grid = fetch(outcomes, grid_task, "grid_" + wrt, None)
         if isinstance(grid, str):
             return CaseResult(label, False, f"the forward pass ({forward_name}) failed: {grid}")

@@ -16,6 +16,7 @@ FILE = "cs231n/layers.py"
 DROPOUT_KEEP_TOL = 0.02  # |fraction of outputs kept - p|
 DROPOUT_MEAN_RTOL = 0.05  # the mean of the output against the mean of the input
 BN_PARAM = {"mode": "train", "eps": 1e-5, "momentum": 0.9}
+BN_WARMUP_STEPS = 10  # training batches behind the running averages of the test-mode case
 
 
 def _check(name, function, title, hint):
@@ -25,12 +26,15 @@ def _check(name, function, title, hint):
 def forward_check(name, function, title, hint, cases):
     """Each case: (label, args, inputs, returns, compared keys); compared with the solution."""
     check = _check(name, function, title, hint)
+    shapes = []
     for index, (label, args, inputs, returns, keys, extra) in enumerate(cases):
         spec = {"target": f"{LAYERS}:{function}", "args": args, "returns": returns, **extra}
         task = check.add_task(f"c{index}", "call", spec, inputs)
         expected = reference("call", spec, inputs)
         for key in keys:
             check.add_case(f"{label}: {key}", compare_case(f"{label}: {key}", task, key, expected[key]))
+            shapes.append((task, key, expected[key].shape))
+    check.add_shape_case(shapes)
     return check
 
 
@@ -55,6 +59,7 @@ def backward_check(name, function, forward, title, hint, args, inputs, grads, wr
         label = f"gradient on {arg}"
         check.add_case(label, gradient_case(label, grad_task, key, grid_task, arg, inputs[arg].shape,
                                             inputs.get("dout"), expected.get(key), forward))
+    check.add_shape_case([(grad_task, "d" + arg, inputs[arg].shape) for arg in wrt])
     return check
 
 
@@ -108,6 +113,17 @@ def softmax_check():
     return [check]
 
 
+def running_statistics(rng, batch, steps=BN_WARMUP_STEPS, momentum=BN_PARAM["momentum"]):
+    """The running averages after ``steps`` training batches, from zeros as the starter code
+    begins: realistic test-mode statistics (the variance is well away from 0)."""
+    mean, var = 0.0, 0.0
+    for _ in range(steps):
+        x = batch()
+        mean = momentum * mean + (1 - momentum) * x.mean(axis=0)
+        var = momentum * var + (1 - momentum) * x.var(axis=0)
+    return {"running_mean": mean, "running_var": var}
+
+
 def batchnorm_checks():
     rng = rng_for("batchnorm")
     N, D = 8, 4
@@ -115,7 +131,7 @@ def batchnorm_checks():
     gamma, beta = rng.standard_normal(D) + 1, rng.standard_normal(D)
     train = {"x": x, "gamma": gamma, "beta": beta, "dout": rng.standard_normal((N, D))}
     args = [{"a": "x"}, {"a": "gamma"}, {"a": "beta"}, {"d": BN_PARAM}]
-    stats = {"running_mean": rng.standard_normal(D), "running_var": rng.random(D) + 0.5}
+    stats = running_statistics(rng, lambda: 3 * rng.standard_normal((N, D)) + 5)
     test_inputs = {"x": x, "gamma": gamma, "beta": beta, **stats}
     test_args = [{"a": "x"}, {"a": "gamma"}, {"a": "beta"},
                  {"d": {"mode": "test", "eps": 1e-5, "running_mean": {"a": "running_mean"},
@@ -182,6 +198,9 @@ def _dropout_judge(label, x, p, mode):
             ok = np.array_equal(out, x)
             return CaseResult(label, ok, "" if ok else "test mode must return x unchanged")
         kept = float(np.mean(out != 0))
+        if np.all((out != 0) == (out[0] != 0)):
+            return CaseResult(label, False, "every example (row) has the same units kept: the mask "
+                              "must be drawn independently for every element of x")
         mean_error = abs(out.mean() - x.mean()) / abs(x.mean())
         if abs(kept - p) > DROPOUT_KEEP_TOL:
             return CaseResult(label, False, f"{kept:.3f} of the units were kept, expected about p = {p}")

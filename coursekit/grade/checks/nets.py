@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, gradient_case,
-                     reference, rng_for)
+                     reference, rng_for, squeezable)
 
 FC_CLASS = "cs231n.classifiers.fc_net:FullyConnectedNet"
 FC_FILE = "cs231n/classifiers/fc_net.py"
@@ -15,6 +15,7 @@ DROPOUT_WEIGHT_SCALE = 0.05  # weights are small there and the initial loss is a
 N, D, C, HIDDEN = 6, 5, 4, [7, 6]
 OPTIM_DW_SCALE = 1e-2
 DROPOUT_SEED = 123
+BN_WARMUP_STEPS = 10  # training passes that give the test-mode cases their running averages
 
 # (label, normalization, dropout_keep_ratio, reg)
 CONFIGS = [("no normalization, reg = 0", None, 1.0, 0.0),
@@ -64,6 +65,9 @@ def fc_init_check() -> Check:
                               {"init": init, "keep_params": True}, {})
         label = f"normalization = {normalization}"
         check.add_case(label, custom_case(label, task, _init_judge(label, normalization)))
+        if normalization is None:
+            check.add_shape_case([(task, f"param_{kind}{i}", shape) for i, dims in enumerate(
+                [(50, 40), (40, 30), (30, 10)], start=1) for kind, shape in (("W", dims), ("b", dims[1:]))])
     return check
 
 
@@ -77,7 +81,7 @@ def _init_judge(label, normalization):
             return CaseResult(label, False, f"self.params has keys {sorted(params)}, expected {sorted(expected)}")
         for i in range(1, 4):
             W, b = params[f"W{i}"], params[f"b{i}"]
-            if W.shape != (dims[i - 1], dims[i]) or b.shape != (dims[i],):
+            if not (squeezable(W.shape, (dims[i - 1], dims[i])) and squeezable(b.shape, (dims[i],))):
                 return CaseResult(label, False, f"W{i} has shape {W.shape} and b{i} {b.shape}, expected "
                                   f"{(dims[i - 1], dims[i])} and {(dims[i],)}")
             if W.dtype != np.float64:
@@ -105,12 +109,24 @@ def fc_loss_check() -> Check:
         for mode, args, returns, key in (("train", [{"a": "X"}, {"a": "y"}], ["loss", None], "loss"),
                                          ("test", [{"a": "X"}], "scores", "scores")):
             spec = {"init": init, "method": "loss", "args": args, "returns": returns}
+            if mode == "test" and normalization == "batchnorm":
+                inputs = {**inputs, **trained_statistics(init, inputs, rng)}
             task = check.add_task(f"{index}{mode}", "call", spec, inputs)
             expected = reference("call", spec, inputs)[key]
             case = f"{label}, {mode} mode: {key}"
             rtol = DROPOUT_LOSS_RTOL if keep < 1 and mode == "train" else None
             check.add_case(case, compare_case(case, task, key, expected, **({"rtol": rtol} if rtol else {})))
     return check
+
+
+def trained_statistics(init: dict, inputs: dict, rng) -> dict[str, np.ndarray]:
+    """Batchnorm running averages of the solution after BN_WARMUP_STEPS training passes on
+    batches like ``inputs["X"]``: the statistics a test-mode forward pass meets in practice
+    (never running_var = 0, which magnifies an epsilon slip 1e5-fold)."""
+    warm = {f"warm_{k}{step}": v for step in range(BN_WARMUP_STEPS)
+            for k, v in (("X", rng.standard_normal((N, D))), ("y", rng.integers(0, C, N)))}
+    spec = {"init": init, "warmup": BN_WARMUP_STEPS, "keep_bn": True}
+    return reference("call", spec, {**inputs, **warm})
 
 
 def fc_gradients_check() -> Check:
@@ -188,6 +204,7 @@ def optim_check(name: str, steps: int = 3) -> Check:
     for key in ["w", *state]:
         label = f"{'next_w' if key == 'w' else 'config[' + repr(key) + ']'} over {steps} steps"
         check.add_case(label, compare_case(label, task, key, expected[key]))
+    check.add_shape_case([(task, "w", expected["w"].shape)])
     return check
 
 

@@ -12,6 +12,7 @@ TOY_LOSS = 0.02  # the final training loss on the toy problem must go below this
 MINIBATCH_ITERS = 20  # iterations watched to see that each draws a new minibatch
 N, D, H, C = 6, 5, 8, 4
 PARAMS = ("W1", "b1", "W2", "b2")
+STABILITY_OFFSET = 1000.0  # added to b2: np.exp(1000) overflows, so the softmax must be shifted
 
 
 def _inputs(name):
@@ -32,7 +33,9 @@ def scores_check() -> Check:
     inputs = _inputs("scores")
     spec = {"init": _init(), "method": "loss", "args": [{"a": "X"}], "returns": "scores"}
     task = check.add_task("scores", "call", spec, inputs)
-    check.add_case("scores", compare_case("scores", task, "scores", reference("call", spec, inputs)["scores"]))
+    expected = reference("call", spec, inputs)["scores"]
+    check.add_case("scores", compare_case("scores", task, "scores", expected))
+    check.add_shape_case([(task, "scores", expected.shape)])
     return check
 
 
@@ -41,11 +44,13 @@ def loss_check() -> Check:
                   "Data loss: mean of -log softmax(scores)[y]; add reg * (sum(W1**2) + sum(W2**2)), "
                   "without a factor 0.5.")
     inputs = _inputs("loss")
-    large = {**inputs, "param_W2": inputs["param_W2"] * 1000}  # scores in the thousands
+    # A common offset of STABILITY_OFFSET on every score: np.exp overflows without a max
+    # shift, and the gaps within a row stay small, so a shift is enough in float64.
+    large = {**inputs, "param_b2": inputs["param_b2"] + STABILITY_OFFSET}
     for suffix, reg, values, label in (("reg0", 0.0, inputs, "loss with reg = 0.0"),
                                        ("reg005", 0.05, inputs, "loss with reg = 0.05"),
-                                       ("large", 0.0, large, "loss with scores in the thousands "
-                                                              "(shift by the row max)")):
+                                       ("large", 0.0, large, "loss with every score near 1000 "
+                                                              "(numeric stability)")):
         spec = {"init": _init(), "method": "loss", "args": [{"a": "X"}, {"a": "y"}],
                 "kwargs": {"reg": reg}, "returns": ["loss", None]}
         task = check.add_task(suffix, "call", spec, values)
@@ -71,6 +76,7 @@ def gradients_check() -> Check:
             check.add_case(label, gradient_case(label, grad_task, f"grad_{name}", grid_task, f"param_{name}",
                                                 inputs[f"param_{name}"].shape, None, expected[f"grad_{name}"],
                                                 "TwoLayerNet.loss forward pass"))
+    check.add_shape_case([(grad_task, f"grad_{k}", inputs[f"param_{k}"].shape) for k in PARAMS])
     return check
 
 
@@ -126,8 +132,9 @@ def predict_check() -> Check:
     inputs["X"] = 3 * rng_for("predict-X").standard_normal((40, D))
     spec = {"init": _init(), "method": "predict", "args": [{"a": "X"}], "returns": "y_pred"}
     task = check.add_task("predict", "call", spec, inputs)
-    check.add_case("labels", compare_case("labels", task, "y_pred", reference("call", spec, inputs)["y_pred"],
-                                          rtol=0.0))
+    expected = reference("call", spec, inputs)["y_pred"]
+    check.add_case("labels", compare_case("labels", task, "y_pred", expected, rtol=0.0))
+    check.add_shape_case([(task, "y_pred", expected.shape)])
     return check
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks.base import GRAD_STEP, VALUE_RTOL, numeric_gradient
+from ..checks.base import GRAD_STEP, SHAPE_LABEL, SINGLETON_NOTE, VALUE_RTOL, numeric_gradient
 from .evidence import Evidence, close, instead
 
 DROPOUT_FRACTION_TOL = 0.02  # fraction of kept units against the one a dropout rule names
@@ -133,6 +133,21 @@ def dropout_train(ev: Evidence, kept_fraction, mean_factor) -> bool:
                 and abs(out.mean() - mean) <= DROPOUT_MEAN_TOL * abs(mean)):
             return True
     return False
+
+
+def keepdims_shape(ev: Evidence) -> bool:
+    """The shape case failed only because of extra axes of length 1."""
+    return any(c.label == SHAPE_LABEL and not c.passed and SINGLETON_NOTE in c.detail for c in ev.cases)
+
+
+def mask_shared(out: np.ndarray) -> bool:
+    """The units kept are the same for every example (rows) of a 2-d output."""
+    kept = out != 0
+    return out.ndim == 2 and len(out) > 1 and bool(np.all(kept == kept[0]))
+
+
+def dropout_mask_shared(ev: Evidence) -> bool:
+    return any(mask_shared(out) for out, _, p in dropout_tasks(ev, "train") if p < 1)
 
 
 def dropout_at_test(ev: Evidence) -> bool:

@@ -78,7 +78,8 @@ def only_dropout_fails(ev: Evidence) -> bool:
     configs = [kw["dropout_keep_ratio"] < 1 for _, kw in fc_configs(ev, "analytic")]
     if len(configs) != len(ev.cases) or all(configs) or not any(configs):
         return False
-    return all(case.passed != dropout for case, dropout in zip(ev.cases, configs))
+    ran = all(ev.outcomes.get(s) is not None and ev.outcomes[s].ok for s in suffixes(ev, "numeric"))
+    return ran and all(case.passed != dropout for case, dropout in zip(ev.cases, configs))
 
 
 def bn_param_shared(ev: Evidence) -> bool:

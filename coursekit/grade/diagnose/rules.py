@@ -5,13 +5,18 @@ from __future__ import annotations
 from .evidence import Rule
 from .layers import (affine_not_flattened, bn_eps_outside, bn_forgets_gamma, bn_no_mean_path,
     bn_no_variance_path, bn_out, dropout_at_test, dropout_backward_unscaled, dropout_test_scaled,
-    dropout_train, dw_shape, dx_shape, ln_backward_axis, ln_param_grads_per_example, ln_wrong_axis,
+    dropout_mask_shared, dropout_train, dw_shape, keepdims_shape, dx_shape, ln_backward_axis, ln_param_grads_per_example, ln_wrong_axis,
     relu_gate_on_dout, relu_reduces, running_not_updated, running_swapped)
 from .nets import (bn_param_shared, init_biases, init_norm_last, init_unscaled, loss_at_chance, loss_rises,
     no_hidden_relu, no_max_shift, no_relu_gate, only_dropout_fails, predict_axis, predict_scores, reg_biases,
     reg_grad_ratio, reg_loss_ratio, relu_on_scores, same_minibatch, scaled_by_n,
     step_shrinks_every_iteration)
 from .optim import (state_not_stored, update_is)
+
+SHAPE_CHECKS = ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
+                "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward",
+                "layernorm_backward", "dropout_backward", "scores", "gradients", "predict", "fc_init",
+                "sgd_momentum", "rmsprop", "adam")
 
 RULES = [
     # two-layer net
@@ -31,7 +36,8 @@ RULES = [
     Rule("reg-grad-missing", ("gradients", "fc_gradients"), "your weight gradients ignore regularisation: "
          "add the derivative of the regularisation loss to every dW", lambda ev: reg_grad_ratio(ev, -1.0)),
     Rule("no-max-shift", ("loss", "softmax_loss"), "your loss is right for small scores but inf or nan "
-         "for large ones: subtract each row's max score before np.exp", no_max_shift),
+         "when every score is near 1000, where np.exp overflows: subtract each row's max score before "
+         "np.exp (the softmax does not change)", no_max_shift),
     Rule("loss-summed", ("loss", "softmax_loss"), "your loss is exactly N times too large: average it "
          "over the N examples instead of summing",
          lambda ev: scaled_by_n(ev, "reg0" if "reg0" in ev.tasks else "analytic", "loss", 1)),
@@ -95,6 +101,12 @@ RULES = [
     Rule("dropout-keeps-1-minus-p", ("dropout_forward",), "your dropout keeps a fraction 1 - p of the "
          "units: p is the probability of keeping a unit, so keep where rand < p",
          lambda ev: dropout_train(ev, lambda p: 1 - p, lambda p: (1 - p) / p)),
+    Rule("dropout-drop-probability", ("dropout_forward",), "your dropout keeps a fraction 1 - p of the "
+         "units and scales by 1 / (1 - p): that is p as the probability of dropping a unit (CS231n before "
+         "2018); in this course p is the probability of keeping one: keep where rand < p and divide by p",
+         lambda ev: dropout_train(ev, lambda p: 1 - p, lambda p: 1.0)),
+    Rule("dropout-mask-shared", ("dropout_forward",), "every example gets the same dropout mask: draw "
+         "it with the full shape of x, np.random.rand(*x.shape) < p", dropout_mask_shared),
     Rule("dropout-at-test", ("dropout_forward",), "your dropout drops units at test time: in test mode "
          "return x unchanged", dropout_at_test),
     Rule("dropout-test-scaled", ("dropout_forward",), "your test-mode output is x * p: with inverted "
@@ -102,6 +114,9 @@ RULES = [
     Rule("dropout-grad-unscaled", ("dropout_backward",), "your dropout gradient is p times too small: "
          "scale it like the forward pass, dx = dout * mask with the mask divided by p",
          dropout_backward_unscaled),
+    Rule("keepdims-shape", SHAPE_CHECKS, "your values are right, but an array has an extra axis of length "
+         "1 (for example (1, M) instead of (M,), as np.sum(..., keepdims=True) gives): return the shape "
+         "the docstring gives, e.g. with np.sum(dout, axis=0)", keepdims_shape),
     # update rules
     Rule("momentum-sign", ("sgd_momentum",), "your momentum update climbs the gradient: with "
          "next_w = w + v, the velocity is momentum * v - learning_rate * dw", update_is(sign=1.0)),

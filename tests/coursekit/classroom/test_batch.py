@@ -26,7 +26,7 @@ MISTAKES = {
     "momentum-sign-reversed": {"sgd_momentum": 1.0},
     "adam-no-bias-correction": {"adam": 1.0},
     "rmsprop-eps-inside-sqrt": {"rmsprop": 0.5},
-    "relu-forward-np-max": {"relu_forward": 1.0, "relu_backward": 1.0, "fc_loss": 4.0, "fc_gradients": 4.0},
+    "relu-forward-np-max": {"relu_forward": 1.0, "fc_loss": 4.0, "fc_gradients": 4.0},  # relu_backward is right
     "dropout-at-test-time": {"dropout_forward": 1.0, "fc_loss": 2 / 3},
     "affine-backward-db-mean": {"affine_backward": 2 / 3, "fc_gradients": 4.0},
 }

@@ -1,6 +1,8 @@
 """A two-layer fully-connected neural network, trained with minibatch SGD."""
 import numpy as np
 
+from .. import model_io
+
 
 class TwoLayerNet(object):
     """
@@ -193,3 +195,12 @@ class TwoLayerNet(object):
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
         return y_pred
+
+    def save(self, path):
+        """Write this net's weights to the .npz file at path (see cs231n/model_io.py)."""
+        model_io.save_two_layer_net(path, self)
+
+    def load(self, path):
+        """Replace this net's weights with those saved at path; returns the net."""
+        self.params = model_io.load_two_layer_net(path).params
+        return self

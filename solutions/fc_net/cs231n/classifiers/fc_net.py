@@ -1,14 +1,41 @@
-"""A fully-connected network of any depth, with optional batch/layer norm and dropout."""
+"""A fully-connected network of any depth, with optional batch/layer norm and dropout.
+
+Like the official CS231n module, ``from cs231n.classifiers.fc_net import *`` also gives the
+layers of ``cs231n/layers.py`` and ``cs231n/layer_utils.py`` (the notebooks rely on it).
+"""
 import numpy as np
 
-from ..layer_utils import affine_norm_relu_backward, affine_norm_relu_forward
+from .. import model_io
+from ..layer_utils import (
+    affine_norm_relu_backward,
+    affine_norm_relu_forward,
+    affine_relu_backward,
+    affine_relu_forward,
+)
 from ..layers import (
     affine_backward,
     affine_forward,
+    batchnorm_backward,
+    batchnorm_backward_alt,
+    batchnorm_forward,
     dropout_backward,
     dropout_forward,
+    layernorm_backward,
+    layernorm_forward,
+    relu_backward,
+    relu_forward,
     softmax_loss,
 )
+
+__all__ = [
+    "FullyConnectedNet",
+    # re-exported, as the official fc_net.py does with `from ..layers import *`
+    "affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
+    "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
+    "layernorm_forward", "layernorm_backward", "dropout_forward", "dropout_backward",
+    # and with `from ..layer_utils import *`
+    "affine_relu_forward", "affine_relu_backward", "affine_norm_relu_forward", "affine_norm_relu_backward",
+]
 
 
 class FullyConnectedNet(object):
@@ -195,3 +222,15 @@ class FullyConnectedNet(object):
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
         return loss, grads
+
+    def save(self, path):
+        """Write this net's parameters, running statistics and architecture to the .npz file
+        at path (see cs231n/model_io.py)."""
+        model_io.save_fc_net(path, self)
+
+    def load(self, path):
+        """Replace this net with the one saved at path (in test mode); returns the net."""
+        loaded = model_io.load_fc_net(path)
+        for name in ("params", "normalization", "num_layers", "bn_params", "dtype"):
+            setattr(self, name, getattr(loaded, name))
+        return self

@@ -136,3 +136,17 @@ def test_a_model_below_the_threshold_fails(tmp_path, data):
                     thresholds={"test_accuracy": 0.99, "review_above": 1.0})
     assert results[0].passed and results[1].passed and not results[2].passed
     assert "below 0.99" in results[2].detail
+
+
+def test_squeezable_shapes_are_scored(tmp_path, data):
+    """Is a model whose biases have shape (1, H) (keepdims=True) scored like the same model with (H,)?"""
+    flat, keep = two_layer_arrays(), two_layer_arrays()
+    keep.update(b1=keep["b1"].reshape(1, -1) + 0.1, b2=keep["b2"].reshape(1, -1))
+    flat.update(b1=flat["b1"] + 0.1)
+    scores = {}
+    for name, arrays in (("flat", flat), ("keep", keep)):
+        params = models.validate_two_layer(arrays, name, D, C)
+        scores[name] = models.two_layer_scores(params, data["X_test"].reshape(40, -1).astype(np.float64))
+    np.testing.assert_array_equal(scores["flat"], scores["keep"])
+    with pytest.raises(models.ModelError, match="shape"):
+        models.validate_two_layer({**flat, "b1": np.zeros((2, H))}, "wrong", D, C)

@@ -284,6 +284,15 @@ def dropout_grad_unscaled(check, outs):
     outs["analytic"]["dx"] = p * numeric.reshape(i["x"].shape)
 
 
+def db_keepdims(check, outs):
+    outs["analytic"]["db"] = outs["analytic"]["db"].reshape(1, -1)
+
+
+def one_mask_per_batch(x, r, p):
+    """2017-style code with the mask drawn for one example: every row keeps the same units."""
+    return x * (r[:1] < p) / p
+
+
 def update_variant(**variant):
     def change(check, outs):
         ev = Evidence(check.name, {t.id[len(check.name) + 1:]: t for t in check.tasks}, {})
@@ -348,6 +357,10 @@ CASES = [
     ("dropout_forward", "dropout-not-inverted", dropout_case(train=lambda x, r, p: x * (r < p))),
     ("dropout_forward", "dropout-keeps-1-minus-p", dropout_case(train=lambda x, r, p: x * (r < 1 - p) / p)),
     ("dropout_forward", "dropout-at-test", dropout_case(test=CORRECT_TRAIN)),
+    ("dropout_forward", "dropout-drop-probability",
+     dropout_case(train=lambda x, r, p: x * (r >= p) / (1 - p))),
+    ("dropout_forward", "dropout-mask-shared", dropout_case(train=one_mask_per_batch)),
+    ("affine_backward", "keepdims-shape", db_keepdims),
     ("dropout_forward", "dropout-test-scaled", dropout_case(test=lambda x, r, p: x * p)),
     ("dropout_backward", "dropout-grad-unscaled", dropout_grad_unscaled),
     ("sgd_momentum", "momentum-sign", update_variant(sign=1.0)),
@@ -460,3 +473,23 @@ def test_catalogue_diagnosis_must_name_a_rule():
     assert parse_catalogue({"mistake": [entry]}, "m.toml")[0].diagnosis == ""
     with pytest.raises(MistakeError, match="mistake 'x-wrong', key 'diagnosis' names no diagnosis rule"):
         parse_catalogue({"mistake": [{**entry, "diagnosis": "no-such-rule"}]}, "m.toml")
+
+
+def test_keepdims_costs_only_the_shape_case(checks):
+    """Does a db of shape (1, M) pass every value case and fail only the one shape case?"""
+    check = checks["affine_backward"]
+    outs = solution_outputs(check, with_grids=True)
+    db_keepdims(check, outs)
+    test = judged(check, outs)
+    failed = [case.label for case in test.cases if not case.passed]
+    assert failed == ["shapes of the returned arrays"]
+    assert "db has shape (1, 5), expected (5,)" in test.output()
+
+
+def test_drop_probability_dropout_is_not_called_keep_1_minus_p(checks):
+    """Is 2017-style dropout (p = drop probability, scaled by 1 / (1 - p)) told apart from the mask slip?"""
+    check = checks["dropout_forward"]
+    outs = solution_outputs(check)
+    dropout_case(train=lambda x, r, p: x * (r >= p) / (1 - p))(check, outs)
+    ids = [d.id for d in judged(check, outs).diagnoses]
+    assert "dropout-drop-probability" in ids and "dropout-keeps-1-minus-p" not in ids
