@@ -178,9 +178,20 @@ def dropout_checks():
     spec = {"target": f"{LAYERS}:dropout_forward", "returns": ["out", None],
             "args": [{"a": "x"}, {"d": {"mode": "train", "p": p, "seed": 123}}]}
     task = backward.add_task("forward", "call", spec, {"x": back_inputs["x"]})
-    label = "the train-mode forward pass it differentiates is an inverted dropout"
-    backward.add_case(label, custom_case(label, task, _inverted_dropout_judge(label, back_inputs["x"], p)))
+    (label, gradient), = backward.cases
+    mask = custom_case(label, task, _inverted_dropout_judge(label, back_inputs["x"], p))
+    backward.cases = []
+    backward.add_case(label, lambda outcomes: _first_failure(outcomes, mask, gradient))
     return [check, backward]
+
+
+def _first_failure(outcomes, *judges) -> CaseResult:
+    """The first failing judge's result, else the last one's."""
+    for judge in judges:
+        result = judge(outcomes)
+        if not result.passed:
+            return result
+    return result
 
 
 def _inverted_dropout_judge(label, x, p):
@@ -193,11 +204,12 @@ def _inverted_dropout_judge(label, x, p):
         out = out.reshape(x.shape)
         kept = out != 0
         if not kept.any() or kept.all():
-            return CaseResult(label, False, f"{'no' if not kept.any() else 'every'} unit was kept in train mode "
-                              f"with p = {p}: dropout keeps each unit with probability p")
+            return CaseResult(label, False, f"the train-mode forward pass this gradient goes with is not a "
+                              f"dropout: {'no' if not kept.any() else 'every'} unit was kept with p = {p} "
+                              "(dropout keeps each unit with probability p)")
         ok = np.allclose(out[kept], x[kept] / p, rtol=DROPOUT_VALUE_RTOL, atol=0)
-        return CaseResult(label, bool(ok), "" if ok else "the kept units are not x / p: inverted dropout "
-                          "scales what it keeps by 1 / p")
+        return CaseResult(label, bool(ok), "" if ok else "the train-mode forward pass this gradient goes "
+                          "with keeps units that are not x / p: inverted dropout scales what it keeps by 1 / p")
 
     return test
 

@@ -97,28 +97,34 @@ def fc_loss_check() -> Check:
                   "{affine - [norm] - relu - [dropout]} x (L - 1) - affine - softmax; the loss adds "
                   "0.5 * reg * sum(W**2) for every W. Test mode (y is None) returns the scores.")
     for index, (label, normalization, keep, reg) in enumerate(CONFIGS):
-        rng = rng_for(f"fc_loss{index}")
-        scale = DROPOUT_WEIGHT_SCALE if keep < 1 else 0.5
-        inputs = {"X": rng.standard_normal((N, D)), "y": rng.integers(0, C, N),
-                  **{f"param_{k}": v for k, v in random_params(rng, normalization, scale).items()}}
-        init, train_task = net_init(normalization, keep, reg), ""
+        inputs = _loss_inputs(rng_for(f"fc_loss{index}"), normalization, keep)
+        init = net_init(normalization, keep, reg)
         for mode, args, returns, key in (("train", [{"a": "X"}, {"a": "y"}], ["loss", None], "loss"),
                                          ("test", [{"a": "X"}], "scores", "scores")):
             spec = {"init": init, "method": "loss", "args": args, "returns": returns}
             task = check.add_task(f"{index}{mode}", "call", spec, inputs)
-            train_task = task if mode == "train" else train_task
             expected = reference("call", spec, inputs)[key]
             case = f"{label}, {mode} mode: {key}"
             rtol = DROPOUT_LOSS_RTOL if keep < 1 and mode == "train" else None
             check.add_case(case, compare_case(case, task, key, expected, **({"rtol": rtol} if rtol else {})))
         if keep < 1:  # any random mask is correct, so the loss above has a loose tolerance; but
-            # a net that applies no dropout (or the same mask whatever the seed) is not one
-            spec = {"init": {**init, "kwargs": {**init["kwargs"], "seed": DROPOUT_SEED + 1}}, "method": "loss",
-                    "args": [{"a": "X"}, {"a": "y"}], "returns": ["loss", None]}
-            other = check.add_task(f"{index}reseeded", "call", spec, inputs)
+            # a net that applies no dropout (or the same mask whatever the seed) is not one.  The
+            # public inputs: known to have live ReLUs, and this case shows no reference value.
+            known = _loss_inputs(rng_for(f"fc_loss{index}", public=True), normalization, keep)
+            runs = []
+            for seed in (DROPOUT_SEED, DROPOUT_SEED + 1):
+                spec = {"init": {**init, "kwargs": {**init["kwargs"], "seed": seed}}, "method": "loss",
+                        "args": [{"a": "X"}, {"a": "y"}], "returns": ["loss", None]}
+                runs.append(check.add_task(f"{index}seed{seed}", "call", spec, known))
             case = f"{label}: the train-mode loss depends on the dropout mask"
-            check.add_case(case, _differs_case(case, train_task, other, "loss"))
+            check.add_case(case, _differs_case(case, *runs, "loss"))
     return check
+
+
+def _loss_inputs(rng, normalization, keep):
+    scale = DROPOUT_WEIGHT_SCALE if keep < 1 else 0.5
+    return {"X": rng.standard_normal((N, D)), "y": rng.integers(0, C, N),
+            **{f"param_{k}": v for k, v in random_params(rng, normalization, scale).items()}}
 
 
 def _differs_case(label, task_a, task_b, key):
@@ -159,9 +165,11 @@ def fc_gradients_check() -> Check:
         check.add_case(label, _all_of(label, judges))
         if keep < 1:  # gradients consistent with a forward pass that forgot dropout are not right
             plain = {**spec, "init": net_init(normalization, 1.0, reg)}
-            without = reference("call", plain, inputs)
-            case = f"{label}: dropout is part of the backward pass"
-            check.add_case(case, _not_without_dropout(case, grad_task, {k: without[f"grad_{k}"] for k in names}))
+            without = {k: reference("call", plain, inputs)[f"grad_{k}"] for k in names}
+            dropped = reference("call", spec, inputs)  # the solution's, with its mask
+            if not all(np.allclose(dropped[f"grad_{k}"], v, rtol=1e-9, atol=0) for k, v in without.items()):
+                case = f"{label}: dropout is part of the backward pass"  # (only where inputs tell)
+                check.add_case(case, _not_without_dropout(case, grad_task, without))
     return check
 
 
