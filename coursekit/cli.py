@@ -83,7 +83,8 @@ def cmd_grade(args) -> int:
         print(batch.summary())
         return 1 if batch.errors else 0
     report = grade_submission(course, args.assignment, folder,
-                              results_path=args.results, feedback_path=args.feedback, fast=args.fast)
+                              results_path=args.results, feedback_path=args.feedback, fast=args.fast,
+                              seed=args.seed)
     print(report.table())
     for path in (args.results, args.feedback):
         if path:
@@ -180,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--results", metavar="results.json", help="write Gradescope results here")
     grade.add_argument("--feedback", metavar="feedback.md|.html", help="write the student report here")
     grade.add_argument("--fast", action="store_true", help="skip the CIFAR-10 accuracy checks")
+    grade.add_argument("--seed", type=int, help="the seed of the hidden cases, to reproduce a grade "
+                       "(results.json records it; fresh for every grade by default)")
     grade.add_argument("--out", metavar="DIR", help="a class: output folder (default graded/ASSIGNMENT)")
     grade.add_argument("--workers", type=int, default=None, help="a class: grades run at once (default: CPUs)")
     grade.add_argument("--gradebook", metavar="DB_URL",

@@ -10,6 +10,7 @@ The pipeline, in order:
 """
 from __future__ import annotations
 
+import secrets
 import shutil
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from ..config import Course
 from ..errors import ConfigError, GradingError
 from ..solution import solution_module
 from .checks import accuracy
-from .checks.base import Check, CaseResult, explain_once
+from .checks.base import Check, CaseResult, building, explain_once
 from .diagnose import Diagnosis, Evidence, diagnose
 from .checks.layers import layer_checks
 from .checks.nets import net_checks
@@ -41,14 +42,26 @@ SOLUTION_MODULES = {"two_layer_net": ("classifiers.neural_net",),
                     "fc_net": ("layers", "optim", "classifiers.fc_net", "solver")}
 
 
-def build_checks(course: Course, assignment_id: str) -> list[Check]:
-    """The assignment's code checks, their references computed from the solution in ``source/``."""
+def build_checks(course: Course, assignment_id: str, hidden_seed: int | None = None) -> list[Check]:
+    """The assignment's code checks, their references computed from the solution in ``source/``.
+
+    Without ``hidden_seed``, only the public cases (inputs from the fixed GRADER_SEED, all
+    scored). With it, each check also gets the hidden cases drawn from that seed, which are
+    then the scored ones (see :mod:`.checks.base`).
+    """
     if assignment_id not in CODE_CHECKS:
         raise ConfigError(f"{course.path}: the grader has no checks for assignment '{assignment_id}'; "
                           f"it grades {', '.join(CODE_CHECKS)}.")
     for name in SOLUTION_MODULES[assignment_id]:
         solution_module(course, name)
-    return CODE_CHECKS[assignment_id]()
+    checks = CODE_CHECKS[assignment_id]()
+    if hidden_seed is None:
+        return checks
+    with building(hidden_seed, hidden=True):
+        hidden = CODE_CHECKS[assignment_id]()
+    for check, secret in zip(checks, hidden, strict=True):
+        check.merge(secret)
+    return checks
 
 
 def validate_assignment(course: Course, assignment_id: str, names: list[str]) -> None:
@@ -80,15 +93,17 @@ def hidden_folders(course: Course, submission: Path) -> tuple[tuple[str, ...], t
 
 
 def grade_submission(course: Course, assignment_id: str, submission_dir, *, results_path=None,
-                     feedback_path=None, fast: bool = False) -> GradeReport:
+                     feedback_path=None, fast: bool = False, seed: int | None = None) -> GradeReport:
     """Grade ``submission_dir`` for ``assignment_id``; write results.json / feedback if asked.
 
-    ``fast=True`` skips the CIFAR-10 checks (no dataset needed).  Raises ConfigError,
+    ``fast=True`` skips the CIFAR-10 checks (no dataset needed).  ``seed`` draws the hidden
+    cases (fresh for every grade unless given: results.json records it).  Raises ConfigError,
     DatasetError or GradingError only when the grader itself cannot run.
     """
     start = time.monotonic()
     assignment = course.assignment(assignment_id)
-    checks = build_checks(course, assignment_id)
+    seed = secrets.randbelow(2**31) if seed is None else int(seed)
+    checks = build_checks(course, assignment_id, hidden_seed=seed)
     names = [check.name for check in checks] + list(DATA_CHECKS)
     validate_assignment(course, assignment_id, names)
     submission = Path(submission_dir).resolve()
@@ -128,7 +143,8 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
                          skipped=list(DATA_CHECKS) if fast else [],
                          seconds={"checks": round(sum(v for k, v in sandbox.seconds.items()
                                                       if not k.startswith("cifar_accuracy")), 2),
-                                  "training": sandbox.seconds.get("cifar_accuracy.train")})
+                                  "training": sandbox.seconds.get("cifar_accuracy.train")},
+                         hidden_seed=seed)
     report.execution_time = time.monotonic() - start
     if results_path is not None:
         report.write_results(Path(results_path))

@@ -57,21 +57,27 @@ class TestResult:
     diagnoses: list[Diagnosis] = field(default_factory=list)  # likely causes, when the check failed
 
     @property
+    def scored_cases(self) -> list[CaseResult]:
+        """The hidden cases when the check has public ones too (those are not scored), else all."""
+        return [case for case in self.cases if not case.public] or self.cases
+
+    @property
     def passed_cases(self) -> int:
         return sum(case.passed for case in self.cases)
 
     @property
     def score(self) -> float:
-        return round(self.max_score * self.passed_cases / len(self.cases), 4) if self.cases else 0.0
+        scored = self.scored_cases
+        return round(self.max_score * sum(c.passed for c in scored) / len(scored), 4) if scored else 0.0
 
     @property
     def passed(self) -> bool:
-        return bool(self.cases) and self.passed_cases == len(self.cases)
+        return bool(self.cases) and all(case.passed for case in self.scored_cases)
 
     def output(self) -> str:
         lines = [f"{self.passed_cases}/{len(self.cases)} cases passed."]
         for case in self.cases:
-            mark = "PASS" if case.passed else "FAIL"
+            mark = ("PASS" if case.passed else "FAIL") + (" (public, not scored)" if case.public else "")
             lines.append(f"{mark} {case.label}" + (f": {case.detail}" if case.detail else ""))
             if case.review:
                 lines.append(f"REVIEW {case.review}")
@@ -91,6 +97,7 @@ class GradeReport:
     protections: dict[str, list[str]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     seconds: dict[str, float | None] = field(default_factory=dict)  # where the time went
+    hidden_seed: int | None = None  # the seed of this grade's hidden cases, to reproduce it
 
     @property
     def score(self) -> float:
@@ -138,7 +145,8 @@ class GradeReport:
             "extra_data": {"assignment": self.assignment, "max_score": self.max_score,
                            "protections": self.protections, "review": self.reviews,
                            "diagnoses": self.diagnoses,
-                           "skipped": self.skipped, "seconds": self.seconds},
+                           "skipped": self.skipped, "seconds": self.seconds,
+                           "hidden_seed": self.hidden_seed},
             "tests": [{"name": f"{t.key}: {t.title}", "score": t.score, "max_score": t.max_score,
                        "status": "passed" if t.passed else "failed", "output": t.output(),
                        "visibility": VISIBILITY, "tags": [t.key] + (["review"] if any(c.review for c in t.cases) else [])}

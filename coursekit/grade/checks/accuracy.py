@@ -2,8 +2,9 @@
 
 The student's code trains in a child with the course's fixed ``grade_train``
 hyperparameters and returns its weights; the parent scores them with the kit's own
-forward pass (:mod:`.models`) on data the child never saw (the test set), or on the
-validation split.  For a batchnorm net the parent recomputes the normalization statistics
+forward pass (:mod:`.models`) on a split the child never receives: the test split for the
+two-layer net, the validation split for the deep net (whose Solver validates on a slice of
+the training images instead).  For a batchnorm net the parent recomputes the normalization statistics
 from training images first: the Solver keeps its best epoch's weights but its last step's
 running averages (the running averages themselves are checked by ``batchnorm_forward``).
 Saved models are read and scored in the parent only, with their own statistics.
@@ -32,6 +33,7 @@ FC_SOLVER = ("update_rule", "learning_rate", "lr_decay", "batch_size", "num_epoc
 TRAIN_SEED = 0
 NEAR_MISS = 0.9  # a trained net above this fraction of the threshold earns half the points
 BN_STATS_IMAGES = 10_000  # training images whose statistics replace the trained net's running averages
+SOLVER_VAL_IMAGES = 1_000  # training images the student's Solver validates on (fc_net); never scored
 
 
 def check_cifar10_files(course: Course) -> None:
@@ -95,8 +97,11 @@ def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, dat
         spec = {"init": {"cls": "cs231n.classifiers.fc_net:FullyConnectedNet", "args": [list(hyper["hidden_dims"])],
                          "kwargs": model}, "seed": TRAIN_SEED, "solver": "cs231n.solver:Solver",
                 "solver_kwargs": {"d": solver}}
-        inputs = {"X_train": data["X_train"][:n], "y_train": data["y_train"][:n],
-                  "X_val": data["X_val"], "y_val": data["y_val"]}
+        # The Solver picks its best epoch on a slice of the training images; the split the
+        # parent scores on never reaches the child, so training on it cannot help.
+        cut = n - min(SOLVER_VAL_IMAGES, max(1, n // 10))
+        inputs = {"X_train": data["X_train"][:cut], "y_train": data["y_train"][:cut],
+                  "X_val": data["X_train"][cut:n], "y_val": data["y_train"][cut:n]}
         task = check.add_task("train", "solver", spec, inputs, seconds)
     X_eval, y_eval = flat(data[f"X_{split}"]).astype(np.float64), data[f"y_{split}"]
     X_stats = flat(data["X_train"][:BN_STATS_IMAGES]).astype(np.float64)

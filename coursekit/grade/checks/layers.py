@@ -15,6 +15,7 @@ LAYERS = "cs231n.layers"
 FILE = "cs231n/layers.py"
 DROPOUT_KEEP_TOL = 0.02  # |fraction of outputs kept - p|
 DROPOUT_MEAN_RTOL = 0.05  # the mean of the output against the mean of the input
+DROPOUT_VALUE_RTOL = 1e-6  # a kept unit against x / p
 BN_PARAM = {"mode": "train", "eps": 1e-5, "momentum": 0.9}
 BN_WARMUP_STEPS = 10  # training batches behind the running averages of the test-mode case
 
@@ -102,7 +103,8 @@ def softmax_check():
                            "Shift each row by its max, loss = mean of -log p[i, y[i]], dx = (p - one_hot(y)) / N.",
                            [{"a": "x"}, {"a": "y"}], {"x": x, "y": y}, ["loss", "dx"], ["x"])
     spec = {"target": f"{LAYERS}:softmax_loss", "args": [{"a": "x"}, {"a": "y"}], "returns": ["loss", "dx"]}
-    check.add_case("loss", compare_case("loss", "softmax_loss.analytic", "loss",
+    analytic = check.tasks[0].id  # the backward_check's call, which returns the loss too
+    check.add_case("loss", compare_case("loss", analytic, "loss",
                                         reference("call", spec, {"x": x, "y": y})["loss"]))
     big = {"x": x + 1000.0, "y": y}  # an unshifted softmax overflows here
     task = check.add_task("stable", "call", spec, big)
@@ -186,7 +188,46 @@ def dropout_checks():
         "In train mode the gradient flows through the kept units only, scaled by the same mask.",
         [{"a": "x"}, {"d": {"mode": "train", "p": 0.6, "seed": 123}}], back_inputs, "dx", ["x"],
         against_reference=False)  # any random mask is correct: check it against the forward pass only
+    # ... but the forward pass it is checked against must be a dropout: an all-zero (or an
+    # identity) "dropout" has a gradient consistent with itself.
+    p = 0.6
+    spec = {"target": f"{LAYERS}:dropout_forward", "returns": ["out", None],
+            "args": [{"a": "x"}, {"d": {"mode": "train", "p": p, "seed": 123}}]}
+    task = backward.add_task("forward", "call", spec, {"x": back_inputs["x"]})
+    (label, gradient), = backward.cases
+    mask = custom_case(label, task, _inverted_dropout_judge(label, back_inputs["x"], p))
+    backward.cases = []
+    backward.add_case(label, lambda outcomes: _first_failure(outcomes, mask, gradient))
     return [check, backward]
+
+
+def _first_failure(outcomes, *judges) -> CaseResult:
+    """The first failing judge's result, else the last one's."""
+    for judge in judges:
+        result = judge(outcomes)
+        if not result.passed:
+            return result
+    return result
+
+
+def _inverted_dropout_judge(label, x, p):
+    """Each unit of ``out`` is dropped (0) or kept and divided by p; some of each."""
+
+    def test(outputs):
+        out = np.asarray(outputs["out"], dtype=np.float64)
+        if out.size != x.size:
+            return CaseResult(label, False, f"out has shape {out.shape}, expected {x.shape}")
+        out = out.reshape(x.shape)
+        kept = out != 0
+        if not kept.any() or kept.all():
+            return CaseResult(label, False, f"the train-mode forward pass this gradient goes with is not a "
+                              f"dropout: {'no' if not kept.any() else 'every'} unit was kept with p = {p} "
+                              "(dropout keeps each unit with probability p)")
+        ok = np.allclose(out[kept], x[kept] / p, rtol=DROPOUT_VALUE_RTOL, atol=0)
+        return CaseResult(label, bool(ok), "" if ok else "the train-mode forward pass this gradient goes "
+                          "with keeps units that are not x / p: inverted dropout scales what it keeps by 1 / p")
+
+    return test
 
 
 def _dropout_judge(label, x, p, mode):

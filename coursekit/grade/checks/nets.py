@@ -102,9 +102,7 @@ def fc_loss_check() -> Check:
                   "0.5 * reg * sum(W**2) for every W. Test mode (y is None) returns the scores.")
     for index, (label, normalization, keep, reg) in enumerate(CONFIGS):
         rng = rng_for(f"fc_loss{index}")
-        scale = DROPOUT_WEIGHT_SCALE if keep < 1 else 0.5
-        inputs = {"X": rng.standard_normal((N, D)), "y": rng.integers(0, C, N),
-                  **{f"param_{k}": v for k, v in random_params(rng, normalization, scale).items()}}
+        inputs = _loss_inputs(rng, normalization, keep)
         init = net_init(normalization, keep, reg)
         for mode, args, returns, key in (("train", [{"a": "X"}, {"a": "y"}], ["loss", None], "loss"),
                                          ("test", [{"a": "X"}], "scores", "scores")):
@@ -116,6 +114,17 @@ def fc_loss_check() -> Check:
             case = f"{label}, {mode} mode: {key}"
             rtol = DROPOUT_LOSS_RTOL if keep < 1 and mode == "train" else None
             check.add_case(case, compare_case(case, task, key, expected, **({"rtol": rtol} if rtol else {})))
+        if keep < 1:  # any random mask is correct, so the loss above has a loose tolerance; but
+            # a net that applies no dropout (or the same mask whatever the seed) is not one.  The
+            # public inputs: known to have live ReLUs, and this case shows no reference value.
+            known = _loss_inputs(rng_for(f"fc_loss{index}", public=True), normalization, keep)
+            runs = []
+            for seed in (DROPOUT_SEED, DROPOUT_SEED + 1):
+                spec = {"init": {**init, "kwargs": {**init["kwargs"], "seed": seed}}, "method": "loss",
+                        "args": [{"a": "X"}, {"a": "y"}], "returns": ["loss", None]}
+                runs.append(check.add_task(f"{index}seed{seed}", "call", spec, known))
+            case = f"{label}: the train-mode loss depends on the dropout mask"
+            check.add_case(case, _differs_case(case, *runs, "loss"))
     return check
 
 
@@ -127,6 +136,27 @@ def trained_statistics(init: dict, inputs: dict, rng) -> dict[str, np.ndarray]:
             for k, v in (("X", rng.standard_normal((N, D))), ("y", rng.integers(0, C, N)))}
     spec = {"init": init, "warmup": BN_WARMUP_STEPS, "keep_bn": True}
     return reference("call", spec, {**inputs, **warm})
+
+
+def _loss_inputs(rng, normalization, keep):
+    scale = DROPOUT_WEIGHT_SCALE if keep < 1 else 0.5
+    return {"X": rng.standard_normal((N, D)), "y": rng.integers(0, C, N),
+            **{f"param_{k}": v for k, v in random_params(rng, normalization, scale).items()}}
+
+
+def _differs_case(label, task_a, task_b, key):
+    """A judge: ``key`` of two runs with different dropout seeds must differ."""
+
+    def judge(outcomes):
+        values = [outcomes.get(t) for t in (task_a, task_b)]
+        if any(v is None or not v.ok or key not in v.outputs for v in values):
+            return CaseResult(label, False, "the loss with dropout did not come back (see the case above)")
+        a, b = (np.asarray(v.outputs[key], dtype=np.float64) for v in values)
+        ok = a.shape == b.shape and not np.array_equal(a, b)
+        return CaseResult(label, ok, "" if ok else "the loss is the same for two different dropout seeds: is "
+                          "dropout applied after each ReLU in train mode, with self.dropout_param?")
+
+    return judge
 
 
 def fc_gradients_check() -> Check:
@@ -150,7 +180,30 @@ def fc_gradients_check() -> Check:
                                     None, expected.get(f"grad_{k}"), "FullyConnectedNet.loss forward pass"))
                   for k in names]
         check.add_case(label, _all_of(label, judges))
+        if keep < 1:  # gradients consistent with a forward pass that forgot dropout are not right
+            plain = {**spec, "init": net_init(normalization, 1.0, reg)}
+            without = {k: reference("call", plain, inputs)[f"grad_{k}"] for k in names}
+            dropped = reference("call", spec, inputs)  # the solution's, with its mask
+            if not all(np.allclose(dropped[f"grad_{k}"], v, rtol=1e-9, atol=0) for k, v in without.items()):
+                case = f"{label}: dropout is part of the backward pass"  # (only where inputs tell)
+                check.add_case(case, _not_without_dropout(case, grad_task, without))
     return check
+
+
+def _not_without_dropout(label, task_id, plain: dict[str, np.ndarray]):
+    """A judge: the gradients must not be exactly those of the same net without dropout."""
+
+    def judge(outcomes):
+        outcome = outcomes.get(task_id)
+        if outcome is None or not outcome.ok:
+            return CaseResult(label, False, "the gradients did not come back (see the case above)")
+        same = all(f"grad_{k}" in outcome.outputs and np.asarray(outcome.outputs[f"grad_{k}"]).size == v.size
+                   and np.allclose(np.asarray(outcome.outputs[f"grad_{k}"], dtype=np.float64).reshape(v.shape), v,
+                                   rtol=1e-9, atol=0) for k, v in plain.items())
+        return CaseResult(label, not same, "" if not same else "your gradients are exactly those of the same net "
+                          "without dropout: apply the dropout mask in train mode (forward and backward)")
+
+    return judge
 
 
 def _all_of(label, judges):

@@ -22,6 +22,23 @@ def _inputs(name):
             "param_W2": 0.5 * rng.standard_normal((H, C)), "param_b2": 0.2 * rng.standard_normal(C)}
 
 
+def toy_loss(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, reg: float) -> float:
+    """Softmax loss plus reg * (sum(W1**2) + sum(W2**2)) of a two-layer net, in float64.
+
+    X: (N, D); y: (N,); W1: (D, H), b1: (H,) or (1, H), W2: (H, C), b2: (C,) or (1, C).
+    Raises ValueError for parameters whose shapes do not fit X.
+    """
+    W1, W2 = (np.asarray(params[k], dtype=np.float64) for k in ("W1", "W2"))
+    b1, b2 = (np.asarray(params[k], dtype=np.float64).reshape(-1) for k in ("b1", "b2"))
+    if W1.shape != (X.shape[1], b1.size) or W2.shape != (b1.size, b2.size):
+        raise ValueError(f"shapes W1 {W1.shape}, b1 {b1.shape}, W2 {W2.shape}, b2 {b2.shape} do not fit "
+                         f"inputs of {X.shape[1]} features")
+    scores = np.maximum(0, X @ W1 + b1) @ W2 + b2  # (N, C)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_probs[np.arange(len(y)), y].mean() + reg * (np.sum(W1 * W1) + np.sum(W2 * W2)))
+
+
 def _init(std=0.1, set_params=True):
     return {"cls": CLASS, "args": [D, H, C], "kwargs": {"std": std},
             "set_params": list(PARAMS) if set_params else []}
@@ -84,22 +101,28 @@ def toy_training_check() -> Check:
     check = Check("toy_training", "TwoLayerNet: training on a toy problem", "TwoLayerNet.train", FILE,
                   "Each iteration: sample a minibatch with np.random.choice, call self.loss, and step "
                   "every parameter by -learning_rate * grad.")
-    rng = rng_for("toy_training")
+    rng = rng_for("toy_training", public=True)  # a toy problem known to converge; the loss is
+    # recomputed from the returned weights, so recorded numbers are no help
     inputs = {"X": 10 * rng.standard_normal((5, 4)), "y": np.array([0, 1, 2, 2, 1])}
     inputs.update(X_val=inputs["X"], y_val=inputs["y"])
     spec = {"init": {"cls": CLASS, "args": [4, 10, 3], "kwargs": {"std": 0.1}}, "seed": 0,
             "hyper": {"learning_rate": 0.1, "reg": 5e-6, "num_iters": 200, "verbose": False}}
     task = check.add_task("toy", "train_two_layer", spec, inputs)
 
-    def test(outputs):
-        history = outputs.get("loss_history")
-        if history is None or history.size == 0:
-            return CaseResult("final loss", False, "train() returned no loss_history")
-        final = float(history[-1])
+    def test(outputs, X=inputs["X"], y=inputs["y"], reg=spec["hyper"]["reg"]):
+        # The loss is recomputed here from the weights train() left in net.params: a
+        # loss_history that train() returns is the student's word, not evidence.
+        try:
+            final = toy_loss({k: outputs[f"param_{k}"] for k in PARAMS}, X, y, reg)
+        except (KeyError, ValueError) as err:
+            return CaseResult("final loss", False, f"the trained parameters are unusable ({err})")
         ok = np.isfinite(final) and final < TOY_LOSS
+        history = outputs.get("loss_history")
+        first = (f" (the first loss in your loss_history is {float(history[0]):.4g})"
+                 if history is not None and history.size else "")
         return CaseResult("final loss", bool(ok), "" if ok else
-                          f"the final training loss is {final:.4g}, expected below {TOY_LOSS} "
-                          f"(first loss {float(history[0]):.4g})")
+                          f"the loss of the trained net, recomputed by the grader from net.params, is "
+                          f"{final:.4g}, expected below {TOY_LOSS}{first}")
 
     check.add_case("final loss", custom_case("final loss", task, test))
 

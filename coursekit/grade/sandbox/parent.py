@@ -37,6 +37,8 @@ MAX_STATUS_BYTES = 1_000_000  # a child that floods its status pipe is killed
 MAX_OUTPUT_BYTES = 50_000_000  # per task .npz
 STDERR_TAIL = 1500
 STACK_WAIT = 0.5  # seconds for a hung child to dump its stack (faulthandler, on SIGUSR1)
+HUNG_POLL = 0.25  # seconds between looks at whether another child found a function that hangs
+RESTART = "restart: another child found a function that hangs"  # _follow's reason to rerun a task
 ENV_KEEP = ("PATH", "LANG", "LC_ALL")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -90,9 +92,9 @@ class Sandbox:
         budget_end = time.monotonic() + self.limits.wall_seconds
         while pending:
             before = len(outcomes)
-            self._run_child(pending, outcomes, threads, budget_end)
+            restarted = self._run_child(pending, outcomes, threads, budget_end)
             pending = [task for task in pending if task.id not in outcomes]
-            stuck = len(outcomes) == before  # the child ended without running any
+            stuck = len(outcomes) == before and not restarted  # the child ended without running any
             if pending and (stuck or time.monotonic() >= budget_end):
                 why = ("the grading process stopped before this check ran" if stuck else
                        f"not run: the submission used up the {self.limits.wall_seconds} s the grader "
@@ -105,7 +107,9 @@ class Sandbox:
     # --- one child --------------------------------------------------------------------
 
     def _run_child(self, tasks: list[Task], outcomes: dict[str, Outcome], threads: int,
-                   budget_end: float) -> None:
+                   budget_end: float) -> bool:
+        """Run ``tasks`` in one child until it ends; True when it was stopped to be rerun with a
+        function that hangs poisoned (another child found it while this one was running)."""
         number = next(self._runs)
         run_dir = self.root / f"run{number}"
         out_dir = run_dir / "out"
@@ -114,8 +118,9 @@ class Sandbox:
         shutil.copy(HERE / "harness.py", run_dir / "harness.py")
         np.savez(run_dir / "inputs.npz", **{f"{t.id}/{k}": v for t in tasks for k, v in t.inputs.items()})
         read_fd, write_fd = os.pipe()
+        poisoned = sorted(self.hung.copy())
         spec = {"status_fd": write_fd, "submission": str(run_dir), "inputs": "inputs.npz",
-                "poisoned": sorted(self.hung),
+                "poisoned": poisoned,
                 "outputs": "out", "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks]}
         (run_dir / "spec.json").write_text(json.dumps(spec))
         uid = random.randrange(*SANDBOX_UID_RANGE)
@@ -137,10 +142,12 @@ class Sandbox:
         os.close(write_fd)
         try:
             started, finished, why = self._follow(proc, read_fd, {t.id: t for t in tasks}, outcomes,
-                                                  out_dir, budget_end)
+                                                  out_dir, budget_end, len(poisoned))
         finally:
             os.close(read_fd)
             _kill(proc, uid)
+        if why == RESTART:
+            return True
         if started is not None and not finished:
             outcomes[started] = Outcome(False, error=why or _died(proc, stderr_path))
         elif started is None and not outcomes.keys() & {t.id for t in tasks}:
@@ -148,6 +155,7 @@ class Sandbox:
             for task in tasks:
                 outcomes[task.id] = Outcome(False, error="the grading process could not start: "
                                             + _died(proc, stderr_path))
+        return False
 
     def _where_stuck(self, proc: subprocess.Popen, run_dir: Path) -> str:
         """Ask the hung child for its stack; remember the student's function that hung."""
@@ -164,8 +172,13 @@ class Sandbox:
         self.hung.add((path, function))
         return f" while running {function} ({path}, line {line})"
 
-    def _follow(self, proc, read_fd, tasks, outcomes, out_dir, budget_end):
-        """Read status lines until the end; returns (last started task, finished?, reason)."""
+    def _follow(self, proc, read_fd, tasks, outcomes, out_dir, budget_end, poisoned=0):
+        """Read status lines until the end; returns (last started task, finished?, reason).
+
+        A child started before another one found a function that hangs (``self.hung`` grew
+        past ``poisoned``) is stopped with reason RESTART, so that the task it is running is
+        rerun at once with that function poisoned, instead of waiting out its own deadline.
+        """
         buffer, total, started, finished = b"", 0, None, True
         deadline = time.monotonic() + 30  # to start Python and import numpy
         while True:
@@ -177,7 +190,9 @@ class Sandbox:
                 what = f"more than {tasks[started].seconds:.0f} s" if started else "too long to start"
                 return started, False, f"the check took {what} of wall-clock time and was stopped" + (
                     self._where_stuck(proc, out_dir.parent) if started else "")
-            ready, _, _ = select.select([read_fd], [], [], timeout)
+            if len(self.hung) > poisoned and started is not None and not finished:
+                return started, False, RESTART
+            ready, _, _ = select.select([read_fd], [], [], min(timeout, HUNG_POLL))
             if not ready:
                 continue
             chunk = os.read(read_fd, 65536)
