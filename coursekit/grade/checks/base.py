@@ -77,9 +77,11 @@ class Check:
 
         def public(outcomes, judge=judge):
             result = judge(outcomes)
-            result.public = True
+            if result is not None:  # (a shape case not counted yet)
+                result.public = True
             return result
 
+        public.__wrapped__ = judge  # the judge itself, for readers of its parameters
         self.cases.append((label, public))
 
     def merge(self, hidden: "Check") -> None:
@@ -91,14 +93,14 @@ class Check:
         """One case for the exact shapes of (task id, output key, expected shape), counted only
         once the value cases added before it pass: it returns None (no case) otherwise, so a
         wrong value earns nothing for its shape and loses nothing more for it."""
-        values, shapes = list(self.cases), shape_case(items)
+        count, shapes = len(self.cases), shape_case(items)
 
-        def judge(outcomes):
-            if not all(value_judge(outcomes).passed for _, value_judge in values):
+        def judge(outcomes):  # the value cases as they are when judged (a check may still wrap one)
+            if not all(value_judge(outcomes).passed for _, value_judge in self.cases[:count]):
                 return None
             return shapes(outcomes)
 
-        self.cases.append((SHAPE_LABEL, judge))
+        self.add_case(SHAPE_LABEL, judge)
 
 
 def explain_once(tasks: list[Task], outcomes: dict[str, Outcome]) -> tuple[dict[str, Outcome], dict[str, str]]:

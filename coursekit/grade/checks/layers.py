@@ -15,7 +15,7 @@ LAYERS = "cs231n.layers"
 FILE = "cs231n/layers.py"
 DROPOUT_KEEP_TOL = 0.02  # |fraction of outputs kept - p|
 DROPOUT_MEAN_RTOL = 0.05  # the mean of the output against the mean of the input
-DROPOUT_VALUE_RTOL = 1e-6  # a kept unit against x / p
+DROPOUT_VALUE_RTOL = 1e-6  # the scale factors of the kept units against each other
 BN_PARAM = {"mode": "train", "eps": 1e-5, "momentum": 0.9}
 BN_WARMUP_STEPS = 10  # training batches behind the running averages of the test-mode case
 
@@ -196,7 +196,7 @@ def dropout_checks():
     task = backward.add_task("forward", "call", spec, {"x": back_inputs["x"]})
     index = next(i for i, (label, _) in enumerate(backward.cases) if label == "gradient on x")
     label, gradient = backward.cases[index]
-    mask = custom_case(label, task, _inverted_dropout_judge(label, back_inputs["x"], p))
+    mask = custom_case(label, task, _dropout_mask_judge(label, back_inputs["x"], p))
     backward.cases[index] = (label, _first_failure(mask, gradient, public=not hidden_build()))
     return [check, backward]
 
@@ -215,8 +215,12 @@ def _first_failure(*judges, public: bool):
     return judge
 
 
-def _inverted_dropout_judge(label, x, p):
-    """Each unit of ``out`` is dropped (0) or kept and divided by p; some of each."""
+def _dropout_mask_judge(label, x, p):
+    """Some units of ``out`` are dropped (0) and the others kept, all scaled by one factor.
+
+    Not the factor 1 / p itself: a mistake there is dropout_forward's, and its backward
+    pass is still right for the forward pass it goes with.
+    """
 
     def test(outputs):
         out = np.asarray(outputs["out"], dtype=np.float64)
@@ -228,9 +232,11 @@ def _inverted_dropout_judge(label, x, p):
             return CaseResult(label, False, f"the train-mode forward pass this gradient goes with is not a "
                               f"dropout: {'no' if not kept.any() else 'every'} unit was kept with p = {p} "
                               "(dropout keeps each unit with probability p)")
-        ok = np.allclose(out[kept], x[kept] / p, rtol=DROPOUT_VALUE_RTOL, atol=0)
+        factors = out[kept] / x[kept]
+        ok = np.allclose(factors, factors[0], rtol=DROPOUT_VALUE_RTOL, atol=0) and factors[0] > 0
         return CaseResult(label, bool(ok), "" if ok else "the train-mode forward pass this gradient goes "
-                          "with keeps units that are not x / p: inverted dropout scales what it keeps by 1 / p")
+                          "with scales the units it keeps by different factors: a dropout mask is 0 or one "
+                          "constant")
 
     return test
 

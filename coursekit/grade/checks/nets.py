@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, gradient_case,
+from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, fetch, gradient_case,
                      reference, rng_for, squeezable)
 
 FC_CLASS = "cs231n.classifiers.fc_net:FullyConnectedNet"
@@ -148,10 +148,11 @@ def _differs_case(label, task_a, task_b, key):
     """A judge: ``key`` of two runs with different dropout seeds must differ."""
 
     def judge(outcomes):
-        values = [outcomes.get(t) for t in (task_a, task_b)]
-        if any(v is None or not v.ok or key not in v.outputs for v in values):
-            return CaseResult(label, False, "the loss with dropout did not come back (see the case above)")
-        a, b = (np.asarray(v.outputs[key], dtype=np.float64) for v in values)
+        got = [fetch(outcomes, t, key, None) for t in (task_a, task_b)]
+        failed = next((g for g in got if isinstance(g, str)), None)
+        if failed is not None:
+            return CaseResult(label, False, failed)
+        a, b = got
         ok = a.shape == b.shape and not np.array_equal(a, b)
         return CaseResult(label, ok, "" if ok else "the loss is the same for two different dropout seeds: is "
                           "dropout applied after each ReLU in train mode, with self.dropout_param?")
@@ -196,7 +197,7 @@ def _not_without_dropout(label, task_id, plain: dict[str, np.ndarray]):
     def judge(outcomes):
         outcome = outcomes.get(task_id)
         if outcome is None or not outcome.ok:
-            return CaseResult(label, False, "the gradients did not come back (see the case above)")
+            return CaseResult(label, False, outcome.error if outcome else "this check did not run")
         same = all(f"grad_{k}" in outcome.outputs and np.asarray(outcome.outputs[f"grad_{k}"]).size == v.size
                    and np.allclose(np.asarray(outcome.outputs[f"grad_{k}"], dtype=np.float64).reshape(v.shape), v,
                                    rtol=1e-9, atol=0) for k, v in plain.items())
