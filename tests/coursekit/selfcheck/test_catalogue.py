@@ -298,6 +298,8 @@ PROBES = {
     "layernorm-backward-dgamma-per-example": probe_layernorm,
     "dropout-not-inverted": probe_dropout,
     "dropout-mask-drop-probability": probe_dropout,
+    "dropout-drop-probability-2017": probe_dropout,
+    "dropout-mask-shared-across-batch": probe_dropout,
     "dropout-at-test-time": probe_dropout,
     "dropout-test-scaled-by-p": probe_dropout,
     "dropout-backward-unscaled-mask": probe_dropout,

@@ -155,3 +155,38 @@ def test_shape_and_float_variants_clear_the_cifar_checks(course, cifar10_dir, tm
     assert "cifar_accuracy" not in failed and "saved_model" not in failed, \
         {k: t.output() for k, t in failed.items()}
     assert set(failed) == set(variant.loses)
+
+
+@pytest.mark.parametrize("name", ["tl-keepdims-biases", "fc-keepdims-db"])
+def test_keepdims_nets_train_and_are_scored(quick_course, tmp_path, name):
+    """Does a net whose biases become (1, M) in training (the student's Solver or train) get scored
+    by the kit's forward pass, on a tiny fake split (the full-mode test above needs CIFAR-10)?"""
+    from coursekit.grade.checks.accuracy import training_check
+    from coursekit.grade.pipeline import hidden_folders
+    from coursekit.grade.sandbox.parent import Sandbox
+
+    variant = next(v for v in variants.VARIANTS if v.name == name)
+    submission = variants.write_variant(variant, ROOT / "solutions", tmp_path / name)
+    rng = np.random.default_rng(0)
+    data = {f"X_{split}": rng.standard_normal((n, 3, 32, 32)).astype(np.float32) for split, n in TINY_SPLIT.items()}
+    data.update({f"y_{split}": rng.integers(0, 10, n) for split, n in TINY_SPLIT.items()})
+    check = training_check(variant.assignment, TINY_HYPER[variant.assignment],
+                           {"test_accuracy": 0.0, "val_accuracy": 0.0}, data, 60.0)
+    hidden, keep = hidden_folders(quick_course, submission)
+    box = Sandbox(submission=submission, limits=quick_course.limits, hidden=hidden, keep=keep)
+    try:
+        outcomes = box.run_tasks(check.tasks)
+    finally:
+        box.close()
+    params = outcomes[check.tasks[0].id].outputs
+    assert any(v.shape[:1] == (1,) and v.ndim == 2 for k, v in params.items() if k.startswith("param_b"))
+    results = [judge(outcomes) for _, judge in check.cases]
+    assert all(r.passed for r in results), results
+
+
+TINY_SPLIT = {"train": 100, "val": 30, "test": 30}
+TINY_HYPER = {
+    "two_layer_net": {"hidden_size": 10, "std": 1e-4, "learning_rate": 1e-3, "num_iters": 5, "batch_size": 20},
+    "fc_net": {"hidden_dims": [10, 10], "normalization": "batchnorm", "weight_scale": 5e-2,
+               "update_rule": "adam", "learning_rate": 1e-3, "batch_size": 20, "num_epochs": 1},
+}
