@@ -80,7 +80,8 @@ def find_students(submitted_dir: Path, assignment_id: str) -> Iterator[tuple[str
 
 
 def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, workers: int | None = None,
-                fast: bool = False, progress: bool = True, gradebook: str | None = None) -> BatchReport:
+                fast: bool = False, progress: bool = True, gradebook: str | None = None,
+                insecure: bool = False) -> BatchReport:
     """Grade every student of ``submitted_dir`` into ``out_dir``; resume what an earlier run left.
 
     ``gradebook`` (an nbgrader database URL, e.g. ``sqlite:///gradebook.db``) also gets the totals.
