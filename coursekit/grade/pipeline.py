@@ -68,11 +68,13 @@ def validate_assignment(course: Course, assignment_id: str, names: list[str]) ->
     accuracy.check_grade_train(assignment_id, assignment.grade_train, str(course.path))
 
 
-def course_secrets(course: Course) -> tuple[Path, ...]:
-    """What student code must never read: the course root (kit, source/, solutions/), the kit, the data."""
+def course_secrets(course: Course, fast: bool = False) -> tuple[Path, ...]:
+    """What student code must never read: the course root (source/, solutions/), the kit, the data."""
     kit = Path(__file__).resolve().parents[1]
-    return tuple(sorted({p.resolve() for p in (course.root, course.source_dir, course.solutions_dir,
-                                               course.data.cifar10_dir, kit)}))
+    paths = {course.root, course.source_dir, course.solutions_dir, kit}
+    if not fast:
+        paths.add(course.data.cifar10_dir)
+    return tuple(sorted(p.resolve() for p in paths))
 
 
 def check_submission_folder(course: Course, submission: Path, assignment_id: str) -> None:
@@ -106,7 +108,7 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     check_submission_folder(course, submission, assignment_id)
     if not fast:
         accuracy.check_cifar10_files(course)  # before any child starts
-    sandbox = Sandbox(submission=submission, limits=course.limits, secrets=course_secrets(course),
+    sandbox = Sandbox(submission=submission, limits=course.limits, secrets=course_secrets(course, fast),
                       isolation="degraded" if insecure else course.limits.isolation)
     try:
         sandbox.prepare()  # refuses (GradingError) when student code cannot be isolated

@@ -52,6 +52,7 @@ MAX_TREE_DEPTH = 20
 STDERR_TAIL = 1500
 STACK_WAIT = 0.5  # seconds for a hung child to dump its stack (faulthandler, on SIGUSR1)
 START_SECONDS = 30  # to start the sandbox, Python and numpy
+EXIT_GRACE = 2.0  # seconds a child whose pipe closed may take to exit by itself
 ENV_KEEP = ("PATH", "LANG", "LC_ALL")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # Joins the cgroups named by its first arguments, then becomes the rest of its command line.
@@ -189,11 +190,12 @@ class Sandbox:
         os.close(write_fd)
         os.close(info_fd)
         child = _Child(proc, out_fd, info_path, child_dir, stderr_path, degraded)
+        why = "interrupted"
         try:
             started, finished, why = self._follow(child, read_fd, {t.id: t for t in tasks}, outcomes, budget_end)
         finally:
             os.close(read_fd)
-            _kill(proc, cgroup, uid if degraded else None)
+            _kill(proc, cgroup, uid if degraded else None, grace=EXIT_GRACE if why == "" else 0.0)
             os.close(out_fd)
         if started is not None and not finished:
             outcomes[started] = Outcome(False, error=why or _died(proc, stderr_path, cgroup))
@@ -368,8 +370,17 @@ def _child_env(home: str, threads: int) -> dict[str, str]:
     return env
 
 
-def _kill(proc: subprocess.Popen, cgroup: Cgroup, uid: int | None) -> None:
-    """Kill the child's whole tree: its cgroup, its process group, and (degraded) its uid."""
+def _kill(proc: subprocess.Popen, cgroup: Cgroup, uid: int | None, grace: float = 0.0) -> None:
+    """Kill the child's whole tree: its cgroup, its process group, and (degraded) its uid.
+
+    ``grace``: seconds the child may take to exit by itself first (its pipe has closed), so
+    that its own exit status is the one reported.
+    """
+    if grace:
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
     cgroup.kill()
     try:
         os.killpg(proc.pid, signal.SIGKILL)
