@@ -252,3 +252,24 @@ def test_sandbox_limits_are_reported_from_the_parent(quick_course, tmp_path):
     if os.geteuid() == 0 and Path("/sys/fs/cgroup/pids").is_dir():
         assert "pids.max = 17" in text
     assert report.score == report.max_score
+
+
+def test_a_zip_bomb_from_the_child_costs_its_check_not_the_grade(quick_course, tmp_path):
+    """If student code makes the harness return a compressed bomb, does that check fail and results.json get written?"""
+    submission = copy_solution(quick_course, "fc_net", tmp_path / "submission")
+    inject(submission, LAYERS, "relu_forward", textwrap.dedent("""\
+        import sys
+        harness = sys.modules['__main__']
+        original = harness._savez
+        def bomb(f, **k):  # this task's outputs only: 80 MB of zeros in about 80 KB
+            harness._savez = original
+            np.savez_compressed(f, value=np.zeros(10**7))
+        if not hasattr(harness, 'bombed'):  # once, so that the test stays quick
+            harness.bombed = True
+            harness._savez = bomb
+        out, cache = np.maximum(x, 0), x"""))
+    results = tmp_path / "results.json"
+    report = grade_submission(quick_course, "fc_net", submission, fast=True, results_path=results)
+    tests = {t.key: t for t in report.tests}
+    assert tests["relu_forward"].score == 0 and "compressed" in tests["relu_forward"].output()
+    assert json.loads(results.read_text())["score"] == report.score
