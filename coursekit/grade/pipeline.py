@@ -101,11 +101,11 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     """
     start = time.monotonic()
     assignment = course.assignment(assignment_id)
+    submission = Path(submission_dir).resolve()
+    check_submission_folder(course, submission, assignment_id)  # before anything reads the course
     checks = build_checks(course, assignment_id)
     names = [check.name for check in checks] + list(DATA_CHECKS)
     validate_assignment(course, assignment_id, names)
-    submission = Path(submission_dir).resolve()
-    check_submission_folder(course, submission, assignment_id)
     if not fast:
         accuracy.check_cifar10_files(course)  # before any child starts
     sandbox = Sandbox(submission=submission, limits=course.limits, secrets=course_secrets(course, fast),
