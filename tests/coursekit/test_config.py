@@ -108,3 +108,13 @@ def test_missing_file(tmp_path):
     """Does a missing course.toml say where it looked?"""
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "course.toml")
+
+
+def test_isolation_mode_is_read_and_checked(tmp_path):
+    """Is [grading] isolation read ("bwrap" by default, "degraded" allowed) and an unknown mode named?"""
+    assert load_config(ROOT / "course.toml").limits.isolation == "bwrap"
+    degraded = write(tmp_path, real_text().replace('isolation = "bwrap"', 'isolation = "degraded"'))
+    assert load_config(degraded).limits.isolation == "degraded"
+    bad = write(tmp_path, real_text().replace('isolation = "bwrap"', 'isolation = "none"'))
+    with pytest.raises(ConfigError, match=r"'grading.isolation' must be one of"):
+        load_config(bad)

@@ -48,6 +48,7 @@ class Cgroup:
         return group
 
     def _make(self, folder: Path, limits: dict[str, int]) -> None:
+        _sweep(folder.parent)
         try:
             folder.mkdir()
         except OSError as err:
@@ -138,3 +139,18 @@ def _write_quietly(path: Path, text: str) -> None:
         path.write_text(text)
     except OSError:
         pass
+
+
+def _sweep(parent: Path) -> None:
+    """Remove empty cgroups left by graders that were killed (their pid, in the name, is gone)."""
+    try:
+        entries = list(parent.glob("coursekit-*-*"))
+    except OSError:
+        return
+    for folder in entries:
+        try:
+            owner = int(folder.name.split("-")[1])
+            if not Path(f"/proc/{owner}").exists() and not (folder / "cgroup.procs").read_text().strip():
+                folder.rmdir()
+        except (OSError, ValueError, IndexError):
+            continue

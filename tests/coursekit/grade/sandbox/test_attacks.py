@@ -273,3 +273,25 @@ def test_a_zip_bomb_from_the_child_costs_its_check_not_the_grade(quick_course, t
     tests = {t.key: t for t in report.tests}
     assert tests["relu_forward"].score == 0 and "compressed" in tests["relu_forward"].output()
     assert json.loads(results.read_text())["score"] == report.score
+
+
+def test_no_cgroup_outlives_the_grade(attacked):
+    """After a grade (with a re-forking tree), are the grade's cgroups gone?"""
+    left = [p for p in Path("/sys/fs/cgroup").glob(f"**/coursekit-{os.getpid()}-*") if p.is_dir()]
+    assert left == []
+
+
+@pytest.mark.skipif(not os.access("/sys/fs/cgroup/pids", os.W_OK), reason="no writable pids cgroup (v1)")
+def test_cgroups_of_a_killed_grader_are_swept():
+    """Is an empty cgroup left by a grader that was SIGKILLed removed when the next one starts?"""
+    from coursekit.grade.sandbox.cgroups import Cgroup
+
+    stale = Path("/sys/fs/cgroup/pids/coursekit-999999999-dead")  # no such pid
+    stale.mkdir(exist_ok=True)
+    group = Cgroup.create(64, 4)
+    try:
+        assert not stale.exists()
+    finally:
+        group.remove()
+        if stale.exists():
+            stale.rmdir()
