@@ -9,7 +9,7 @@ filesystem: the Python installation and the grading environment read-only, the c
 staged code read-only, and a size-limited tmpfs for everything it writes.  Nothing else of
 the machine exists inside (no course root, no dataset, no home, no host ``/tmp``).
 
-:func:`probe` starts one trivial sandbox and, if that fails, raises a
+:func:`require_bwrap` starts one trivial sandbox and, if that fails, raises a
 :class:`~coursekit.errors.GradingError` saying what is missing: the grader never runs
 student code without isolation unless ``isolation = "degraded"`` (``--insecure``).
 """
@@ -31,6 +31,7 @@ ENV_BWRAP = "COURSEKIT_BWRAP"
 CHILD_ROOT = "/grade"  # the child's writable tmpfs, its cwd and HOME
 CHILD_CODE = "/grade/code"  # the staged submission, harness, spec and inputs (read-only)
 PROBE_SECONDS = 20
+PROBE_COMMAND = "/usr/bin/true"  # the same sandbox as a grade's, around a program that does nothing
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime")
 
@@ -100,8 +101,7 @@ def _probe(bwrap: str) -> str:
         return f"no bubblewrap binary at {bwrap}"
     read_fd, write_fd = os.pipe()
     try:
-        cmd = bwrap_command(Path(bwrap), Path(sys.prefix), 65534, 2**20, write_fd,
-                            [sys.executable, "-I", "-c", "import numpy"])
+        cmd = bwrap_command(Path(bwrap), Path(sys.prefix), 65534, 2**20, write_fd, [PROBE_COMMAND])
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, pass_fds=(write_fd,), timeout=PROBE_SECONDS)
     except (OSError, subprocess.SubprocessError) as err:

@@ -195,7 +195,7 @@ class Sandbox:
             started, finished, why = self._follow(child, read_fd, {t.id: t for t in tasks}, outcomes, budget_end)
         finally:
             os.close(read_fd)
-            _kill(proc, cgroup, uid if degraded else None, grace=EXIT_GRACE if why == "" else 0.0)
+            _kill(proc, cgroup, uid if degraded else None, grace=EXIT_GRACE if why == "" and not child.ended else 0.0)
             os.close(out_fd)
         if started is not None and not finished:
             outcomes[started] = Outcome(False, error=why or _died(proc, stderr_path, cgroup))
@@ -271,6 +271,7 @@ class Sandbox:
                     self.seconds[name] = round(time.monotonic() - began, 3)
                     deadline = time.monotonic() + START_SECONDS
                 elif kind == "end":
+                    child.ended = True  # its exit status no longer matters: no grace period
                     return started, finished, ""
 
 
@@ -284,6 +285,7 @@ class _Child:
     code_dir: str
     stderr_path: Path
     degraded: bool
+    ended: bool = False  # it said "end": every task was run
 
     def harness_pid(self) -> int:
         """The harness's pid as the parent sees it (bwrap's --info-fd names it)."""
