@@ -6,7 +6,7 @@ The steps of :func:`grade_batch`, in order:
    (a student id that is not a safe folder name, or a symlinked folder, is refused with an error row);
 2. skip those already graded: ``<out>/students/<student>/results.json`` exists and is complete
    (it is written last, atomically, so an interrupted batch resumes where it stopped);
-3. grade the others in a thread pool (each grade runs the student's code in its own jailed
+3. grade the others in a thread pool (each grade runs the student's code in its own sandboxed
    child process); an exception for one student becomes an error row with score 0;
 4. stream every ``results.json`` back into ``grades.csv``, a pass-rate chart and a score
    histogram.  No report is kept in memory after it is written;

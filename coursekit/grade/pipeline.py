@@ -2,11 +2,13 @@
 
 The pipeline, in order:
 
-1. validate the course's ``points``, ``thresholds`` and ``grade_train`` for the assignment;
-2. build the checks (their inputs from the grader's seeds, their references from ``source/``);
-3. run the quick checks' tasks in one jailed child (a crash resumes in a fresh one), while
+1. refuse a course root inside the submission (its configuration and code must be the kit's);
+2. validate the course's ``points``, ``thresholds`` and ``grade_train`` for the assignment;
+3. build the checks (their inputs from the grader's seeds, their references from ``source/``);
+4. make sure student code can be isolated (bubblewrap, or the degraded mode asked for), else stop;
+5. run the quick checks' tasks in one sandboxed child (a crash resumes in a fresh one), while
    the parent loads CIFAR-10 and the training check runs in a second child;
-4. judge every case in the parent, score the saved model, and write the reports.
+6. judge every case in the parent, score the saved model (in a guard), and write the reports.
 """
 from __future__ import annotations
 
