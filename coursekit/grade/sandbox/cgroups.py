@@ -20,6 +20,9 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 KILL_ROUNDS = 50  # passes over cgroup.procs before giving up on a process that keeps forking
 KILL_PAUSE = 0.02  # seconds between passes
 MB = 2**20
+# Written so that the memory limit is not made up with swap (a thrashing child slows the machine);
+# best effort: kernels without swap accounting have no such file.
+NO_SWAP_KEYS = ("memory.swap.max", "memory.memsw.limit_in_bytes")
 
 
 @dataclass
@@ -42,7 +45,8 @@ class Cgroup:
                                       "pids.max": max_processes})
         else:
             group.version = 1
-            group._make(root / "memory" / name, {"memory.limit_in_bytes": memory_mb * MB})
+            group._make(root / "memory" / name, {"memory.limit_in_bytes": memory_mb * MB,
+                                                 "memory.memsw.limit_in_bytes": memory_mb * MB})
             group._make(root / "pids" / name, {"pids.max": max_processes})
             group._make(root / "freezer" / name, {})
         return group
@@ -58,10 +62,10 @@ class Cgroup:
         for key, value in limits.items():
             try:
                 (folder / key).write_text(str(value))
-                if key != "memory.swap.max":
+                if key not in NO_SWAP_KEYS:
                     self.applied.append(f"{key} = {value}")
             except OSError as err:
-                if key != "memory.swap.max":
+                if key not in NO_SWAP_KEYS:
                     self.failed.append(f"{folder / key}: {err.strerror}")
 
     @property

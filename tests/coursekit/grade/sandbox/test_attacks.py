@@ -26,7 +26,8 @@ LAYERS, OPTIM = "cs231n/layers.py", "cs231n/optim.py"
 SHM_KEY = 0x4B4B4B4B  # a SysV shared-memory key no one else uses
 SECRET = "do-not-leak-4711"
 DISK_ATTEMPT_MB = 128  # more than the tmpfs allows
-CHILD_MEMORY_MB = 400  # per forked process; four of them exceed quick_course's 1024 MB together
+CHILD_MEMORY_MB = 200  # per forked process; four of them exceed TREE_MEMORY_MB together
+TREE_MEMORY_MB = 512
 START_SECONDS = 60  # for the grader subprocess to get its child going
 DEEP_TREE_LEVELS = 200
 UNTOUCHED = ("affine_forward", "affine_backward", "fc_init", "dropout_forward")  # no probe on their path
@@ -189,9 +190,16 @@ def test_refork_tree_does_not_outlive_the_grade(attacked):
 
 def test_memory_limit_holds_for_the_whole_tree(quick_course, tmp_path):
     """Do four processes together stay under memory_mb (a cgroup), though each alone is under it?"""
-    assert 4 * CHILD_MEMORY_MB > quick_course.limits.memory_mb > CHILD_MEMORY_MB
+    course = dataclasses.replace(quick_course, limits=dataclasses.replace(
+        quick_course.limits, check_seconds=30, memory_mb=TREE_MEMORY_MB))
+    assert 4 * CHILD_MEMORY_MB > course.limits.memory_mb > CHILD_MEMORY_MB
     submission = copy_solution(quick_course, "fc_net", tmp_path / "submission")
-    inject(submission, LAYERS, "relu_forward", probe(textwrap.dedent(f"""\
+    inject(submission, LAYERS, "relu_forward", textwrap.dedent(f"""\
+        import builtins
+        if hasattr(builtins, 'hogged'):  # once only: later checks call relu_forward too
+            return np.maximum(x, 0), x
+        builtins.hogged = True
+        """) + probe(textwrap.dedent(f"""\
         import os, time
         kids = []
         for _ in range(4):
@@ -199,19 +207,18 @@ def test_memory_limit_holds_for_the_whole_tree(quick_course, tmp_path):
             if pid == 0:
                 try:
                     hog = np.ones({CHILD_MEMORY_MB} * 2**20 // 8)
-                    time.sleep(2)
+                    time.sleep(1)
                     os._exit(0)
                 except BaseException:
                     os._exit(1)
             kids.append(pid)
         seen = [os.waitpid(pid, 0)[1] for pid in kids]""")))
-    course = dataclasses.replace(quick_course, limits=dataclasses.replace(quick_course.limits, check_seconds=30))
     report = grade_submission(course, "fc_net", submission, fast=True)
     if not any("memory" in line and "cgroup" in line for line in report.protections["active"]):
         pytest.skip("no memory cgroup on this machine: " + "; ".join(report.protections["failed"]))
     statuses = seen({t.key: t for t in report.tests}["relu_forward"])
     held = sum(status == 0 for status in statuses)
-    assert held * CHILD_MEMORY_MB < quick_course.limits.memory_mb, statuses
+    assert held * CHILD_MEMORY_MB < course.limits.memory_mb, statuses
 
 
 def test_children_die_with_a_killed_grader(quick_course, tmp_path):
