@@ -41,20 +41,17 @@ from ...config import Limits
 from ...errors import GradingError, IsolationError
 from . import isolation
 from .cgroups import Cgroup
+from .staging import child_env, chown_tree, copy_package
 from .untrusted import UntrustedDataError, read_npz
 
 HERE = Path(__file__).resolve().parent
 SANDBOX_UID_RANGE = (200_000, 900_000)  # fresh uids owned by nobody on this machine
 MAX_STATUS_BYTES = 1_000_000  # a child that floods its status pipe is killed
 MAX_OUTPUT_BYTES = 50_000_000  # per task .npz
-MAX_TREE_ENTRIES = 10_000  # files and folders of a submission looked at when staging it
-MAX_TREE_DEPTH = 20
 STDERR_TAIL = 1500
 STACK_WAIT = 0.5  # seconds for a hung child to dump its stack (faulthandler, on SIGUSR1)
 START_SECONDS = 30  # to start the sandbox, Python and numpy
 EXIT_GRACE = 2.0  # seconds a child whose pipe closed may take to exit by itself
-ENV_KEEP = ("PATH", "LANG", "LC_ALL")
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # Joins the cgroups named by its first arguments, then becomes the rest of its command line.
 JOIN_CGROUP = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
 
@@ -147,7 +144,7 @@ class Sandbox:
         number = next(self._runs)
         run_dir = self.root / f"run{number}"
         run_dir.mkdir()
-        _copy_package(self.submission, run_dir)
+        copy_package(self.submission, run_dir)
         shutil.copy(HERE / "harness.py", run_dir / "harness.py")
         np.savez(run_dir / "inputs.npz", **{f"{t.id}/{k}": v for t in tasks for k, v in t.inputs.items()})
         uid = random.randrange(*SANDBOX_UID_RANGE)
@@ -166,7 +163,7 @@ class Sandbox:
                 "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks]}
         (run_dir / "spec.json").write_text(json.dumps(spec))
         if degraded:
-            _chown_tree(run_dir, uid)
+            chown_tree(run_dir, uid)
         argv = [sys.executable, "-I", "-B", f"{child_dir}/harness.py", f"{child_dir}/spec.json"]
         tmpfs = self.limits.file_size_mb * 2**20
         if not degraded:
@@ -181,7 +178,7 @@ class Sandbox:
                      *argv], cwd=run_dir if degraded else self.root,
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
                     pass_fds=(write_fd, out_fd, info_fd), start_new_session=True,
-                    env=_child_env(isolation.CHILD_ROOT if not degraded else str(run_dir), threads))
+                    env=child_env(isolation.CHILD_ROOT if not degraded else str(run_dir), threads))
         except BaseException:
             for fd in (read_fd, write_fd, out_fd, info_fd):
                 os.close(fd)
@@ -328,48 +325,6 @@ def read_output(out_fd: int, offset, length) -> dict[str, np.ndarray]:
         raise UntrustedDataError(f"the outputs take {length / 1e6:.0f} MB (at most {MAX_OUTPUT_BYTES / 1e6:.0f} MB)")
     data = os.pread(out_fd, length, offset)
     return read_npz(data, max_total_bytes=MAX_OUTPUT_BYTES)
-
-
-def _copy_package(submission: Path, run_dir: Path) -> None:
-    """The submission's Python files only (no notebooks, no saved models, no links).
-
-    Walks at most MAX_TREE_ENTRIES entries and MAX_TREE_DEPTH levels, never follows a
-    symlink, and copies regular files only (a folder named ``x.py`` is skipped).
-    """
-    seen = 0
-    for dirpath, dirnames, filenames in os.walk(submission, followlinks=False):
-        rel_dir = Path(dirpath).relative_to(submission)
-        depth = len(rel_dir.parts)
-        dirnames[:] = [] if depth >= MAX_TREE_DEPTH else sorted(d for d in dirnames if not d.startswith("."))
-        seen += len(dirnames) + len(filenames)
-        if seen > MAX_TREE_ENTRIES:
-            break
-        for name in filenames:
-            path = Path(dirpath) / name
-            if not name.endswith(".py") or name.startswith(".") or path.is_symlink() or not path.is_file():
-                continue
-            (run_dir / rel_dir).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, run_dir / rel_dir / name)
-
-
-def _chown_tree(folder: Path, uid: int) -> None:
-    """Degraded mode: the run folder readable by the spare uid; its parent only passable."""
-    for dirpath, _, files in os.walk(folder):
-        os.chown(dirpath, 0, 0)
-        os.chmod(dirpath, 0o755)
-        for name in files:
-            os.chown(os.path.join(dirpath, name), 0, 0)
-            os.chmod(os.path.join(dirpath, name), 0o644)
-    os.chown(folder, uid, uid)  # its working folder; the staged files stay root's
-    os.chmod(folder.parent, 0o711)  # the child may pass through the root, not list it
-
-
-def _child_env(home: str, threads: int) -> dict[str, str]:
-    env = {key: os.environ[key] for key in ENV_KEEP if key in os.environ}
-    env.setdefault("PATH", "/usr/bin:/bin")
-    env["HOME"] = home
-    env.update({key: str(threads) for key in THREAD_VARS})
-    return env
 
 
 def _kill(proc: subprocess.Popen, cgroup: Cgroup, uid: int | None, grace: float = 0.0) -> None:
