@@ -23,6 +23,7 @@ CONFIG_NAME = "course.toml"
 ENV_DATA_DIR = "CIFAR10_DIR"
 ENV_COURSE_ROOT = "COURSEKIT_ROOT"
 STUB_STYLES = ("raise", "pass")
+ISOLATION_MODES = ("bwrap", "degraded")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class Limits:
     max_processes: int
     # Optional: the wall-clock seconds of one quick grading check (a training run gets wall_seconds).
     check_seconds: int = 20
+    # Optional: "bwrap" (bubblewrap; refuse to grade without it) or "degraded" (no namespaces, spare uid:
+    # what `coursekit grade --insecure` selects).
+    isolation: str = "bwrap"
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,8 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
          "grading": ((dict,), True), "assignments": ((dict,), True)},
     "course": {"name": ((str,), True), "stub": ((str,), False)},
     "data": {"cifar10_dir": ((str,), True), "url": ((str,), True), "md5": ((str,), True)},
-    "grading": {f.name: ((int,), f.default is MISSING) for f in fields(Limits)},
+    "grading": {f.name: ((str,) if f.name == "isolation" else (int,), f.default is MISSING)
+                for f in fields(Limits)},
     "assignment": {
         "title": ((str,), True),
         "modules": ((list,), True),
@@ -167,6 +172,9 @@ def _parse(raw: dict, path: Path) -> Course:
     stub = course.get("stub", "raise")
     if stub not in STUB_STYLES:
         raise ConfigError(f"{path}: key 'course.stub' must be one of {STUB_STYLES}, got {stub!r}.")
+    if grading.get("isolation", "bwrap") not in ISOLATION_MODES:
+        raise ConfigError(f"{path}: key 'grading.isolation' must be one of {ISOLATION_MODES}, "
+                          f"got {grading['isolation']!r}.")
     root = path.parent
     data_dir = os.environ.get(ENV_DATA_DIR) or data["cifar10_dir"]
     return Course(

@@ -41,3 +41,7 @@ class GradingError(CoursekitError):
     """The grader itself cannot run (not a student failure: those are check results)."""
 
     exit_code = 6
+
+
+class IsolationError(GradingError):
+    """Student code cannot be isolated as asked (no bubblewrap, no user namespaces...): nothing is run."""

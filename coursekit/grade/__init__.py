@@ -1,4 +1,4 @@
-"""The autograder: grade a student's submission in a jailed child, judge it in the parent.
+"""The autograder: grade a student's submission in a sandboxed child, judge it in the parent.
 
 Folders and modules, in the order a grade flows through them:
 
@@ -7,7 +7,8 @@ Folders and modules, in the order a grade flows through them:
   named tolerances), :mod:`.checks.two_layer`, :mod:`.checks.layers`, :mod:`.checks.nets`
   (the code checks) and :mod:`.checks.accuracy` (CIFAR-10 training and saved models);
 - :mod:`.sandbox` — how student code runs: :mod:`.sandbox.parent` starts and watches the
-  child, :mod:`.sandbox.jail` and :mod:`.sandbox.harness` are the child's side;
+  child in bubblewrap (:mod:`.sandbox.isolation`) and a cgroup (:mod:`.sandbox.cgroups`),
+  :mod:`.sandbox.untrusted` reads what comes back, :mod:`.sandbox.harness` is the child's side;
 - :mod:`.models` — the kit's own forward pass over a saved model's parameters;
 - :mod:`.diagnose` — the likely cause of a failed check, from the outputs alone;
 - :mod:`.report` — the terminal table, Gradescope's results.json and the feedback.

@@ -1,18 +1,25 @@
 """The kit's own forward passes, and safe loading of the models students save.
 
 Saved models (``best_two_layer_net.npz``, ``best_fc_net.npz``, written by
-``cs231n/model_io.py``) are read with ``allow_pickle=False`` after their size is checked,
+``cs231n/model_io.py``) are parsed as hostile data (:mod:`.sandbox.untrusted`: headers first, no
+compression, no objects, bounded shapes), the architecture is checked against caps,
 every key, shape and dtype is validated, and the scores come from the functions below,
 never from the student's code.
 """
 from __future__ import annotations
 
-import zipfile
+import os
 from pathlib import Path
 
 import numpy as np
 
+from .sandbox.untrusted import UntrustedDataError, read_npz
+
 MAX_MODEL_BYTES = 200_000_000  # uncompressed, over all arrays of one file
+MAX_MODEL_ITEMS = 50_000_000  # elements of one array
+MAX_HIDDEN_LAYERS = 20  # entries of hidden_dims
+MAX_HIDDEN_DIM = 10_000  # units of one hidden layer
+MAX_STRING_CHARS = 64  # arch, normalization
 NORM_EPS = 1e-5
 NORMALIZATIONS = ("none", "batchnorm", "layernorm")
 
@@ -62,27 +69,23 @@ def accuracy(scores: np.ndarray, y: np.ndarray) -> float:
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Arrays of a student's .npz: bounded size, no pickles, no symlinks."""
+    """Arrays of a student's .npz: headers checked before inflating, no pickles, no symlinks."""
     if path.is_symlink() or not path.is_file():
         raise ModelError(f"{path.name} is missing (or is not a regular file)")
     try:
-        with zipfile.ZipFile(path) as archive:
-            size = sum(info.file_size for info in archive.infolist())
-        if size > MAX_MODEL_BYTES:
-            raise ModelError(f"{path.name} holds {size / 1e6:.0f} MB of arrays; the limit is "
-                             f"{MAX_MODEL_BYTES / 1e6:.0f} MB")
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ModelError(f"{path.name} is not a valid .npz file ({err})") from None
-    except ValueError as err:  # object arrays need pickle
-        raise ModelError(f"{path.name} holds Python objects, not plain arrays ({err}); save it with "
-                         "cs231n.model_io") from None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as f:
+            return read_npz(f, kinds="biufU", max_total_bytes=MAX_MODEL_BYTES, max_member_items=MAX_MODEL_ITEMS)
+    except OSError as err:
+        raise ModelError(f"{path.name} could not be read ({err.strerror})") from None
+    except UntrustedDataError as err:
+        raise ModelError(f"{path.name} cannot be used: {err}. Save it with cs231n.model_io "
+                         "(np.savez, plain numeric arrays)") from None
 
 
 def _string(arrays, key, path_name) -> str:
     value = arrays.get(key)
-    if value is None or value.shape != () or value.dtype.kind != "U":
+    if value is None or value.shape != () or value.dtype.kind != "U" or value.dtype.itemsize > 4 * MAX_STRING_CHARS:
         raise ModelError(f"{path_name}: '{key}' must be a 0-d string array")
     return str(value)
 
@@ -123,6 +126,9 @@ def validate_fc(arrays, name, input_dim, num_classes) -> tuple[dict[str, np.ndar
     hidden = arrays.get("hidden_dims")
     if hidden is None or hidden.ndim != 1 or hidden.dtype.kind not in "iu" or np.any(hidden <= 0):
         raise ModelError(f"{name}: 'hidden_dims' must be a 1-d array of positive integers")
+    if hidden.size > MAX_HIDDEN_LAYERS or np.any(hidden > MAX_HIDDEN_DIM):
+        raise ModelError(f"{name}: 'hidden_dims' may have at most {MAX_HIDDEN_LAYERS} layers of at most "
+                         f"{MAX_HIDDEN_DIM} units")
     dims = [input_dim, *(int(h) for h in hidden), num_classes]
     shapes = {}
     for i in range(1, len(dims)):

@@ -2,24 +2,24 @@
 
 The pipeline, in order:
 
-1. validate the course's ``points``, ``thresholds`` and ``grade_train`` for the assignment;
-2. build the checks (their inputs from the grader's seeds, their references from ``source/``);
-3. run the quick checks' tasks in one jailed child (a crash resumes in a fresh one), while
+1. refuse a course root inside the submission (its configuration and code must be the kit's);
+2. validate the course's ``points``, ``thresholds`` and ``grade_train`` for the assignment;
+3. build the checks (their inputs from the grader's seeds, their references from ``source/``);
+4. make sure student code can be isolated (bubblewrap, or the degraded mode asked for), else stop;
+5. run the quick checks' tasks in one sandboxed child (a crash resumes in a fresh one), while
    the parent loads CIFAR-10 and the training check runs in a second child;
-4. judge every case in the parent, score the saved model, and write the reports.
+6. judge every case in the parent, score the saved model (in a guard), and write the reports.
 """
 from __future__ import annotations
 
 import secrets
 import shutil
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 
 from ..config import Course
 from ..errors import ConfigError, GradingError
@@ -83,39 +83,59 @@ def validate_assignment(course: Course, assignment_id: str, names: list[str]) ->
     accuracy.check_grade_train(assignment_id, assignment.grade_train, str(course.path))
 
 
-def hidden_folders(course: Course, submission: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """What the child must not see, and what it must keep seeing (Python and numpy)."""
-    hidden = {course.root, course.solutions_dir, course.source_dir, course.data.cifar10_dir,
-              Path(tempfile.gettempdir()), Path.home(), submission}
-    keep = {Path(sys.prefix), Path(sys.base_prefix), Path(np.__file__).parent.parent}
-    hidden_paths = sorted({str(p.resolve()) for p in hidden if p.resolve() != Path("/")})
-    return tuple(hidden_paths), tuple(sorted({str(p.resolve()) for p in keep}))
+def course_secrets(course: Course, fast: bool = False) -> tuple[Path, ...]:
+    """What student code must never read: the course root (source/, solutions/), the kit, the data."""
+    kit = Path(__file__).resolve().parents[1]
+    paths = {course.root, course.source_dir, course.solutions_dir, kit}
+    if not fast:
+        paths.add(course.data.cifar10_dir)
+    return tuple(sorted(p.resolve() for p in paths))
+
+
+def check_submission_folder(course: Course, submission: Path, assignment_id: str) -> None:
+    """The submission exists, and the course (its configuration and code) is not inside it."""
+    if not submission.is_dir():
+        raise GradingError(f"The submission folder {submission} does not exist. Pass the folder that "
+                           f"holds cs231n/ (laid out like release/{assignment_id}/).")
+    root = course.root.resolve()
+    if root == submission or submission in root.parents:
+        raise GradingError(f"The course root {root} (course.toml, source/) is inside the submission "
+                           f"{submission}: the grader would use the submission's own configuration and "
+                           "solution. Run coursekit from the course repository (or pass --config) and "
+                           "keep submissions outside it.")
 
 
 def grade_submission(course: Course, assignment_id: str, submission_dir, *, results_path=None,
-                     feedback_path=None, fast: bool = False, seed: int | None = None) -> GradeReport:
+                     feedback_path=None, fast: bool = False, seed: int | None = None,
+                     insecure: bool = False) -> GradeReport:
     """Grade ``submission_dir`` for ``assignment_id``; write results.json / feedback if asked.
 
     ``fast=True`` skips the CIFAR-10 checks (no dataset needed).  ``seed`` draws the hidden
-    cases (fresh for every grade unless given: results.json records it).  Raises ConfigError,
-    DatasetError or GradingError only when the grader itself cannot run.
+    cases (fresh for every grade unless given: results.json records it).  ``insecure=True``
+    allows the degraded isolation (no bubblewrap) whatever course.toml says.  Raises
+    ConfigError, DatasetError or GradingError only when the grader itself cannot run (also
+    when student code cannot be isolated).
     """
     start = time.monotonic()
     assignment = course.assignment(assignment_id)
+    submission = Path(submission_dir).resolve()
+    check_submission_folder(course, submission, assignment_id)  # before anything reads the course
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
     checks = build_checks(course, assignment_id, hidden_seed=seed)
     names = [check.name for check in checks] + list(DATA_CHECKS)
     validate_assignment(course, assignment_id, names)
-    submission = Path(submission_dir).resolve()
-    if not submission.is_dir():
-        raise GradingError(f"The submission folder {submission} does not exist. Pass the folder that "
-                           f"holds cs231n/ (laid out like release/{assignment_id}/).")
     if not fast:
         accuracy.check_cifar10_files(course)  # before any child starts
-    hidden, keep = hidden_folders(course, submission)
     staged = stage_submission(course, assignment_id, submission,
                               Path(tempfile.mkdtemp(prefix="coursekit-staged-")))
-    sandbox = Sandbox(submission=staged.folder, limits=course.limits, hidden=hidden, keep=keep)
+    sandbox = Sandbox(submission=staged.folder, limits=course.limits, secrets=course_secrets(course, fast),
+                      isolation="degraded" if insecure else course.limits.isolation)
+    try:
+        sandbox.prepare()  # refuses (GradingError) when student code cannot be isolated
+    except BaseException:
+        sandbox.close()
+        shutil.rmtree(staged.folder, ignore_errors=True)
+        raise
     outcomes: dict[str, Outcome] = {}
     saved: list[tuple[Check, list[CaseResult]]] = []
     seconds = float(course.limits.check_seconds)
@@ -129,7 +149,7 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
                                               data, float(course.limits.wall_seconds))
             checks.append(trainer)
             outcomes.update(sandbox.run_tasks(trainer.tasks, threads=2))
-            saved.append(accuracy.saved_model_check(assignment_id, submission, assignment.thresholds, data))
+            saved.append(_guarded_saved_model(assignment_id, submission, assignment.thresholds, data))
     finally:
         if quick.is_alive():
             quick.join()
@@ -151,6 +171,17 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     if feedback_path is not None:
         report.write_feedback(Path(feedback_path))
     return report
+
+
+def _guarded_saved_model(assignment_id, submission, thresholds, data) -> tuple[Check, list[CaseResult]]:
+    """The saved-model check; any failure of it costs its case, never the grade."""
+    try:
+        return accuracy.saved_model_check(assignment_id, submission, thresholds, data)
+    except Exception as err:  # noqa: BLE001 - hostile files must cost this check only
+        name = accuracy.SAVED[assignment_id]
+        check = Check("saved_model", f"Your saved model {name}", "the tuning task", name,
+                      "Save your best model with cs231n.model_io.", needs_data=True)
+        return check, [CaseResult("file loads", False, f"{name} could not be evaluated ({type(err).__name__})")]
 
 
 def _judge(check: Check, points: float, outcomes: dict[str, Outcome],

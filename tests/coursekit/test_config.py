@@ -119,3 +119,13 @@ def test_student_files_are_read(tmp_path):
     bad = text.replace('student_files = ["cs231n/solver.py"]', "student_files = [3]")
     with pytest.raises(ConfigError, match="two_layer_net.student_files"):
         load_config(write(tmp_path, bad))
+
+
+def test_isolation_mode_is_read_and_checked(tmp_path):
+    """Is [grading] isolation read ("bwrap" by default, "degraded" allowed) and an unknown mode named?"""
+    assert load_config(ROOT / "course.toml").limits.isolation == "bwrap"
+    degraded = write(tmp_path, real_text().replace('isolation = "bwrap"', 'isolation = "degraded"'))
+    assert load_config(degraded).limits.isolation == "degraded"
+    bad = write(tmp_path, real_text().replace('isolation = "bwrap"', 'isolation = "none"'))
+    with pytest.raises(ConfigError, match=r"'grading.isolation' must be one of"):
+        load_config(bad)

@@ -10,6 +10,7 @@ import pytest
 
 import coursekit.classroom.batch as batch
 from coursekit.classroom.batch import GRADES_CSV, HISTOGRAM_PNG, PASS_RATE_PNG, RESULTS, grade_batch
+from coursekit.classroom.results import STUDENTS
 from coursekit.cli import main
 from coursekit.config import load_config
 from coursekit.selfcheck.catalogue import apply_mistake, load_catalogue
@@ -124,8 +125,8 @@ def test_a_crash_is_an_error_row_and_the_batch_goes_on(graded):
     assert rows[CRASHING]["score"] == "0" and "the grader fell over" in rows[CRASHING]["error"]
     assert [student for student, _ in report.errors] == [CRASHING]
     assert all(not row["error"] for student, row in rows.items() if student != CRASHING)
-    assert not (out / CRASHING / "feedback.md").exists()
-    assert (out / "s00-correct" / "feedback.md").read_text().startswith("# Feedback: fc_net")
+    assert not (out / STUDENTS / CRASHING / "feedback.md").exists()
+    assert (out / STUDENTS / "s00-correct" / "feedback.md").read_text().startswith("# Feedback: fc_net")
 
 
 def test_grades_csv_has_one_column_per_check(graded, course):
@@ -169,9 +170,9 @@ def test_an_interrupted_batch_resumes_without_regrading(course, klass, tmp_path,
     monkeypatch.setattr(batch, "grade_submission", interrupting)
     with pytest.raises(KeyboardInterrupt):
         grade_batch(course, ASSIGNMENT, submitted, tmp_path, workers=WORKERS, fast=True, progress=False)
-    done = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob(f"*/{RESULTS}")}
+    done = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob(f"{STUDENTS}/*/{RESULTS}")}
     assert 4 <= len(done) < 20
-    (tmp_path / sorted(done)[0] / RESULTS).write_text('{"score": 3')  # a torn file is not "done"
+    (tmp_path / STUDENTS / sorted(done)[0] / RESULTS).write_text('{"score": 3')  # a torn file is not "done"
     del done[sorted(done)[0]]
 
     calls.clear()
@@ -181,7 +182,7 @@ def test_an_interrupted_batch_resumes_without_regrading(course, klass, tmp_path,
     assert sorted(calls) == sorted(set(klass[1]) - set(done))
     assert (report.graded, report.resumed, report.students) == (20 - len(done), len(done), 20)
     for student, mtime in done.items():
-        assert (tmp_path / student / RESULTS).stat().st_mtime_ns == mtime, student
+        assert (tmp_path / STUDENTS / student / RESULTS).stat().st_mtime_ns == mtime, student
     assert len(read_csv(tmp_path)) == 20
 
 
@@ -203,10 +204,10 @@ def test_cli_grades_a_class_and_still_grades_one_submission(klass, tmp_path, cap
 def test_errors_and_other_modes_are_graded_again(graded):
     """On resume, is a student whose grade crashed, or who was graded in the other mode, graded again?"""
     _, out = graded
-    assert batch.is_complete(out / "s00-correct" / RESULTS, ASSIGNMENT, fast=True)
-    assert not batch.is_complete(out / "s00-correct" / RESULTS, ASSIGNMENT, fast=False)
-    assert not batch.is_complete(out / "s00-correct" / RESULTS, "two_layer_net", fast=True)
-    assert not batch.is_complete(out / CRASHING / RESULTS, ASSIGNMENT, fast=True)
+    assert batch.is_complete(out / STUDENTS / "s00-correct" / RESULTS, ASSIGNMENT, fast=True)
+    assert not batch.is_complete(out / STUDENTS / "s00-correct" / RESULTS, ASSIGNMENT, fast=False)
+    assert not batch.is_complete(out / STUDENTS / "s00-correct" / RESULTS, "two_layer_net", fast=True)
+    assert not batch.is_complete(out / STUDENTS / CRASHING / RESULTS, ASSIGNMENT, fast=True)
 
 
 def test_a_folder_without_students_is_a_clean_error(course, tmp_path):

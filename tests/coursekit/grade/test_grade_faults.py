@@ -115,8 +115,6 @@ def test_child_cannot_read_the_course_or_reach_the_network(quick_course, tmp_pat
            "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)\nout = None\ncache = None")
     report = grade_submission(quick_course, "fc_net", submission, fast=True)
     tests = {t.key: t for t in report.tests}
-    if not any("mount namespace" in p for p in report.protections.get("active", [])):
-        pytest.skip("no mount namespace on this machine: " + "; ".join(report.protections.get("failed", [])))
     assert "No such file or directory" in tests["relu_forward"].output()
     assert "unreachable" in tests["affine_forward"].output() or "Errno" in tests["affine_forward"].output()
 

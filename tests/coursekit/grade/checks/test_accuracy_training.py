@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from coursekit.grade.checks.accuracy import training_check
-from coursekit.grade.pipeline import hidden_folders
 from coursekit.grade.sandbox.parent import Sandbox
 
 from ..conftest import copy_solution, inject
@@ -26,8 +25,7 @@ def tiny_data():
 
 def run(course, submission, assignment, data):
     check = training_check(assignment, HYPER[assignment], THRESHOLDS, data, 60.0)
-    hidden, keep = hidden_folders(course, submission)
-    box = Sandbox(submission=submission, limits=course.limits, hidden=hidden, keep=keep)
+    box = Sandbox(submission=submission, limits=course.limits)
     try:
         outcomes = box.run_tasks(check.tasks)
     finally:

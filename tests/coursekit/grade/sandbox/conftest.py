@@ -1,0 +1,78 @@
+"""Hostile submissions for the sandbox tests, and a way to see what their code observed.
+
+A *probe* is code injected into one student function: it looks at something (a file, the
+network, /proc) and raises ``RuntimeError("SEEN<...>SEEN")``; the grader's message for that
+check carries the observation back to the test.  Several probes share one grade (fast mode).
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+from ..conftest import copy_solution, inject  # noqa: F401 - re-exported for the tests
+
+SEEN = re.compile(r"SEEN(.*?)SEEN", re.S)
+SURVIVOR = "ck-survivor"  # the process name (comm) hostile children give themselves
+GONE_SECONDS = 5.0  # how long a killed tree may take to disappear
+
+
+def probe(body: str) -> str:
+    """Code for a student function: run ``body`` (which sets ``seen``), then raise what it saw."""
+    return body + "\nraise RuntimeError('SEEN' + repr(seen) + 'SEEN')"
+
+
+def seen(test) -> object:
+    """The observation a probe reported through a check's failure message."""
+    found = SEEN.findall(test.output())  # the last one: the probe's own source line comes first
+    assert found, test.output()
+    return ast.literal_eval(found[-1])
+
+
+def survivors(name: str = SURVIVOR) -> list[int]:
+    """Pids of processes called ``name`` on the machine."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def wait_until_gone(name: str = SURVIVOR, seconds: float = GONE_SECONDS) -> list[int]:
+    end = time.monotonic() + seconds
+    while survivors(name) and time.monotonic() < end:
+        time.sleep(0.1)
+    return survivors(name)
+
+
+def kill_all(pids: list[int]) -> None:
+    """Clean up after a failed test (never reached when the sandbox works)."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+# Re-forking processes that name themselves SURVIVOR and live on unless killed.
+REFORK = f"""
+import ctypes, os, time
+libc = ctypes.CDLL(None)
+for _ in range(4):
+    if os.fork() == 0:
+        os.setsid()
+        libc.prctl(15, b"{SURVIVOR}", 0, 0, 0)
+        while True:
+            if os.fork() == 0:
+                libc.prctl(15, b"{SURVIVOR}", 0, 0, 0)
+                continue
+            time.sleep(0.5)
+            os._exit(0)
+"""
