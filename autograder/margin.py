@@ -216,16 +216,26 @@ def grade_train(course, assignment: str, overrides: list[str], tiny: bool) -> di
     return hyper
 
 
-def run_variant(spec: dict, log) -> list[dict]:
-    """One child process for one variant; its rows (the child's other output goes to ``log``)."""
+def run_variant(spec: dict, report_row) -> list[dict]:
+    """One child process for one variant; its rows, each passed to ``report_row`` as it arrives."""
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True,
-                          text=True, env=env, timeout=CHILD_TIMEOUT, cwd=spec["package"])
-    rows = [json.loads(line[4:]) for line in proc.stdout.splitlines() if line.startswith("ROW ")]
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        raise MarginError(f"variant {spec['assignment']}/{spec['variant']} failed after {len(rows)} runs:\n{tail}")
-    print(proc.stderr, end="", file=log)
+    rows = []
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE,
+                                stderr=errors, text=True, env=env, cwd=spec["package"])
+        try:
+            for line in proc.stdout:
+                if line.startswith("ROW "):
+                    rows.append(json.loads(line[4:]))
+                    report_row(rows[-1])
+            proc.wait(timeout=CHILD_TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        if proc.returncode != 0:
+            errors.seek(0)
+            tail = "\n".join(errors.read().strip().splitlines()[-5:])
+            raise MarginError(f"variant {spec['assignment']}/{spec['variant']} failed after {len(rows)} runs:\n{tail}")
     return rows
 
 
@@ -268,11 +278,9 @@ def measure(course, args) -> dict:
                         "hyper": hyper, "seeds": list(range(args.seeds)), "tiny": args.tiny,
                         "data_dtype": variant["data_dtype"], "param_dtype": variant["param_dtype"],
                         "cifar10_dir": str(course.data.cifar10_dir)}
-                new = run_variant(spec, sys.stderr)
-                for row in new:
-                    print(f"{assignment} {variant['id']} seed {row['seed']}: {split} {row['accuracy']:.3f} "
-                          f"in {row['train_seconds']:.1f} s (load {row['load_average']:.1f})", flush=True)
-                rows += new
+                rows += run_variant(spec, lambda row: print(
+                    f"{assignment} {row['variant']} seed {row['seed']}: {split} {row['accuracy']:.3f} "
+                    f"in {row['train_seconds']:.1f} s (load {row['load_average']:.1f})", flush=True))
             if rows:
                 by_variant = {}
                 for row in rows:
