@@ -261,7 +261,7 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def measure(course, args) -> dict:
+def measure(course, args, save=lambda report: None) -> dict:
     wanted = set(args.variants.split(",")) if args.variants else None
     variants = [v for v in load_variants() if v["assignment"] in args.assignments
                 and (wanted is None or v["id"] in wanted)]
@@ -281,7 +281,6 @@ def measure(course, args) -> dict:
                 rows += run_variant(spec, lambda row: print(
                     f"{assignment} {row['variant']} seed {row['seed']}: {split} {row['accuracy']:.3f} "
                     f"in {row['train_seconds']:.1f} s (load {row['load_average']:.1f})", flush=True))
-            if rows:
                 by_variant = {}
                 for row in rows:
                     by_variant.setdefault(row["variant"], []).append(row)
@@ -289,6 +288,7 @@ def measure(course, args) -> dict:
                     "grade_train": hyper, "scored_split": split, "threshold": course.assignment(assignment).thresholds[key],
                     "summary": summarise(rows), "per_variant": {k: summarise(v) for k, v in by_variant.items()},
                     "runs": rows}
+                save(report)  # after every variant: a long run stopped half-way keeps what it measured
     return report
 
 
@@ -310,14 +310,17 @@ def main(argv=None) -> int:
     from coursekit.config import load_config
 
     try:
-        report = measure(load_config(ROOT / "course.toml"), args)
+        report = measure(load_config(ROOT / "course.toml"), args, save=lambda report: write_json(report, args.json))
     except MarginError as err:
         print(f"margin: {err}", file=sys.stderr)
         return 1
     print(table(report))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     return 0
+
+
+def write_json(report: dict, path: str | None) -> None:
+    if path:
+        Path(path).write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":
