@@ -261,11 +261,39 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def entry(hyper: dict, split: str, threshold: float, rows: list[dict]) -> dict:
+    """One assignment's part of the report: its settings, summaries and every run."""
+    by_variant = {}
+    for row in rows:
+        by_variant.setdefault(row["variant"], []).append(row)
+    return {"grade_train": hyper, "scored_split": split, "threshold": threshold, "summary": summarise(rows),
+            "per_variant": {k: summarise(v) for k, v in by_variant.items()}, "runs": rows}
+
+
+def merge(reports: list[dict], where: list[str]) -> dict:
+    """Reports of separate runs as one; runs of one assignment must share its grade_train."""
+    merged = {**reports[0], "commands": [], "assignments": {}}
+    runs = {}
+    for report, name in zip(reports, where):
+        merged["commands"] += report["commands"]
+        for assignment, part in report["assignments"].items():
+            first = merged["assignments"].setdefault(assignment, part)
+            if first["grade_train"] != part["grade_train"]:
+                raise MarginError(f"{name}: {assignment} was trained with another grade_train than in {where[0]}; "
+                                  "merge only runs of the same configuration.")
+            seen = {(r["variant"], r["seed"]) for r in runs.get(assignment, [])}
+            runs.setdefault(assignment, []).extend(r for r in part["runs"] if (r["variant"], r["seed"]) not in seen)
+    for assignment, part in merged["assignments"].items():
+        merged["assignments"][assignment] = entry(part["grade_train"], part["scored_split"], part["threshold"],
+                                                  runs[assignment])
+    return merged
+
+
 def measure(course, args, save=lambda report: None) -> dict:
     wanted = set(args.variants.split(",")) if args.variants else None
     variants = [v for v in load_variants() if v["assignment"] in args.assignments
                 and (wanted is None or v["id"] in wanted)]
-    report = {"command": "python autograder/margin.py " + " ".join(args.argv), "tiny": args.tiny,
+    report = {"commands": ["python autograder/margin.py " + " ".join(args.argv)], "tiny": args.tiny,
               "carved_val": CARVED_VAL, "stats_images": STATS_IMAGES, "assignments": {}}
     with tempfile.TemporaryDirectory(prefix="margin-") as tmp:
         for assignment in args.assignments:
@@ -281,13 +309,8 @@ def measure(course, args, save=lambda report: None) -> dict:
                 rows += run_variant(spec, lambda row: print(
                     f"{assignment} {row['variant']} seed {row['seed']}: {split} {row['accuracy']:.3f} "
                     f"in {row['train_seconds']:.1f} s (load {row['load_average']:.1f})", flush=True))
-                by_variant = {}
-                for row in rows:
-                    by_variant.setdefault(row["variant"], []).append(row)
-                report["assignments"][assignment] = {
-                    "grade_train": hyper, "scored_split": split, "threshold": course.assignment(assignment).thresholds[key],
-                    "summary": summarise(rows), "per_variant": {k: summarise(v) for k, v in by_variant.items()},
-                    "runs": rows}
+                report["assignments"][assignment] = entry(hyper, split, course.assignment(assignment).thresholds[key],
+                                                          rows)
                 save(report)  # after every variant: a long run stopped half-way keeps what it measured
     return report
 
@@ -301,10 +324,20 @@ def main(argv=None) -> int:
                         help="override a grade_train value, e.g. fc_net.hidden_dims=[200,200]")
     parser.add_argument("--json", help="write the report here")
     parser.add_argument("--tiny", action="store_true", help="synthetic data, a few steps: a smoke test")
+    parser.add_argument("--merge", nargs="+", metavar="REPORT", help="combine these JSON reports instead of training")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(json.loads(args.child))
+        return 0
+    if args.merge:
+        try:
+            report = merge([json.loads(Path(name).read_text()) for name in args.merge], args.merge)
+        except MarginError as err:
+            print(f"margin: {err}", file=sys.stderr)
+            return 1
+        write_json(report, args.json)
+        print(table(report))
         return 0
     args.argv = list(sys.argv[1:] if argv is None else argv)
     from coursekit.config import load_config

@@ -45,7 +45,7 @@ def tiny_report(tmp_path_factory) -> dict:
 
 def test_tiny_run_writes_one_row_per_variant_and_seed(tiny_report):
     """Does a tiny run write, for each assignment, one scored row per variant and seed, and a summary?"""
-    assert tiny_report["tiny"] is True
+    assert tiny_report["tiny"] is True and len(tiny_report["commands"]) == 1
     assert set(tiny_report["assignments"]) == {"two_layer_net", "fc_net"}
     for assignment, entry in tiny_report["assignments"].items():
         assert [(row["variant"], row["seed"]) for row in entry["runs"]] == [(v, 0) for v in TINY_VARIANTS]
@@ -89,3 +89,17 @@ def test_stale_patch_is_reported_with_the_variant_and_module(margin):
     variant = {"id": "stale", "patch": [{"module": "cs231n/layers.py", "find": "no such line", "replace": "x"}]}
     with pytest.raises(margin.MarginError, match=r"'stale'.*cs231n/layers.py(.|\n)*Update the patch"):
         margin.apply_patches({"cs231n/layers.py": "def f():\n    pass\n"}, variant, "margin_variants.toml")
+
+
+def test_merge_combines_reports_of_one_configuration(margin, tiny_report):
+    """Does --merge keep each (variant, seed) run once and refuse runs of another grade_train?"""
+    other = json.loads(json.dumps(tiny_report))
+    for row in other["assignments"]["fc_net"]["runs"]:
+        row["seed"] = 1
+    merged = margin.merge([tiny_report, tiny_report, other], ["a.json", "a.json", "b.json"])
+    assert merged["assignments"]["two_layer_net"]["summary"]["runs"] == len(TINY_VARIANTS)
+    assert merged["assignments"]["fc_net"]["summary"]["runs"] == 2 * len(TINY_VARIANTS)
+    assert len(merged["commands"]) == 3
+    other["assignments"]["fc_net"]["grade_train"]["num_epochs"] = 99
+    with pytest.raises(margin.MarginError, match="b.json: fc_net .*another grade_train"):
+        margin.merge([tiny_report, other], ["a.json", "b.json"])
