@@ -1,7 +1,7 @@
 """Threshold margins: how far the worst correct submission stays above each CIFAR-10 threshold.
 
     CIFAR10_DIR=... python autograder/margin.py [--assignments fc_net ...] [--variants reference,keepdims]
-        [--seeds 10] [--set fc_net.num_epochs=8 ...] [--json autograder/margin.json] [--tiny]
+        [--seeds 10] [--first-seed 0] [--set fc_net.num_epochs=8 ...] [--json autograder/margin.json] [--tiny]
 
 Every correct variant of ``autograder/margin_variants.toml`` (the solution with small text
 patches, and/or other dtypes) is written to a temp folder as its own ``cs231n`` package and
@@ -303,7 +303,7 @@ def measure(course, args, save=lambda report: None) -> dict:
             for variant in (v for v in variants if v["assignment"] == assignment):
                 package = write_package(course, variant, Path(tmp) / assignment / variant["id"])
                 spec = {"assignment": assignment, "variant": variant["id"], "package": str(package),
-                        "hyper": hyper, "seeds": list(range(args.seeds)), "tiny": args.tiny,
+                        "hyper": hyper, "seeds": list(range(args.first_seed, args.first_seed + args.seeds)), "tiny": args.tiny,
                         "data_dtype": variant["data_dtype"], "param_dtype": variant["param_dtype"],
                         "cifar10_dir": str(course.data.cifar10_dir)}
                 rows += run_variant(spec, lambda row: print(
@@ -319,7 +319,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assignments", nargs="+", default=list(SCORED), choices=list(SCORED))
     parser.add_argument("--variants", help="comma-separated variant ids (default: all)")
-    parser.add_argument("--seeds", type=int, default=10, help="seeds 0 .. N-1 for each variant")
+    parser.add_argument("--seeds", type=int, default=10, help="how many seeds for each variant")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST + N - 1 (default 0)")
     parser.add_argument("--set", action="append", default=[], metavar="ASSIGNMENT.KEY=JSON",
                         help="override a grade_train value, e.g. fc_net.hidden_dims=[200,200]")
     parser.add_argument("--json", help="write the report here")
