@@ -244,20 +244,21 @@ def summarise(rows: list[dict]) -> dict[str, float]:
     seconds = [row["train_seconds"] for row in rows]
     return {"runs": len(accs), "worst": min(accs), "median": statistics.median(accs), "best": max(accs),
             "median_train_seconds": statistics.median(seconds),
+            "median_train_cpu_seconds": statistics.median(row["train_cpu_seconds"] for row in rows),
             "median_load_average": round(statistics.median(row["load_average"] for row in rows), 2)}
 
 
 def table(report: dict) -> str:
     """Markdown table: one row per assignment (all variants), then one per variant."""
     lines = ["| assignment | variant | runs | worst | median | best | threshold | worst - threshold "
-             "| train s (median) | load |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| train s (median) | CPU s (median) | load |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for assignment, entry in report["assignments"].items():
         threshold = entry["threshold"]
         groups = [("**all**", entry["summary"])] + list(entry["per_variant"].items())
         for name, s in groups:
             lines.append(f"| {assignment} | {name} | {s['runs']} | {s['worst']:.3f} | {s['median']:.3f} "
                          f"| {s['best']:.3f} | {threshold} | {s['worst'] - threshold:+.3f} "
-                         f"| {s['median_train_seconds']:.1f} | {s['median_load_average']} |")
+                         f"| {s['median_train_seconds']:.1f} | {s['median_train_cpu_seconds']:.1f} | {s['median_load_average']} |")
     return "\n".join(lines)
 
 
