@@ -250,7 +250,7 @@ def summarise(rows: list[dict]) -> dict[str, float]:
 
 def table(report: dict) -> str:
     """Markdown table: one row per assignment (all variants), then one per variant."""
-    lines = ["| assignment | variant | runs | worst | median | best | threshold | worst - threshold "
+    lines = [f"| assignment | variant | runs | worst | median | best | threshold | worst - threshold (>= {MARGIN}?) "
              "| train s (median) | CPU s (median) | load |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for assignment, entry in report["assignments"].items():
         threshold = entry["threshold"]
@@ -258,6 +258,7 @@ def table(report: dict) -> str:
         for name, s in groups:
             lines.append(f"| {assignment} | {name} | {s['runs']} | {s['worst']:.3f} | {s['median']:.3f} "
                          f"| {s['best']:.3f} | {threshold} | {s['worst'] - threshold:+.3f} "
+                         f"{'✔' if s['worst'] - threshold >= MARGIN else '✘'} "
                          f"| {s['median_train_seconds']:.1f} | {s['median_train_cpu_seconds']:.1f} | {s['median_load_average']} |")
     return "\n".join(lines)
 
