@@ -1,0 +1,105 @@
+"""autograder/margin.py in its tiny mode, and the variants it trains.
+
+Only the shape of the output is checked, never an accuracy or a time: the tiny mode trains
+on noise for a few steps.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "autograder" / "margin.py"
+SMOKE_TIMEOUT = 600  # seconds; only stops a hang (the tiny run needs seconds on an idle machine)
+MIN_VARIANTS = 6  # correct implementations per assignment (issue 12)
+TINY_VARIANTS = ("reference", "keepdims")
+
+
+def load_margin():
+    spec = importlib.util.spec_from_file_location("margin", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def margin():
+    return load_margin()
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("margin") / "margin.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--tiny", "--seeds", "1", "--variants",
+                           ",".join(TINY_VARIANTS), "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=SMOKE_TIMEOUT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "| assignment | variant | runs | worst |" in proc.stdout
+    return json.loads(out.read_text())
+
+
+def test_tiny_run_writes_one_row_per_variant_and_seed(tiny_report):
+    """Does a tiny run write, for each assignment, one scored row per variant and seed, and a summary?"""
+    assert tiny_report["tiny"] is True and len(tiny_report["commands"]) == 1
+    assert set(tiny_report["assignments"]) == {"two_layer_net", "fc_net"}
+    for assignment, entry in tiny_report["assignments"].items():
+        assert [(row["variant"], row["seed"]) for row in entry["runs"]] == [(v, 0) for v in TINY_VARIANTS]
+        for row in entry["runs"]:
+            assert row["assignment"] == assignment
+            assert 0.0 <= row["accuracy"] <= 1.0
+            assert row["train_seconds"] >= 0 and row["load_average"] >= 0
+        assert set(entry["per_variant"]) == set(TINY_VARIANTS)
+        accs = [row["accuracy"] for row in entry["runs"]]
+        assert entry["summary"]["worst"] == min(accs) and entry["summary"]["best"] == max(accs)
+        assert entry["summary"]["runs"] == len(TINY_VARIANTS)
+
+
+def test_every_assignment_has_enough_correct_variants(margin):
+    """Does margin_variants.toml hold at least six correct variants of each assignment, with unique ids?"""
+    variants = margin.load_variants()
+    for assignment in margin.SCORED:
+        ids = [v["id"] for v in variants if v["assignment"] == assignment]
+        assert len(ids) >= MIN_VARIANTS, assignment
+        assert len(set(ids)) == len(ids), assignment
+        assert "reference" in ids
+
+
+def test_every_patch_applies_to_the_current_solution(margin):
+    """Does each variant's patch still match the solution in source/, change it, and compile?"""
+    from coursekit.config import load_config
+
+    course = load_config(ROOT / "course.toml")
+    for variant in margin.load_variants():
+        modules = course.assignment(variant["assignment"]).modules
+        files = {rel: (course.source_dir / rel).read_text() for rel in modules}
+        patched = margin.apply_patches(files, variant, "margin_variants.toml")
+        changed = {rel for rel in files if patched[rel] != files[rel]}
+        assert changed == {p["module"] for p in variant["patch"]}, variant["id"]
+        for rel in changed:
+            compile(patched[rel], rel, "exec")
+
+
+def test_stale_patch_is_reported_with_the_variant_and_module(margin):
+    """Is a patch whose text is no longer in the solution an error naming the variant, the module and the fix?"""
+    variant = {"id": "stale", "patch": [{"module": "cs231n/layers.py", "find": "no such line", "replace": "x"}]}
+    with pytest.raises(margin.MarginError, match=r"'stale'.*cs231n/layers.py(.|\n)*Update the patch"):
+        margin.apply_patches({"cs231n/layers.py": "def f():\n    pass\n"}, variant, "margin_variants.toml")
+
+
+def test_merge_combines_reports_of_one_configuration(margin, tiny_report):
+    """Does --merge keep each (variant, seed) run once and refuse runs of another grade_train?"""
+    other = json.loads(json.dumps(tiny_report))
+    for row in other["assignments"]["fc_net"]["runs"]:
+        row["seed"] = 1
+    merged = margin.merge([tiny_report, tiny_report, other], ["a.json", "a.json", "b.json"])
+    assert merged["assignments"]["two_layer_net"]["summary"]["runs"] == len(TINY_VARIANTS)
+    assert merged["assignments"]["fc_net"]["summary"]["runs"] == 2 * len(TINY_VARIANTS)
+    assert len(merged["commands"]) == 3
+    other["assignments"]["fc_net"]["grade_train"]["num_epochs"] = 99
+    with pytest.raises(margin.MarginError, match="b.json: fc_net .*another grade_train"):
+        margin.merge([tiny_report, other], ["a.json", "b.json"])
