@@ -170,3 +170,14 @@ def test_hints_and_diagnoses_point_at_the_idea_not_the_code(course):
     texts += [rule.message for rule in RULES]
     leaks = [(line, text) for text in texts for line in secret if line in text]
     assert not leaks
+
+
+@pytest.mark.parametrize("assignment", ["two_layer_net", "fc_net"])
+def test_missing_data_message_names_a_step_of_the_release(assignment):
+    """Does the release's missing-data message name a script that is in the release folder?"""
+    text = (RELEASE / assignment / "cs231n" / "data_utils.py").read_text()
+    script = "cs231n/datasets/get_datasets.sh"
+    assert f"bash {script}" in text and "coursekit" not in text
+    assert (RELEASE / assignment / script).is_file()
+    done = subprocess.run(["bash", "-n", str(RELEASE / assignment / script)], capture_output=True)
+    assert done.returncode == 0, done.stderr
