@@ -13,6 +13,12 @@ class CoursekitError(Exception):
     exit_code = 1
 
 
+class UsageError(CoursekitError):
+    """The command line asks for something the kit cannot do (an unknown file format, ...)."""
+
+    exit_code = 2
+
+
 class ConfigError(CoursekitError):
     """``course.toml`` is missing, malformed, or has an unknown key or a wrong type."""
 

@@ -27,6 +27,7 @@ from .checks.base import Check, CaseResult
 from .diagnose import Evidence, diagnose
 from .checks.layers import layer_checks
 from .checks.nets import net_checks
+from .feedback import feedback_format
 from .report import GradeReport, TestResult
 from .sandbox.parent import Outcome, Sandbox
 from .checks.two_layer import two_layer_checks
@@ -85,6 +86,8 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     DatasetError or GradingError only when the grader itself cannot run.
     """
     start = time.monotonic()
+    if feedback_path is not None:
+        feedback_format(feedback_path)  # an unknown extension is an error before anything runs
     assignment = course.assignment(assignment_id)
     checks = build_checks(course, assignment_id)
     names = [check.name for check in checks] + list(DATA_CHECKS)
