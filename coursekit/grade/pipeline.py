@@ -34,6 +34,8 @@ from .checks.two_layer import two_layer_checks
 
 CODE_CHECKS = {"two_layer_net": two_layer_checks, "fc_net": lambda: [*layer_checks(), *net_checks()]}
 DATA_CHECKS = ("cifar_accuracy", "saved_model")
+STAGES = ("running your functions", "loading CIFAR-10", "training your net on CIFAR-10",
+          "scoring your saved model", "waiting for your functions", "judging")  # what ``progress`` hears
 REQUIRED_THRESHOLDS = {"two_layer_net": ("test_accuracy", "review_above"),
                        "fc_net": ("val_accuracy", "review_above")}
 SOLUTION_MODULES = {"two_layer_net": ("classifiers.neural_net",),
@@ -79,13 +81,15 @@ def hidden_folders(course: Course, submission: Path) -> tuple[tuple[str, ...], t
 
 
 def grade_submission(course: Course, assignment_id: str, submission_dir, *, results_path=None,
-                     feedback_path=None, fast: bool = False) -> GradeReport:
+                     feedback_path=None, fast: bool = False, progress=None) -> GradeReport:
     """Grade ``submission_dir`` for ``assignment_id``; write results.json / feedback if asked.
 
-    ``fast=True`` skips the CIFAR-10 checks (no dataset needed).  Raises ConfigError,
+    ``fast=True`` skips the CIFAR-10 checks (no dataset needed).  ``progress``, if given, is
+    called with the name of each stage as it starts (see ``STAGES``).  Raises ConfigError,
     DatasetError or GradingError only when the grader itself cannot run.
     """
     start = time.monotonic()
+    step = progress or (lambda stage: None)
     if feedback_path is not None:
         feedback_format(feedback_path)  # an unknown extension is an error before anything runs
     assignment = course.assignment(assignment_id)
@@ -106,18 +110,24 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     quick_tasks = [replace(t, seconds=seconds) for c in checks for t in c.tasks]
     quick = threading.Thread(target=lambda: outcomes.update(sandbox.run_tasks(quick_tasks)))
     try:
+        step("running your functions")
         quick.start()
         if not fast:
+            step("loading CIFAR-10")
             data = accuracy.load_cifar10(course)
             trainer = accuracy.training_check(assignment_id, assignment.grade_train, assignment.thresholds,
                                               data, float(course.limits.wall_seconds))
             checks.append(trainer)
+            step("training your net on CIFAR-10")
             outcomes.update(sandbox.run_tasks(trainer.tasks, threads=2))
+            step("scoring your saved model")
             saved.append(accuracy.saved_model_check(assignment_id, submission, assignment.thresholds, data))
     finally:
         if quick.is_alive():
+            step("waiting for your functions")
             quick.join()
         sandbox.close()
+    step("judging")
     tests = [_judge(check, assignment.points[check.name], outcomes) for check in checks]
     tests += [_result(check, assignment.points[check.name], results) for check, results in saved]
     tests.sort(key=lambda t: names.index(t.key))
