@@ -71,11 +71,15 @@ class CheckResult:
                     f"{self.grader_only} cases)")
         lines = [f"{'PASSED' if self.passed else 'FAILED'}  {self.name}: {self.title} "
                  f"({passed}/{len(self.cases)} public cases passed)"]
+        same: dict[str, list[str]] = {}  # one message per distinct explanation
         for case in self.cases:
             if not case.passed:
-                lines.append("    FAIL " + case.label + ": " + (case.detail or "failed").replace("\n", "\n         "))
+                same.setdefault(case.detail or "failed", []).append(case.label)
+        for detail, labels in same.items():
+            lines.append("    FAIL " + ", ".join(labels) + ":")
+            lines += ["        " + line for line in detail.split("\n")]
         if not self.passed:
-            lines.append(f"    Where to look: {self.function} in {self.file}. Hint: {self.hint}")
+            lines += [f"    Where to look: {self.function} in {self.file}.", f"    Hint: {self.hint}"]
         return "\n".join(lines)
 
 

@@ -181,3 +181,16 @@ def test_missing_data_message_names_a_step_of_the_release(assignment):
     assert (RELEASE / assignment / script).is_file()
     done = subprocess.run(["bash", "-n", str(RELEASE / assignment / script)], capture_output=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_check_from_a_notebook_cell(partial):
+    """Does `check("relu_backward")` in a Jupyter cell, run in the assignment folder, show the failure?"""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('from selfcheck import check\ncheck("relu_backward")')]
+    NotebookClient(nb, timeout=RUN_SECONDS, kernel_name="python3",
+                   resources={"metadata": {"path": str(partial)}}).execute()
+    shown = nb.cells[0].outputs[0]["data"]["text/plain"]
+    assert "FAILED  relu_backward" in shown and "Where to look: relu_backward in cs231n/layers.py" in shown
