@@ -4,7 +4,8 @@
 
 - ``__init__.py``: :mod:`coursekit.grade.student_check`, verbatim (runs and prints);
 - ``checks/base.py`` and ``sandbox/harness.py``: the grader's own files, verbatim, so a case is
-  judged by the same code with the same messages;
+  judged by the same code with the same messages; ``checks/combine.py``: the source of the
+  grader's combining judges (``COMBINERS``);
 - ``sandbox/parent.py``: only the ``Task`` and ``Outcome`` classes of the grader's;
 - ``public_cases.json`` / ``.npz``: each public case's judge parameters (inputs and the
   solution's expected values), read from the closures that ``compare_case`` and
@@ -26,12 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Course
-from .checks import base
+from .checks import base, nets
 from .sandbox import parent
 from .pipeline import build_checks
 
 PACKAGE = "selfcheck"
 FACTORIES = ("compare_case", "gradient_case")  # judges whose parameters are plain data
+COMBINERS = {"_all_of": nets}  # judges over (name, judge) pairs; shipped as checks/combine.py
 TASK_PARAMS = ("task_id", "grad_task", "grid_task")  # parameters that name a child task
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so a build is byte for byte reproducible
 HERE = Path(__file__).resolve().parent
@@ -39,6 +41,8 @@ PARENT_HEADER = ('"""The grader\'s Task and Outcome classes (from coursekit/grad
                  "from __future__ import annotations\n\nfrom dataclasses import dataclass, field\n\n"
                  "import numpy as np\n\n\n")
 MAIN = "from . import main\n\nraise SystemExit(main())\n"
+COMBINE_HEADER = ('"""The grader\'s judges that combine other judges (copied from coursekit/grade/checks/)."""\n'
+                  "from __future__ import annotations\n\nfrom .base import CaseResult\n\n\n")
 
 
 def is_public(check: base.Check, label: str, judge) -> bool:
@@ -47,15 +51,38 @@ def is_public(check: base.Check, label: str, judge) -> bool:
 
 
 def judge_params(judge) -> tuple[str, dict] | None:
-    """(factory name, its arguments) of a judge made by a data-only factory of base.py, else None."""
+    """(factory name, its arguments) of a judge made by a data-only factory of base.py, or by a
+    combiner (``COMBINERS``) of such judges; else None."""
     factory = getattr(judge, "__qualname__", "").split(".<locals>.")[0]
-    if factory not in FACTORIES or judge.__module__ != base.__name__ or not judge.__closure__:
+    module = base if factory in FACTORIES else COMBINERS.get(factory)
+    if module is None or judge.__module__ != module.__name__ or not judge.__closure__:
         return None
     cells = dict(zip(judge.__code__.co_freevars, (cell.cell_contents for cell in judge.__closure__)))
-    names = list(inspect.signature(getattr(base, factory)).parameters)
+    names = list(inspect.signature(getattr(module, factory)).parameters)
     if not set(names) <= cells.keys():
         return None
-    return factory, {name: cells[name] for name in names}
+    params = {name: cells[name] for name in names}
+    if factory in COMBINERS:
+        parts = [(name, judge_params(part)) for name, part in params["judges"]]
+        if any(found is None for _, found in parts):
+            return None
+        params["judges"] = parts
+    return factory, params
+
+
+def _encode_case(factory: str, params: dict, key: str, arrays: dict[str, np.ndarray]) -> tuple[dict, list[str]]:
+    """(the case as JSON, the task ids it reads); arrays go to ``arrays`` under ``key``/..."""
+    encoded, tasks = {}, [params[name] for name in TASK_PARAMS if name in params]
+    for name, value in params.items():
+        if name == "judges":
+            encoded[name] = []
+            for index, (part, (sub_factory, sub_params)) in enumerate(value):
+                sub, sub_tasks = _encode_case(sub_factory, sub_params, f"{key}/{index}", arrays)
+                encoded[name].append({"name": part, **sub})
+                tasks += sub_tasks
+        else:
+            encoded[name] = _encode(value, f"{key}/{name}", arrays)
+    return {"factory": factory, "params": encoded}, tasks
 
 
 def _encode(value, key: str, arrays: dict[str, np.ndarray]):
@@ -81,11 +108,9 @@ def export_public(checks: list[base.Check], assignment: str, task_seconds: float
             found = judge_params(judge) if is_public(check, label, judge) else None
             if found is None:
                 continue
-            factory, params = found
-            cases.append({"factory": factory, "params": {
-                name: _encode(value, f"case/{check.name}/{index}/{name}", arrays)
-                for name, value in params.items()}})
-            used += [params[name] for name in TASK_PARAMS if name in params]
+            case, task_ids = _encode_case(*found, f"case/{check.name}/{index}", arrays)
+            cases.append(case)
+            used += task_ids
         for task_id in dict.fromkeys(used):
             task = tasks[task_id]
             arrays.update({f"task/{task_id}/{key}": np.asarray(value) for key, value in task.inputs.items()})
@@ -121,6 +146,8 @@ def selfcheck_tree(course: Course, assignment: str) -> dict[str, bytes]:
         "__main__.py": MAIN,
         "checks/__init__.py": "",
         "checks/base.py": (HERE / "checks" / "base.py").read_text(),
+        "checks/combine.py": COMBINE_HEADER + "\n\n".join(inspect.getsource(getattr(module, name))
+                                                          for name, module in COMBINERS.items()),
         "sandbox/__init__.py": "",
         "sandbox/harness.py": (HERE / "sandbox" / "harness.py").read_text(),
         "sandbox/parent.py": shim,

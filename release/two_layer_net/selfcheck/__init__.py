@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import base
+from .checks import base, combine
 from .sandbox.parent import Outcome
 
 HERE = Path(__file__).resolve().parent
@@ -141,17 +141,26 @@ def check(*names: str, folder: str | os.PathLike | None = None) -> SelfCheck:
     return SelfCheck(manifest["assignment"], [judge_check(c, arrays, outcomes) for c in chosen])
 
 
+def build_judge(case: dict, arrays: dict[str, np.ndarray]):
+    """The grader's judge for one case: its factory (checks/base.py or checks/combine.py), called
+    with the arguments the grader called it with."""
+    params = {key: decode(value, arrays) for key, value in case["params"].items() if key != "judges"}
+    if "judges" in case["params"]:
+        params["judges"] = [(part["name"], build_judge(part, arrays)) for part in case["params"]["judges"]]
+    module = base if hasattr(base, case["factory"]) else combine
+    return getattr(module, case["factory"])(**params)
+
+
 def judge_check(entry: dict, arrays: dict[str, np.ndarray], outcomes: dict[str, Outcome]) -> CheckResult:
     """Judge one check's cases with the grader's own judges (``checks/base.py``)."""
     results = []
     for case in entry["cases"]:
-        params = {key: decode(value, arrays) for key, value in case["params"].items()}
-        judge = getattr(base, case["factory"])(**params)
+        judge = build_judge(case, arrays)
         try:
             results.append(judge(outcomes))
         except Exception as err:  # noqa: BLE001 - the grader's wording for a value it cannot judge
-            results.append(base.CaseResult(params["label"], False, f"the grader could not judge what "
-                                           f"came back ({type(err).__name__}: {err})"))
+            results.append(base.CaseResult(case["params"]["label"], False, f"the grader could not judge "
+                                           f"what came back ({type(err).__name__}: {err})"))
     return CheckResult(entry["name"], entry["title"], entry["function"], entry["file"], entry["hint"],
                        results, entry["grader_only"])
 
