@@ -115,7 +115,7 @@ class GradeReport:
         lines = [f"{self.assignment}: {self.score:g} / {self.max_score:g} points in {self.execution_time:.1f} s."]
         if self.skipped:
             lines.append("Skipped (fast mode): " + ", ".join(self.skipped) + ".")
-        lines += [f"FLAGGED FOR REVIEW: {text}" for text in self.reviews]
+        lines += [f"FLAGGED FOR REVIEW: {clean(text)}".replace("\n", " ") for text in self.reviews]
         active = [clean(item).replace("\n", " ") for item in self.protections.get("active", [])]
         lines.append("Sandbox: " + ("; ".join(active) if active else "no protection was active"))
         for failure in self.protections.get("failed", []):
