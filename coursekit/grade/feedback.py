@@ -29,6 +29,7 @@ ERROR_START = re.compile(r'File "[^"\n]+", line \d+|[\w./-]+\.py, line \d+, in '
 WHERE = re.compile(r'File "(?P<sfile>[\w./-]+\.py)", line (?P<sline>\d+)\n|'
                    r'(?P<file>[\w./-]+\.py), line (?P<line>\d+), in (?P<function>[\w<>]+):')
 MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>])")
+CARET_LINE = re.compile(r"^ *[\^~]+ *$", re.MULTILINE)  # a SyntaxError's pointer under the code
 MIN_SHARED = 2  # checks one error must stop to be shown once for all of them
 
 
@@ -230,7 +231,7 @@ def to_html(blocks: list[Block], title: str) -> str:
 
 def _html_block(block: Block) -> str:
     if block.kind == "pre":
-        wrap = "" if "\n" in block.text else ' class="wrap"'  # a traceback keeps its columns
+        wrap = "" if CARET_LINE.search(block.text) else ' class="wrap"'  # a caret keeps its column
         return f"<pre{wrap}>{html.escape(block.text)}</pre>"
     if block.kind == "ul":
         items = ["<li>" + "".join(_html_block(b) for b in item) + "</li>" for item in block.items]

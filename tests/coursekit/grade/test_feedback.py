@@ -195,3 +195,10 @@ def test_class_mode_writes_the_feedback_format_asked_for(course, tmp_path):
     page = (tmp_path / "out" / "s1" / "feedback.html").read_text()
     assert page.startswith("<!doctype html>") and "All checks passed." in page
     assert not (tmp_path / "out" / "s1" / "feedback.md").exists()
+
+
+def test_only_a_caret_block_keeps_its_columns():
+    """Do long explanations wrap in HTML, while a block with a caret line is never wrapped?"""
+    page = render(_report(_test("a", ["expected [1] got [2]"]), _test("b", [SYNTAX])), "html")
+    assert '<pre class="wrap">expected [1] got [2]</pre>' in page
+    assert "<pre>File &quot;cs231n/layers.py&quot;" in page
