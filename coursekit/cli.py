@@ -9,14 +9,60 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import threading
+from importlib import metadata
 from pathlib import Path
 
 from .config import Course, load_config
-from .errors import CoursekitError
+from .errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEM, CoursekitError
+
+TICK_SECONDS = 1.0  # how often a progress bar redraws its elapsed time while a stage runs
 
 
 def _course(args) -> Course:
     return load_config(args.config)
+
+
+def _quiet(args) -> bool:
+    """No progress bars: the global -q, or a command's own --quiet."""
+    return args.verbosity < 0 or getattr(args, "quiet", False)
+
+
+def version() -> str:
+    try:
+        return metadata.version("coursekit")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+class StageProgress:
+    """A progress bar over the stages of one grade: on stderr, only when stderr is a terminal."""
+
+    def __init__(self, stages: list[str], enabled: bool):
+        self.stages, self.bar, self.stop = stages, None, threading.Event()
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=len(stages), file=sys.stderr, leave=False,
+                            ncols=shutil.get_terminal_size().columns,  # 80 x 24 when the terminal says 0
+                            nrows=shutil.get_terminal_size().lines,
+                            bar_format="grading: {desc:<30} {bar:20} {n}/{total} [{elapsed}]")
+            threading.Thread(target=self._tick, daemon=True).start()
+
+    def __call__(self, stage: str) -> None:
+        if self.bar is not None:
+            if stage in self.stages:
+                self.bar.n = self.stages.index(stage)
+            self.bar.set_description_str(stage)
+
+    def _tick(self) -> None:
+        while not self.stop.wait(TICK_SECONDS):
+            self.bar.refresh()
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def cmd_data(args) -> int:
@@ -32,9 +78,9 @@ def cmd_data(args) -> int:
         install_tarball(Path(args.tarball), dest, args.md5 or course.data.md5)
     else:
         download_cifar10(dest, args.url or course.data.url, args.md5 or course.data.md5,
-                         progress=not args.quiet, retries=args.retries, force=args.force)
+                         progress=not _quiet(args), retries=args.retries, force=args.force)
     print(f"CIFAR-10 is ready in {dest}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_train(args) -> int:
@@ -43,11 +89,11 @@ def cmd_train(args) -> int:
 
     course = _course(args)
     out = Path(args.out) / args.assignment
-    result = train_reference(course, args.assignment, out, progress=not args.quiet, seed=args.seed)
+    result = train_reference(course, args.assignment, out, progress=not _quiet(args), seed=args.seed)
     print(f"{args.assignment}: val accuracy {result.val_accuracy:.3f}, test accuracy "
           f"{result.test_accuracy:.3f}, trained in {result.train_seconds:.1f} s")
     print(f"curves and metrics written to {out}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_build(args) -> int:
@@ -61,35 +107,54 @@ def cmd_build(args) -> int:
         if diff:
             print("\n".join(diff))
             print("release/ or solutions/ differ from what source/ generates: run `coursekit build`.")
-            return 1
+            return EXIT_PROBLEM
         print("release/ and solutions/ are up to date with source/.")
-        return 0
+        return EXIT_OK
     if args.execute:
         execute_notebooks(course, ids)
     print(build_tracks(course, ids).summary())
-    return 0
+    return EXIT_OK
 
 
 def cmd_grade(args) -> int:
-    """Grade one submission, or a whole class laid out like nbgrader's submitted/<student>/<assignment>/."""
-    from .classroom.batch import grade_batch, looks_like_batch
-    from .grade import grade_submission
+    """Grade one submission, or a whole class laid out like nbgrader's submitted/<student>/<assignment>/.
 
+    Exit code 0 when the grade was written, whatever the score.
+    """
+    from .classroom.batch import grade_batch, looks_like_batch
+    from .classroom.results import FEEDBACK
+    from .grade import grade_submission
+    from .grade.feedback import feedback_format
+    from .grade.pipeline import STAGES
+
+    if args.feedback:
+        feedback_format(args.feedback)  # before anything runs
     course, folder = _course(args), Path(args.submission)
     if looks_like_batch(folder, args.assignment):
         out = Path(args.out or Path("graded") / args.assignment)
         batch = grade_batch(course, args.assignment, folder, out, workers=args.workers, fast=args.fast,
-                            gradebook=args.gradebook, insecure=args.insecure)
+                            gradebook=args.gradebook, progress=not _quiet(args), insecure=args.insecure,
+                            feedback=Path(args.feedback).name if args.feedback else FEEDBACK)
         print(batch.summary())
-        return 1 if batch.errors else 0
-    report = grade_submission(course, args.assignment, folder,
-                              results_path=args.results, feedback_path=args.feedback, fast=args.fast,
-                              seed=args.seed, insecure=args.insecure)
-    print(report.table())
+        return EXIT_PROBLEM if batch.errors else EXIT_OK
+    stages = [s for s in STAGES if s != "waiting for your functions"
+              and (not args.fast or s in ("running your functions", "judging"))]
+    progress = StageProgress(stages, enabled=sys.stderr.isatty() and not _quiet(args))
+    try:
+        report = grade_submission(course, args.assignment, folder, results_path=args.results,
+                                  feedback_path=args.feedback, fast=args.fast, progress=progress,
+                                  seed=args.seed, insecure=args.insecure)
+    finally:
+        progress.close()
+    print(report.summary().splitlines()[0] if args.verbosity < 0 else report.table())
+    if args.verbosity > 0:
+        for test in report.tests:
+            if not test.passed:
+                print(f"\n== {test.key}: {test.title}\n{test.output()}")
     for path in (args.results, args.feedback):
-        if path:
+        if path and args.verbosity >= 0:
             print(f"wrote {path}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_gradescope(args) -> int:
@@ -98,7 +163,7 @@ def cmd_gradescope(args) -> int:
 
     bundle = build_bundle(_course(args), args.assignment, Path(args.output))
     print(f"wrote {bundle}: upload it as the autograder of '{args.assignment}' on Gradescope")
-    return 0
+    return EXIT_OK
 
 
 def cmd_check(args) -> int:
@@ -111,7 +176,7 @@ def cmd_check(args) -> int:
     report = run_selfcheck(course, fast=args.fast or args.code_only, catalogue=args.catalogue,
                            only=args.only or None, workers=args.workers, escalate=escalate)
     print(report.table())
-    return 0 if report.ok else 1
+    return EXIT_OK if report.ok else EXIT_PROBLEM
 
 
 def cmd_demo(args) -> int:
@@ -129,24 +194,35 @@ def cmd_demo(args) -> int:
         shutil.rmtree(submission, ignore_errors=True)
         shutil.copytree(course.solutions_dir / assignment, submission)
         print(f"\nTraining the tuned model a student would save for {assignment} ...")
-        save_sample_model(course, assignment, submission, data, progress=not args.quiet)
+        save_sample_model(course, assignment, submission, data, progress=not _quiet(args))
         report = grade_submission(course, assignment, submission, results_path=folder / "results.json",
                                   feedback_path=folder / "feedback.md")
         print(f"\n== {assignment}: solutions/{assignment} graded as a sample submission ==")
         print(report.table())
         print(f"results.json and feedback.md in {folder}")
-    return 0
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="coursekit", description=__doc__.splitlines()[0])
+    epilog = "exit codes:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)
+    parser = argparse.ArgumentParser(prog="coursekit", description=__doc__.splitlines()[0], epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("--config", metavar="PATH", default=None,
                         help="course.toml to use (default: found from the working directory)")
+    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
+                        help="no progress bars; `grade` prints only the score line")
+    parser.add_argument("-v", "--verbose", dest="verbosity", action="count",
+                        help="`grade` also prints every failed case and its explanation")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, func, help_text):
         sub = commands.add_parser(name, help=help_text, description=func.__doc__)
         sub.set_defaults(func=func)
+        sub.add_argument("-q", dest="verbosity", action="store_const", const=-1, default=argparse.SUPPRESS,
+                         help="quiet (as coursekit -q)")
+        sub.add_argument("-v", "--verbose", dest="verbosity", action="count", default=argparse.SUPPRESS,
+                         help="verbose (as coursekit -v)")
         return sub
 
     data = command("data", cmd_data, "download, verify and unpack CIFAR-10")
@@ -219,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         print("coursekit: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -147,7 +147,8 @@ def find_course_root(start: Path | None = None) -> Path:
             return folder
     raise ConfigError(
         f"No {CONFIG_NAME} found in {here} or any parent folder. Run coursekit from inside "
-        f"the course repository, or set {ENV_COURSE_ROOT} to the folder that holds {CONFIG_NAME}."
+        f"the course repository, or set {ENV_COURSE_ROOT} to the folder that holds {CONFIG_NAME}. "
+        f"(Students: check your work with `python -m selfcheck` in your assignment folder.)"
     )
 
 

@@ -25,6 +25,7 @@ from typing import Iterator
 from ..config import Course
 from ..errors import ConfigError, DatasetError, GradingError, IsolationError
 from ..grade import grade_submission
+from ..grade.feedback import feedback_format
 from .results import FEEDBACK, RESULTS, id_problem, is_complete, student_folder, write_atomic
 from .summary import GRADES_CSV, HISTOGRAM_PNG, PASS_RATE_PNG, write_summaries
 
@@ -82,12 +83,14 @@ def find_students(submitted_dir: Path, assignment_id: str) -> Iterator[tuple[str
 
 def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, workers: int | None = None,
                 fast: bool = False, progress: bool = True, gradebook: str | None = None,
-                insecure: bool = False) -> BatchReport:
+                insecure: bool = False, feedback: str = FEEDBACK) -> BatchReport:
     """Grade every student of ``submitted_dir`` into ``out_dir``; resume what an earlier run left.
 
     ``gradebook`` (an nbgrader database URL, e.g. ``sqlite:///gradebook.db``) also gets the totals.
+    ``feedback`` is the file name of each student's feedback (.md or .html).
     """
     start = time.monotonic()
+    feedback_format(feedback)
     if not looks_like_batch(Path(submitted_dir), assignment_id):
         raise GradingError(f"{submitted_dir} is not laid out like nbgrader's submitted/ folder: no "
                            f"<student_id>/{assignment_id}/ folder in it. Pass the folder that holds "
@@ -106,7 +109,8 @@ def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, w
             report.resumed += 1
         else:
             todo.append((student, folder))
-    _grade_all(course, assignment_id, todo, out, workers or os.cpu_count() or 1, fast, progress, insecure)
+    _grade_all(course, assignment_id, todo, out, workers or os.cpu_count() or 1, fast, progress, insecure,
+               feedback)
     report.graded = len(todo)
     summary = write_summaries(course, assignment_id, out)
     report.files, report.mean_score, report.max_score = summary.files, summary.mean_score, summary.max_score
@@ -130,12 +134,14 @@ def _link_problem(submitted_dir: Path, folder: Path) -> str:
 
 
 def _grade_all(course: Course, assignment_id: str, todo: list[tuple[str, Path]], out: Path,
-               workers: int, fast: bool, progress: bool, insecure: bool = False) -> None:
+               workers: int, fast: bool, progress: bool, insecure: bool = False,
+               feedback: str = FEEDBACK) -> None:
     from tqdm import tqdm
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
-        futures = [pool.submit(grade_student, course, assignment_id, s, f, student_folder(out, s), fast, insecure)
+        futures = [pool.submit(grade_student, course, assignment_id, s, f, student_folder(out, s), fast, insecure,
+                               feedback)
                    for s, f in todo]
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment_id}",
                            unit="student", disable=not progress):
@@ -145,8 +151,8 @@ def _grade_all(course: Course, assignment_id: str, todo: list[tuple[str, Path]],
 
 
 def grade_student(course: Course, assignment_id: str, student: str, submission: Path, folder: Path,
-                  fast: bool, insecure: bool = False) -> None:
-    """Grade one student into ``folder``: feedback.md, then results.json (the completion mark)."""
+                  fast: bool, insecure: bool = False, feedback: str = FEEDBACK) -> None:
+    """Grade one student into ``folder``: the feedback, then results.json (the completion mark)."""
     folder.mkdir(parents=True, exist_ok=True)
     batch = {"student_id": student, "fast": fast}
     try:
@@ -161,9 +167,9 @@ def grade_student(course: Course, assignment_id: str, student: str, submission: 
                                   "batch": {**batch, "error": message, "checks": {}}}}
         write_atomic(folder / RESULTS, json.dumps(results, indent=2) + "\n")
         return
-    tmp = folder / f".{FEEDBACK}.tmp.md"  # write_feedback picks the format from the suffix
+    tmp = folder / f".{feedback}.tmp{Path(feedback).suffix}"  # write_feedback picks the format from the suffix
     report.write_feedback(tmp)
-    os.replace(tmp, folder / FEEDBACK)
+    os.replace(tmp, folder / feedback)
     results = report.to_gradescope()
     results.setdefault("extra_data", {})["batch"] = {
         **batch, "error": "", "checks": {t.key: [t.score, t.max_score] for t in report.tests}}

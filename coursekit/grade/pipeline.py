@@ -29,6 +29,7 @@ from .checks.base import Check, CaseResult, building, explain_once
 from .diagnose import Diagnosis, Evidence, diagnose
 from .checks.layers import layer_checks
 from .checks.nets import net_checks
+from .feedback import feedback_format
 from .report import GradeReport, TestResult
 from .sandbox.parent import Outcome, Sandbox
 from .submission import stage_submission
@@ -36,6 +37,8 @@ from .checks.two_layer import two_layer_checks
 
 CODE_CHECKS = {"two_layer_net": two_layer_checks, "fc_net": lambda: [*layer_checks(), *net_checks()]}
 DATA_CHECKS = ("cifar_accuracy", "saved_model")
+STAGES = ("running your functions", "loading CIFAR-10", "training your net on CIFAR-10",
+          "scoring your saved model", "waiting for your functions", "judging")  # what ``progress`` hears
 REQUIRED_THRESHOLDS = {"two_layer_net": ("test_accuracy", "review_above"),
                        "fc_net": ("val_accuracy", "review_above")}
 SOLUTION_MODULES = {"two_layer_net": ("classifiers.neural_net",),
@@ -107,16 +110,20 @@ def check_submission_folder(course: Course, submission: Path, assignment_id: str
 
 def grade_submission(course: Course, assignment_id: str, submission_dir, *, results_path=None,
                      feedback_path=None, fast: bool = False, seed: int | None = None,
-                     insecure: bool = False) -> GradeReport:
+                     insecure: bool = False, progress=None) -> GradeReport:
     """Grade ``submission_dir`` for ``assignment_id``; write results.json / feedback if asked.
 
     ``fast=True`` skips the CIFAR-10 checks (no dataset needed).  ``seed`` draws the hidden
     cases (fresh for every grade unless given: results.json records it).  ``insecure=True``
-    allows the degraded isolation (no bubblewrap) whatever course.toml says.  Raises
+    allows the degraded isolation (no bubblewrap) whatever course.toml says.  ``progress``, if
+    given, is called with the name of each stage as it starts (see ``STAGES``).  Raises
     ConfigError, DatasetError or GradingError only when the grader itself cannot run (also
     when student code cannot be isolated).
     """
     start = time.monotonic()
+    step = progress or (lambda stage: None)
+    if feedback_path is not None:
+        feedback_format(feedback_path)  # an unknown extension is an error before anything runs
     assignment = course.assignment(assignment_id)
     submission = Path(submission_dir).resolve()
     check_submission_folder(course, submission, assignment_id)  # before anything reads the course
@@ -142,19 +149,25 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     quick_tasks = [replace(t, seconds=seconds) for c in checks for t in c.tasks]
     quick = threading.Thread(target=lambda: outcomes.update(sandbox.run_tasks(quick_tasks)))
     try:
+        step("running your functions")
         quick.start()
         if not fast:
+            step("loading CIFAR-10")
             data = accuracy.load_cifar10(course)
             trainer = accuracy.training_check(assignment_id, assignment.grade_train, assignment.thresholds,
                                               data, float(course.limits.wall_seconds))
             checks.append(trainer)
+            step("training your net on CIFAR-10")
             outcomes.update(sandbox.run_tasks(trainer.tasks, threads=2))
+            step("scoring your saved model")
             saved.append(_guarded_saved_model(assignment_id, submission, assignment.thresholds, data))
     finally:
         if quick.is_alive():
+            step("waiting for your functions")
             quick.join()
         sandbox.close()
         shutil.rmtree(staged.folder, ignore_errors=True)
+    step("judging")
     outcomes, explained = explain_once([task for check in checks for task in check.tasks], outcomes)
     tests = [_judge(check, assignment.points[check.name], outcomes, explained) for check in checks]
     tests += [_result(check, assignment.points[check.name], results) for check, results in saved]

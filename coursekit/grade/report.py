@@ -6,15 +6,16 @@ a top-level ``score``, ``execution_time``, ``output`` and ``tests``, each test w
 """
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checks.base import CaseResult
 from .diagnose import Diagnosis
+from .feedback import clean, feedback_format, render
 
 VISIBILITY = "visible"
+OUTPUT_INDENT = "    "  # before every line of text that came from the submission
 GRADESCOPE_SCHEMA = {
     "type": "object",
     "required": ["score", "execution_time", "output", "tests"],
@@ -76,11 +77,12 @@ class TestResult:
 
     def output(self) -> str:
         lines = [f"{self.passed_cases}/{len(self.cases)} cases passed."]
-        for case in self.cases:
+        for case in self.cases:  # the submission's text is indented: it cannot start a line
             mark = ("PASS" if case.passed else "FAIL") + (" (public, not scored)" if case.public else "")
-            lines.append(f"{mark} {case.label}" + (f": {case.detail}" if case.detail else ""))
+            lines.append(f"{mark} {case.label}" + (":" if case.detail else ""))
+            lines += [OUTPUT_INDENT + line for line in clean(case.detail).split("\n") if case.detail]
             if case.review:
-                lines.append(f"REVIEW {case.review}")
+                lines.append(f"REVIEW {clean(case.review).replace(chr(10), ' ')}")
         lines += [f"Likely cause: {d.message}" for d in self.diagnoses]
         if not self.passed:
             lines.append(f"Where to look: {self.function} in {self.file}. Hint: {self.hint}")
@@ -120,11 +122,11 @@ class GradeReport:
         lines = [f"{self.assignment}: {self.score:g} / {self.max_score:g} points in {self.execution_time:.1f} s."]
         if self.skipped:
             lines.append("Skipped (fast mode): " + ", ".join(self.skipped) + ".")
-        lines += [f"FLAGGED FOR REVIEW: {text}" for text in self.reviews]
-        active = self.protections.get("active", [])
+        lines += [f"FLAGGED FOR REVIEW: {clean(text)}".replace("\n", " ") for text in self.reviews]
+        active = [clean(item).replace("\n", " ") for item in self.protections.get("active", [])]
         lines.append("Sandbox: " + ("; ".join(active) if active else "no protection was active"))
         for failure in self.protections.get("failed", []):
-            lines.append(f"Sandbox protection not active: {failure}")
+            lines.append("Sandbox protection not active: " + clean(failure).replace("\n", " "))
         lines.append("Anything the submission printed was ignored.")
         return "\n".join(lines)
 
@@ -157,57 +159,11 @@ class GradeReport:
         Path(path).write_text(json.dumps(self.to_gradescope(), indent=2) + "\n")
 
     def write_feedback(self, path: Path) -> None:
+        """Markdown or a standalone HTML page, by the extension (.md, .html); others are a UsageError."""
         path = Path(path)
-        markdown = feedback_markdown(self)
-        path.write_text(markdown_to_html(markdown, self.assignment) if path.suffix.lower() in (".html", ".htm")
-                        else markdown)
+        path.write_text(render(self, feedback_format(path)))
 
 
 def feedback_markdown(report: GradeReport) -> str:
-    """What a student reads: one section per failed check, with where to look and why."""
-    lines = [f"# Feedback: {report.assignment}", "",
-             f"**Score: {report.score:g} / {report.max_score:g}**", ""]
-    failed = [t for t in report.tests if not t.passed]
-    lines += ["All checks passed." if not failed else f"{len(failed)} of {len(report.tests)} checks need work.", ""]
-    for test in failed:
-        lines += [f"## {test.title} ({test.score:g} / {test.max_score:g})", "",
-                  f"Open `{test.function}` in `{test.file}`.", ""]
-        for case in test.cases:
-            if not case.passed:
-                error = f" (relative error {case.rel_error:.2e})" if case.rel_error is not None else ""
-                detail = (case.detail or "failed").replace("\n", "\n  ")
-                lines.append(f"- **{case.label}**{error}: {detail}")
-        lines += [""] + [f"**Likely cause:** {d.message}" for d in test.diagnoses]
-        lines += ["", f"Hint: {test.hint}", ""]
-    if report.reviews:
-        lines += ["## Flagged for review", ""] + [f"- {text}" for text in report.reviews] + [""]
-    passed = [t for t in report.tests if t.passed]
-    if passed:
-        lines += ["## Passed", ""] + [f"- {t.title} ({t.score:g} / {t.max_score:g})" for t in passed] + [""]
-    return "\n".join(lines)
-
-
-def markdown_to_html(markdown: str, title: str) -> str:
-    """The feedback's small Markdown subset as a standalone, escaped HTML page."""
-    body = []
-    for line in markdown.splitlines():
-        text = html.escape(line)
-        text = _inline(text, "**", "strong")
-        text = _inline(text, "`", "code")
-        if line.startswith("## "):
-            body.append(f"<h2>{text[3:]}</h2>")
-        elif line.startswith("# "):
-            body.append(f"<h1>{text[2:]}</h1>")
-        elif line.startswith("- "):
-            body.append(f"<li>{text[2:]}</li>")
-        elif line:
-            body.append(f"<p>{text}</p>")
-    return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>Feedback: {html.escape(title)}"
-            "</title></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
-
-
-def _inline(text: str, marker: str, tag: str) -> str:
-    parts = text.split(marker)
-    if len(parts) % 2 == 0:  # unbalanced: leave as is
-        return text
-    return "".join(f"<{tag}>{part}</{tag}>" if i % 2 else part for i, part in enumerate(parts))
+    """What a student reads, as Markdown (see :mod:`coursekit.grade.feedback`)."""
+    return render(report, "markdown")

@@ -78,11 +78,20 @@ def render_tracks(course: Course, ids: Sequence[str]) -> Tree:
         assignment = course.assignment(assignment_id)
         release, solution = module_tracks(course, assignment)
         release_nbs, solution_nbs = notebook_tracks(course, assignment, exporter)
+        release = release | _selfcheck(course, assignment_id)
         for track, files in ((RELEASE, release | release_nbs),
                              (SOLUTIONS, solution | solution_nbs)):
             tree.update({f"{track}/{assignment_id}/{path}": data
                          for path, data in files.items()})
     return tree
+
+
+def _selfcheck(course: Course, assignment_id: str) -> Tree:
+    """The students' self-check (the grader's public cases) for an assignment the grader knows."""
+    from ..grade.pipeline import CODE_CHECKS
+    from ..grade.public import selfcheck_tree
+
+    return selfcheck_tree(course, assignment_id) if assignment_id in CODE_CHECKS else {}
 
 
 def _assignment_folders(ids: Sequence[str]) -> list[str]:

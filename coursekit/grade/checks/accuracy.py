@@ -43,7 +43,7 @@ def check_cifar10_files(course: Course) -> None:
     if missing:
         raise DatasetError(f"CIFAR-10 is not in {folder} (missing {', '.join(missing)}). Run "
                            "`coursekit data`, or set CIFAR10_DIR to the folder that holds it, or "
-                           "grade with fast=True to skip the accuracy checks.")
+                           "grade with --fast (fast=True in Python) to skip the accuracy checks.")
 
 
 def load_cifar10(course: Course) -> dict[str, np.ndarray]:

@@ -76,10 +76,11 @@ def affine_checks():
     args = [{"a": "x"}, {"a": "w"}, {"a": "b"}]
     return [
         forward_check("affine_forward", "affine_forward", "Affine layer: forward",
-                      "Reshape x to (N, D) with x.reshape(N, -1), then x @ w + b.",
+                      "Flatten each example into one row of D values first; then it is a matrix product plus the bias.",
                       [("x of shape (3, 2, 4)", args, inputs, ["out", None], ["out"], {})]),
         backward_check("affine_backward", "affine_backward", "affine_forward", "Affine layer: backward",
-                       "dx = dout @ w.T reshaped to x.shape; dw = x_rows.T @ dout; db = dout summed over N.",
+                       "Each gradient has the shape of what it differentiates: let the shapes pick the matrix products; "
+                       "dx returns to x's original shape and db gathers dout over the N examples.",
                        args, inputs, ["dx", "dw", "db"], ["x", "w", "b"]),
     ]
 
@@ -89,7 +90,7 @@ def relu_checks():
     inputs = {"x": _away_from_zero(rng, (4, 6)), "dout": rng.standard_normal((4, 6))}
     args = [{"a": "x"}]
     return [
-        forward_check("relu_forward", "relu_forward", "ReLU: forward", "out = np.maximum(x, 0).",
+        forward_check("relu_forward", "relu_forward", "ReLU: forward", "ReLU acts on each entry on its own: positive values pass, the others become 0.",
                       [("x of shape (4, 6)", args, inputs, ["out", None], ["out"], {})]),
         backward_check("relu_backward", "relu_backward", "relu_forward", "ReLU: backward",
                        "dout passes where x > 0 and is zero elsewhere.", args, inputs, "dx", ["x"]),
@@ -100,7 +101,8 @@ def softmax_check():
     rng = rng_for("softmax_loss")
     x, y = rng.standard_normal((7, 5)) * 2, rng.integers(0, 5, 7)
     check = backward_check("softmax_loss", "softmax_loss", "softmax_loss", "Softmax loss",
-                           "Shift each row by its max, loss = mean of -log p[i, y[i]], dx = (p - one_hot(y)) / N.",
+                           "Shifting each row's scores by a constant changes no probability but avoids overflow; the loss is a "
+                           "mean over the N examples, and so is its gradient.",
                            [{"a": "x"}, {"a": "y"}], {"x": x, "y": y}, ["loss", "dx"], ["x"])
     spec = {"target": f"{LAYERS}:softmax_loss", "args": [{"a": "x"}, {"a": "y"}], "returns": ["loss", "dx"]}
     analytic = check.tasks[0].id  # the backward_check's call, which returns the loss too
@@ -174,7 +176,8 @@ def dropout_checks():
     rng = rng_for("dropout")
     x = rng.standard_normal((300, 300)) + 10
     check = _check("dropout_forward", "dropout_forward", "Dropout: forward (train and test)",
-                   "Train: mask = (np.random.rand(*x.shape) < p) / p, out = x * mask; test: out = x.")
+                   "p is the probability of keeping a unit. In training, drop units at random and scale the kept ones "
+                   "so the expected output equals x; in test mode, change nothing.")
     for p in (0.25, 0.4, 0.7):
         for mode in ("train", "test"):
             spec = {"target": f"{LAYERS}:dropout_forward", "returns": ["out", None],

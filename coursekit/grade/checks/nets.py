@@ -55,8 +55,8 @@ def net_init(normalization, keep, reg, set_params=True):
 
 def fc_init_check() -> Check:
     check = Check("fc_init", "FullyConnectedNet: initial parameters", "FullyConnectedNet.__init__", FC_FILE,
-                  "W{i} ~ weight_scale * randn(D_{i-1}, D_i), b{i} = 0; with normalization also "
-                  "gamma{i} = 1 and beta{i} = 0 for the hidden layers only.")
+                  "Weights drawn from a normal distribution with standard deviation weight_scale, zero biases; "
+                  "with normalization, gamma starts at one and beta at zero, in the hidden layers only.")
     for normalization in (None, "batchnorm", "layernorm"):
         init = net_init(normalization, 1.0, 0.0, set_params=False)
         init["args"] = [[40, 30]]
@@ -225,13 +225,14 @@ def _all_of(label, judges):
 
 OPTIMIZERS = {
     "sgd_momentum": ({"learning_rate": 1e-2, "momentum": 0.9}, ["velocity"],
-                     "v = momentum * v - learning_rate * dw; next_w = w + v; store v in config['velocity']."),
+                     "The velocity remembers past steps (decayed by momentum) and w moves by it; keep it in "
+                     "config['velocity'] for the next call."),
     "rmsprop": ({"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-3}, ["cache"],
-                "cache = decay_rate * cache + (1 - decay_rate) * dw**2; "
-                "next_w = w - learning_rate * dw / (sqrt(cache) + epsilon)."),
+                "Keep a decaying average of squared gradients in config['cache'] and divide each step by its "
+                "square root, with epsilon added after the root."),
     "adam": ({"learning_rate": 1e-2, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-3}, ["m", "v", "t"],
-             "Increment t first, then update m and v, correct their bias with t, and step with "
-             "learning_rate * mt / (sqrt(vt) + epsilon)."),
+             "Increment t first, then update both moments, correct their bias with t, and step as RMSProp "
+             "does with the corrected first moment in place of dw."),
 }
 
 

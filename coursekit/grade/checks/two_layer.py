@@ -46,7 +46,7 @@ def _init(std=0.1, set_params=True):
 
 def scores_check() -> Check:
     check = Check("scores", "TwoLayerNet: class scores (forward pass)", "TwoLayerNet.loss", FILE,
-                  "scores = max(0, X @ W1 + b1) @ W2 + b2, returned when y is None.")
+                  "Two affine layers with a ReLU between them; when y is None, return the scores (no softmax).")
     inputs = _inputs("scores")
     spec = {"init": _init(), "method": "loss", "args": [{"a": "X"}], "returns": "scores"}
     task = check.add_task("scores", "call", spec, inputs)
@@ -99,8 +99,8 @@ def gradients_check() -> Check:
 
 def toy_training_check() -> Check:
     check = Check("toy_training", "TwoLayerNet: training on a toy problem", "TwoLayerNet.train", FILE,
-                  "Each iteration: sample a minibatch with np.random.choice, call self.loss, and step "
-                  "every parameter by -learning_rate * grad.")
+                  "Each iteration: draw a fresh random minibatch, get the loss and gradients on it, and move "
+                  "every parameter a small step against its gradient.")
     rng = rng_for("toy_training", public=True)  # a toy problem known to converge; the loss is
     # recomputed from the returned weights, so recorded numbers are no help
     inputs = {"X": 10 * rng.standard_normal((5, 4)), "y": np.array([0, 1, 2, 2, 1])}

@@ -63,13 +63,13 @@ RULES = [
     Rule("dx-not-reshaped", ("affine_backward",), "your dx has the right values but shape (N, D) instead "
          "of x's shape: reshape it to x.shape (keep the original x in the cache)", dx_shape),
     Rule("dw-not-flattened", ("affine_backward",), "your dw has the wrong shape for inputs with more than "
-         "two dimensions: use x.reshape(N, -1).T @ dout", dw_shape),
+         "two dimensions: flatten x to (N, D) as in the forward pass before using it", dw_shape),
     Rule("grad-averaged", ("affine_backward",), "your db is exactly N times too small: sum dout over the "
          "N examples, do not average it", lambda ev: scaled_by_n(ev, "analytic", "db", -1)),
     Rule("grad-not-averaged", ("softmax_loss",), "your gradient is exactly N times too large: the loss is "
          "a mean, so divide dx by N", lambda ev: scaled_by_n(ev, "analytic", "dx", 1)),
-    Rule("relu-reduces", ("relu_forward",), "your ReLU returns the max over axis 0 (np.max(x, 0)): use "
-         "np.maximum(x, 0), elementwise", relu_reduces),
+    Rule("relu-reduces", ("relu_forward",), "your ReLU returns the max over axis 0 (np.max(x, 0)): ReLU "
+         "compares each entry with 0 on its own, without reducing over an axis", relu_reduces),
     Rule("relu-gated-by-dout", ("relu_backward",), "your ReLU gradient is gated by dout instead of x: let "
          "dout through where the forward input x was positive", relu_gate_on_dout),
     Rule("bn-running-not-updated", ("batchnorm_forward",), "your running_mean and running_var never change "
@@ -112,7 +112,7 @@ RULES = [
     Rule("dropout-test-scaled", ("dropout_forward",), "your test-mode output is x * p: with inverted "
          "dropout the scaling happens in training, so test mode returns x unchanged", dropout_test_scaled),
     Rule("dropout-grad-unscaled", ("dropout_backward",), "your dropout gradient is p times too small: "
-         "scale it like the forward pass, dx = dout * mask with the mask divided by p",
+         "the gradient flows through the same mask as the forward pass, divided by p too",
          dropout_backward_unscaled),
     Rule("keepdims-shape", SHAPE_CHECKS, "your values are right, but an array has an extra axis of length "
          "1 (for example (1, M) instead of (M,), as np.sum(..., keepdims=True) gives): return the shape "

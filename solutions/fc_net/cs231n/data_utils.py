@@ -9,7 +9,7 @@ DEFAULT_CIFAR10_DIR = os.path.join(os.path.dirname(__file__), 'datasets', 'cifar
 IMAGES_PER_BATCH = 10000
 IMAGE_SHAPE = (3, 32, 32)  # channels, height, width: the order of the pixel planes on disk
 HOW_TO_GET_DATA = (
-    "Get the dataset with `bash datasets/get_datasets.sh` (or `coursekit data`), "
+    "Get the dataset with `bash cs231n/datasets/get_datasets.sh` (run from your assignment folder), "
     "or point the CIFAR10_DIR environment variable at a folder that holds "
     "data_batch_1 ... data_batch_5, test_batch and batches.meta."
 )

@@ -60,9 +60,9 @@ def test_bundle_holds_the_kit_and_no_solutions(bundle):
 
 def test_unpinned_requirement_is_an_error(tmp_path):
     """Is a requirement without an == pin refused, naming the package?"""
-    (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["numpy>=2", "tqdm==4.70.1"]\n')
+    (tmp_path / "constraints.txt").write_text("numpy>=2\ntqdm==4.70.1  # pinned\n")
     with pytest.raises(Exception, match="'numpy' is not pinned"):
-        pinned_requirements(tmp_path / "pyproject.toml")
+        pinned_requirements(tmp_path / "constraints.txt")
 
 
 def test_setup_sh_runs_without_network(bundle, tmp_path):

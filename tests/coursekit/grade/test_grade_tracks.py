@@ -42,7 +42,8 @@ def test_skeleton_failure_names_the_function_and_file(course, skeleton_submissio
     feedback = tmp_path / "feedback.md"
     grade_submission(course, "fc_net", skeleton_submission("fc_net"), feedback_path=feedback, fast=True)
     text = feedback.read_text()
-    assert "Open `affine_backward` in `cs231n/layers.py`" in text
+    assert "Open `affine_forward` in `cs231n/layers.py`, line" in text  # the error that stops it
+    assert "`affine_backward`" in text  # listed among the checks that error stops
     assert "Open `adam` in `cs231n/optim.py`" in text
     assert "affine_forward in cs231n/layers.py: write your code" in text  # the stub's own message
 

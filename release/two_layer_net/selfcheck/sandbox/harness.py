@@ -1,0 +1,292 @@
+"""The child side of the grader: runs a student's functions on the grader's inputs.
+
+This file is copied next to the submission and run as ``python -I harness.py SPEC_JSON``.
+It imports nothing from the kit (the kit is hidden from the child): only the standard
+library, numpy, and the submission's ``cs231n`` package.  It never judges anything; it
+writes what the student's code returned as one ``.npz`` per task (plain arrays only) and
+reports progress as JSON lines on a file descriptor the parent gave it:
+
+    {"event": "start", "task": "affine_forward"}
+    {"event": "done", "task": "affine_forward", "ok": false, "error": "ValueError: ..."}
+
+Every task runs in its own try/except (``SystemExit`` included), so one failing task
+does not stop the next.  A task that kills the process is found by the parent as the
+one that started and never finished.
+"""
+import copy
+import faulthandler
+import importlib
+import json
+import os
+import signal
+import sys
+import traceback
+
+import numpy as np
+
+# Bound before any student code is imported, so a submission that patches numpy or json
+# cannot change how results are written.
+_savez = np.savez
+_asarray = np.asarray
+_dumps = json.dumps
+_write = os.write
+_MAX_ERROR = 1500
+
+
+# --- building arguments ---------------------------------------------------------------
+
+def resolve(target):
+    """``"cs231n.layers:affine_forward"`` -> the function (or class) it names."""
+    module_name, _, attr = target.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def build(item, arrays):
+    """One argument: {"a": name} an array (a fresh copy), {"d": {...}} a dict, {"v": x} a value,
+    {"t": "float64"} a numpy dtype."""
+    if isinstance(item, dict) and "t" in item:
+        return np.dtype(item["t"]).type
+    if isinstance(item, dict) and "a" in item:
+        return arrays[item["a"]].copy()
+    if isinstance(item, dict) and "d" in item:
+        return {key: build(value, arrays) for key, value in item["d"].items()}
+    if isinstance(item, dict) and "v" in item:
+        return copy.deepcopy(item["v"])
+    return copy.deepcopy(item)
+
+
+def build_call(spec, arrays):
+    args = [build(item, arrays) for item in spec.get("args", [])]
+    kwargs = {key: build(item, arrays) for key, item in spec.get("kwargs", {}).items()}
+    return args, kwargs
+
+
+def make_object(spec, arrays):
+    """Construct ``spec["init"]`` and overwrite its params with the grader's arrays."""
+    init = spec["init"]
+    args, kwargs = build_call(init, arrays)
+    obj = resolve(init["cls"])(*args, **kwargs)
+    for name in init.get("set_params", []):
+        obj.params[name] = arrays["param_" + name].copy()
+    return obj
+
+
+# --- collecting results ---------------------------------------------------------------
+
+def as_array(value, where):
+    """A numeric numpy array, or a TypeError that says what came back instead."""
+    if value is None:
+        raise TypeError(f"{where} is None (did the function return its result?)")
+    arr = _asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{where} is a {type(value).__name__} of dtype {arr.dtype}, not numbers")
+    return arr
+
+
+def collect(result, returns, out, where="the return value"):
+    """Store the parts of ``result`` named by ``returns`` into ``out``."""
+    if isinstance(returns, str):
+        out[returns] = as_array(result, where)
+    elif isinstance(returns, list):
+        if not isinstance(result, (tuple, list)) or len(result) != len(returns):
+            kind = type(result).__name__
+            raise TypeError(f"{where} should be a tuple of {len(returns)} items, got {kind}"
+                            + (f" of {len(result)}" if isinstance(result, (tuple, list)) else ""))
+        for index, (part, name) in enumerate(zip(result, returns)):
+            if name is not None:
+                collect(part, name, out, f"item {index} of {where}")
+    elif isinstance(returns, dict):  # {"prefix": "grad_", "keys": [...]}
+        if not isinstance(result, dict):
+            raise TypeError(f"{where} should be a dict, got {type(result).__name__}")
+        keys = returns.get("keys") or sorted(k for k in result if isinstance(k, str))
+        for key in keys:
+            if key not in result:
+                raise KeyError(f"{where} has no key {key!r} (it has {sorted(map(str, result))})")
+            out[returns["prefix"] + key] = as_array(result[key], f"{where}[{key!r}]")
+
+
+def call_target(spec, arrays, obj=None):
+    args, kwargs = build_call(spec, arrays)
+    func = getattr(obj, spec["method"]) if obj is not None else resolve(spec["target"])
+    return func(*args, **kwargs), args
+
+
+# --- drivers: one per kind of task ----------------------------------------------------
+
+def run_call(spec, arrays):
+    """Call a function (or a method of a fresh object) once and keep what it returns."""
+    obj = make_object(spec, arrays) if "init" in spec else None
+    out = {}
+    if "returns" in spec:  # without it, only the object is made (and its params kept)
+        result, args = call_target(spec, arrays, obj)
+        collect(result, spec["returns"], out)
+    for name, (index, key) in spec.get("after_args", {}).items():  # e.g. updated bn_param
+        out[name] = as_array(args[index].get(key), f"argument {index}[{key!r}] after the call")
+    if "backward" in spec:  # feed the cache to the backward function
+        back = spec["backward"]
+        cache = result[back.get("cache_index", 1)]
+        dout = arrays[back["dout"]].copy()
+        collect(resolve(back["target"])(dout, cache), back["returns"], out, "the backward result")
+    if obj is not None and spec.get("keep_params"):
+        collect(obj.params, {"prefix": "param_", "keys": None}, out, "self.params")
+    return out
+
+
+def run_grid(spec, arrays):
+    """Evaluate the forward pass at x + h*e_i and x - h*e_i for every element of ``wrt``."""
+    h = float(spec["h"])
+    out = {}
+    for name in spec["wrt"]:
+        base = arrays[name]
+        values = []
+        for i in range(base.size):
+            pair = []
+            for sign in (1.0, -1.0):
+                moved = dict(arrays)
+                bumped = base.copy()
+                bumped.flat[i] += sign * h
+                moved[name] = bumped
+                obj = make_object(spec, moved) if "init" in spec else None
+                result, _ = call_target(spec, moved, obj)
+                if spec.get("pick") is not None:
+                    result = result[spec["pick"]]
+                pair.append(as_array(result, "the forward output").astype(np.float64))
+            values.append(pair)
+        out["grid_" + name] = _asarray(values)
+    return out
+
+
+def run_optim(spec, arrays):
+    """Apply an update rule for several steps, feeding its config back in."""
+    func = resolve(spec["target"])
+    w = arrays["w"].copy()
+    config = build(spec["config"], arrays)
+    out = {"w": [], **{key: [] for key in spec["state"]}}
+    for step in range(arrays["dw"].shape[0]):
+        result = func(w, arrays["dw"][step].copy(), config)
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise TypeError(f"the update rule should return (next_w, config), got {type(result).__name__}")
+        w, config = result
+        out["w"].append(as_array(w, "next_w").copy())
+        for key in spec["state"]:
+            out[key].append(_asarray(as_array(config.get(key), f"config[{key!r}]"), np.float64).copy())
+    return {key: _asarray(value) for key, value in out.items()}
+
+
+def run_train_two_layer(spec, arrays):
+    """TwoLayerNet(...).train(...) with the grader's data and hyperparameters."""
+    np.random.seed(spec["seed"])
+    net = make_object(spec, arrays)
+    batches = []  # (sum, size) of each training minibatch, when the grader asks
+    if spec.get("record_batches"):
+        loss = net.loss
+
+        def recording_loss(X, y=None, **kwargs):
+            if y is not None:
+                batches.append((float(_asarray(X, np.float64).sum()), len(X)))
+            return loss(X, y, **kwargs)
+
+        net.loss = recording_loss
+    history = net.train(arrays["X"], arrays["y"], arrays["X_val"], arrays["y_val"], **spec["hyper"])
+    out = {"batches": _asarray(batches, np.float64).reshape(-1, 2)} if spec.get("record_batches") else {}
+    collect(net.params, {"prefix": "param_", "keys": ["W1", "b1", "W2", "b2"]}, out, "net.params")
+    if isinstance(history, dict) and history.get("loss_history") is not None:
+        out["loss_history"] = as_array(history["loss_history"], "loss_history")
+    return out
+
+
+def run_solver(spec, arrays):
+    """FullyConnectedNet + Solver.train() with the grader's data and hyperparameters."""
+    np.random.seed(spec["seed"])
+    model = make_object(spec, arrays)
+    data = {key: arrays[key] for key in ("X_train", "y_train", "X_val", "y_val")}
+    solver = resolve(spec["solver"])(model, data, **build(spec["solver_kwargs"], arrays))
+    solver.train()
+    out = {}
+    collect(model.params, {"prefix": "param_", "keys": None}, out, "model.params")
+    for i, bn_param in enumerate(getattr(model, "bn_params", None) or [], start=1):
+        for key in ("running_mean", "running_var"):
+            if isinstance(bn_param, dict) and bn_param.get(key) is not None:
+                out[f"{key}{i}"] = as_array(bn_param[key], f"bn_params[{i - 1}][{key!r}]")
+    return out
+
+
+DRIVERS = {"call": run_call, "grid": run_grid, "optim": run_optim,
+           "train_two_layer": run_train_two_layer, "solver": run_solver}
+
+
+# --- main -----------------------------------------------------------------------------
+
+def describe(err, root=None):
+    """The error and the student's own lines that led to it, paths relative to the submission."""
+    if isinstance(err, SystemExit):
+        return f"the code called sys.exit({err.code!r})"
+    if isinstance(err, MemoryError):
+        return "MemoryError: the code ran out of memory (it allocates too much)"
+    root = root or os.getcwd()
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if f.filename.startswith(root) and not f.filename.endswith("harness.py")]
+    lines = [f"{os.path.relpath(f.filename, root)}, line {f.lineno}, in {f.name}: {(f.line or '').strip()}"
+             for f in frames[-3:]]
+    message = "".join(traceback.format_exception_only(type(err), err)).strip()
+    lines.append(message.replace(root.rstrip(os.sep) + os.sep, ""))  # e.g. a SyntaxError's "File ..." line
+    return "\n".join(lines)[-_MAX_ERROR:]
+
+
+def _leave_if_forked(main_pid):
+    """A copy of this process made by os.fork() in student code must not report anything."""
+    if os.getpid() != main_pid:
+        os._exit(0)
+
+
+def poison(hung, root):
+    """A trace function that stops any call of a function that hung in an earlier child."""
+    codes = {(os.path.join(root, path), function): path for path, function in hung}
+
+    def tracer(frame, event, arg):
+        key = (frame.f_code.co_filename, frame.f_code.co_name)
+        if event == "call" and key in codes:
+            raise TimeoutError(f"{key[1]} ({codes[key]}) did not finish in an earlier check, so it "
+                               "was not run again: it hangs (an endless loop?)")
+
+    return tracer
+
+
+def report(fd, event):
+    _write(fd, (_dumps(event) + "\n").encode())
+
+
+def main(spec_path):
+    with open(spec_path) as f:
+        spec = json.load(f)
+    fd = spec["status_fd"]
+    sys.path.insert(0, spec["submission"])
+    with np.load(spec["inputs"], allow_pickle=False) as data:
+        store = {key: data[key] for key in data.files}
+    main_pid = os.getpid()
+    faulthandler.register(signal.SIGUSR1)  # the parent asks where a hung task is stuck
+    tracer = poison(spec.get("poisoned", []), spec["submission"]) if spec.get("poisoned") else None
+    for task in spec["tasks"]:
+        name = task["id"]
+        arrays = {key[len(name) + 1:]: value for key, value in store.items()
+                  if key.startswith(name + "/")}
+        report(fd, {"event": "start", "task": name})
+        try:
+            sys.settrace(tracer)
+            out = DRIVERS[task["driver"]](task, arrays)
+            sys.settrace(None)
+            _leave_if_forked(main_pid)
+            _savez(os.path.join(spec["outputs"], name + ".npz"), **out)
+            report(fd, {"event": "done", "task": name, "ok": True})
+        except BaseException as err:  # noqa: BLE001 - student code may raise anything
+            sys.settrace(None)
+            _leave_if_forked(main_pid)
+            report(fd, {"event": "done", "task": name, "ok": False, "error": describe(err)})
+    report(fd, {"event": "end"})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
