@@ -53,6 +53,7 @@ def is_public(check: base.Check, label: str, judge) -> bool:
 def judge_params(judge) -> tuple[str, dict] | None:
     """(factory name, its arguments) of a judge made by a data-only factory of base.py, or by a
     combiner (``COMBINERS``) of such judges; else None."""
+    judge = getattr(judge, "__wrapped__", judge)  # Check.add_case marks public judges in a wrapper
     factory = getattr(judge, "__qualname__", "").split(".<locals>.")[0]
     module = base if factory in FACTORIES else COMBINERS.get(factory)
     if module is None or judge.__module__ != module.__name__ or not judge.__closure__:

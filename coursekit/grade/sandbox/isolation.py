@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...config import ISOLATION_MODES
 from ...errors import IsolationError
 
 ENV_BWRAP = "COURSEKIT_BWRAP"

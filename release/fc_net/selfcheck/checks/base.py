@@ -7,9 +7,18 @@ explanation.  The check earns ``points * passed cases / cases``.
 
 References are computed here, in the parent, by running the same harness driver on the
 annotated solution (``source/``), which the child never sees.
+
+Public and hidden cases: a grade builds every code check twice (:func:`building`). The
+public build draws its inputs from the fixed ``GRADER_SEED``: its cases are those a student
+can run (the self-check), they show the expected values, and they are not scored. The hidden
+build draws its inputs from a fresh seed per grade: its cases are scored, and say how a value
+differs (relative error, shape, where) without showing the reference, so outputs recorded
+from an earlier grade are worth nothing.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable
@@ -26,7 +35,9 @@ VALUE_RTOL = 1e-6  # a forward value, loss or update against the reference
 GRAD_RTOL = 1e-6  # an analytic gradient against the numeric one (centred differences)
 GRAD_STEP = 1e-5  # h of the centred differences
 QUICK_SECONDS = 20.0  # default wall-clock limit of a task; grade_submission uses [grading] check_seconds
-GRADER_SEED = 231  # every input the grader makes derives from this and the check name
+GRADER_SEED = 231  # every public input the grader makes derives from this and the check name
+HIDDEN_PREFIX = "hidden-"  # task suffixes of the hidden build
+_BUILD = contextvars.ContextVar("coursekit_check_build", default=(GRADER_SEED, False))  # (seed, hidden?)
 
 
 @dataclass
@@ -38,6 +49,7 @@ class CaseResult:
     detail: str = ""
     rel_error: float | None = None
     review: str = ""  # set when a human should look at this result (e.g. implausible accuracy)
+    public: bool = False  # a case of the public build: shown with expected values, not scored
 
 
 @dataclass
@@ -54,17 +66,84 @@ class Check:
     needs_data: bool = False
 
     def add_task(self, suffix: str, driver: str, spec: dict, inputs: dict, seconds: float = QUICK_SECONDS) -> str:
-        task_id = f"{self.name}.{suffix}"
+        task_id = f"{self.name}.{HIDDEN_PREFIX if hidden_build() else ''}{suffix}"
         self.tasks.append(Task(task_id, driver, spec, inputs, seconds))
         return task_id
 
     def add_case(self, label: str, judge: Callable[[dict[str, Outcome]], CaseResult]) -> None:
-        self.cases.append((label, judge))
+        if hidden_build():
+            self.cases.append((label, judge))
+            return
+
+        def public(outcomes, judge=judge):
+            result = judge(outcomes)
+            if result is not None:  # (a shape case not counted yet)
+                result.public = True
+            return result
+
+        public.__wrapped__ = judge  # the judge itself, for readers of its parameters
+        self.cases.append((label, public))
+
+    def merge(self, hidden: "Check") -> None:
+        """Add the tasks and cases of the same check's hidden build."""
+        self.tasks += hidden.tasks
+        self.cases += hidden.cases
+
+    def add_shape_case(self, items: list[tuple[str, str, tuple]]) -> None:
+        """One case for the exact shapes of (task id, output key, expected shape), counted only
+        once the value cases added before it pass: it returns None (no case) otherwise, so a
+        wrong value earns nothing for its shape and loses nothing more for it."""
+        count, shapes = len(self.cases), shape_case(items)
+
+        def judge(outcomes):  # the value cases as they are when judged (a check may still wrap one)
+            if not all(value_judge(outcomes).passed for _, value_judge in self.cases[:count]):
+                return None
+            return shapes(outcomes)
+
+        self.add_case(SHAPE_LABEL, judge)
 
 
-def rng_for(name: str) -> np.random.Generator:
-    """The grader's own random numbers for one check, stable from run to run."""
-    return np.random.default_rng([GRADER_SEED, zlib.crc32(name.encode())])
+def explain_once(tasks: list[Task], outcomes: dict[str, Outcome]) -> tuple[dict[str, Outcome], dict[str, str]]:
+    """Errors that are the same in every task (a failed import, an older API; see
+    ``harness.ExplainedOnce``) cut to one line each, and their full texts by the id of the
+    first task they hit: the caller shows each full text once, with that task's check."""
+    full: dict[str, str] = {}  # task id -> full text
+    seen: dict[str, str] = {}  # key -> check that shows it
+    result = dict(outcomes)
+    for task in tasks:
+        outcome = outcomes.get(task.id)
+        if outcome is None or outcome.ok or not outcome.error.startswith(harness.ONCE_MARK):
+            continue
+        head, _, text = outcome.error.partition("\n")
+        key, _, line = head[len(harness.ONCE_MARK):].partition("]\t")
+        check = task.id.split(".")[0]
+        if key not in seen:
+            seen[key], full[task.id] = check, text
+        where = "below" if seen[key] == check else f"under the check '{seen[key]}'"
+        result[task.id] = Outcome(False, error=f"{line} (the error is shown once, {where})")
+    return result, full
+
+
+@contextlib.contextmanager
+def building(seed: int, hidden: bool):
+    """Build checks whose inputs derive from ``seed``; ``hidden`` cases show no reference values."""
+    token = _BUILD.set((int(seed), bool(hidden)))
+    try:
+        yield
+    finally:
+        _BUILD.reset(token)
+
+
+def hidden_build() -> bool:
+    return _BUILD.get()[1]
+
+
+def rng_for(name: str, public: bool = False) -> np.random.Generator:
+    """The grader's own random numbers for one check: from GRADER_SEED (public, stable from run
+    to run) or, in a hidden build, from that grade's seed.  ``public=True`` always gives the
+    public numbers: for behaviour checks whose inputs were chosen by hand (a toy problem that
+    must converge) and whose judgement reveals no reference value."""
+    return np.random.default_rng([GRADER_SEED if public else _BUILD.get()[0], zlib.crc32(name.encode())])
 
 
 def reference(driver: str, spec: dict, inputs: dict) -> dict[str, np.ndarray]:
@@ -85,6 +164,16 @@ def preview(array: np.ndarray, count: int = 4) -> str:
     return f"[{head}{', ...' if flat.size > count else ''}] (shape {tuple(np.shape(array))})"
 
 
+def where_differs(expected: np.ndarray, got: np.ndarray) -> str:
+    """Where two arrays of one shape differ most, without their values: for hidden cases."""
+    if np.ndim(expected) == 0:
+        return "the value differs"
+    diff = np.abs(np.asarray(got, dtype=np.float64) - expected)
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
+    wrong = int(np.sum(diff > VALUE_RTOL * (np.abs(expected) + NORM_FLOOR)))
+    return f"{wrong} of {diff.size} entries differ, most at index {index}"
+
+
 def fetch(outcomes: dict[str, Outcome], task_id: str, key: str, shape: tuple | None) -> np.ndarray | str:
     """The output ``key`` of a task as float64, or a message saying why it is unusable."""
     outcome = outcomes.get(task_id)
@@ -96,15 +185,49 @@ def fetch(outcomes: dict[str, Outcome], task_id: str, key: str, shape: tuple | N
         return f"no value came back for {key}"
     value = outcome.outputs[key]
     if shape is not None and value.shape != tuple(shape):
-        return f"{key} has shape {value.shape}, expected {tuple(shape)}"
+        if not squeezable(value.shape, shape):
+            return f"{key} has shape {value.shape}, expected {tuple(shape)}"
+        value = value.reshape(shape)  # right up to axes of length 1: the shape case judges those
     value = value.astype(np.float64)
     if not np.all(np.isfinite(value)):
         return f"{key} contains NaN or infinite values: {preview(value)}"
     return value
 
 
+def squeezable(got: tuple, expected: tuple) -> bool:
+    """``got`` differs from ``expected`` only by axes of length 1 (e.g. keepdims=True)."""
+    return tuple(d for d in got if d != 1) == tuple(d for d in expected if d != 1)
+
+
+SHAPE_LABEL = "shapes of the returned arrays"
+SINGLETON_NOTE = "the same values with extra axes of length 1"
+
+
+def shape_case(items: list[tuple[str, str, tuple]]):
+    """A judge: each (task id, output key, expected shape) came back with exactly that shape.
+
+    Values are judged up to axes of length 1 by the other cases; this one case costs a
+    returned ``(1, M)`` for ``(M,)`` a small part of the check, never the whole of it."""
+
+    def judge(outcomes):
+        wrong = []
+        for task_id, key, shape in items:
+            outcome = outcomes.get(task_id)
+            if outcome is None or not outcome.ok or key not in outcome.outputs:
+                return CaseResult(SHAPE_LABEL, False, "the values did not come back (see the other cases)")
+            got = outcome.outputs[key].shape
+            if got != tuple(shape):
+                note = f" ({SINGLETON_NOTE})" if squeezable(got, shape) else ""
+                wrong.append(f"{key} has shape {got}, expected {tuple(shape)}{note}")
+        return CaseResult(SHAPE_LABEL, not wrong, "; ".join(wrong))
+
+    return judge
+
+
 def compare_case(label: str, task_id: str, key: str, expected: np.ndarray, rtol: float = VALUE_RTOL):
     """A judge: the output ``key`` must match ``expected`` within ``rtol``."""
+
+    hidden = hidden_build()
 
     def judge(outcomes):
         got = fetch(outcomes, task_id, key, expected.shape)
@@ -113,8 +236,8 @@ def compare_case(label: str, task_id: str, key: str, expected: np.ndarray, rtol:
         error = rel_error(got, expected)
         if error <= rtol:
             return CaseResult(label, True, rel_error=error)
-        return CaseResult(label, False, f"expected {preview(expected)}, got {preview(got)}; "
-                          f"relative error {error:.2e} > {rtol:.0e}", error)
+        shown = where_differs(expected, got) if hidden else f"expected {preview(expected)}, got {preview(got)}"
+        return CaseResult(label, False, f"{shown}; relative error {error:.2e} > {rtol:.0e}", error)
 
     return judge
 
@@ -132,11 +255,15 @@ def gradient_case(label: str, grad_task: str, grad_key: str, grid_task: str, wrt
                   forward_name: str):
     """A judge: the student's gradient must match the numeric gradient of the student's
     forward pass, and (when ``expected`` is given) the reference gradient."""
+    hidden = hidden_build()
 
     def judge(outcomes):
         analytic = fetch(outcomes, grad_task, grad_key, shape)
         if isinstance(analytic, str):
             return CaseResult(label, False, analytic)
+        if expected is not None and rel_error(analytic, expected) <= GRAD_RTOL:
+            # the right gradient: a slip in the forward pass costs the forward's check only
+            return CaseResult(label, True, rel_error=rel_error(analytic, expected))
         grid = fetch(outcomes, grid_task, "grid_" + wrt, None)
         if isinstance(grid, str):
             return CaseResult(label, False, f"the forward pass ({forward_name}) failed: {grid}")
@@ -151,9 +278,11 @@ def gradient_case(label: str, grad_task: str, grad_key: str, grid_task: str, wrt
         if expected is not None:
             ref_error = rel_error(analytic, expected)
             if ref_error > GRAD_RTOL:
+                shown = (where_differs(expected, analytic) if hidden else
+                         f"expected {preview(expected)}, got {preview(analytic)}")
                 return CaseResult(label, False, f"the gradient matches your own forward pass, but that "
-                                  f"forward pass is wrong ({forward_name}): expected {preview(expected)}, "
-                                  f"got {preview(analytic)}; relative error {ref_error:.2e}", ref_error)
+                                  f"forward pass is wrong ({forward_name}): {shown}; relative error "
+                                  f"{ref_error:.2e}", ref_error)
         return CaseResult(label, True, rel_error=error)
 
     return judge

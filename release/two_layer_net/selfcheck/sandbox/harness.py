@@ -7,17 +7,25 @@ writes what the student's code returned as one ``.npz`` per task (plain arrays o
 reports progress as JSON lines on a file descriptor the parent gave it:
 
     {"event": "start", "task": "affine_forward"}
+    {"event": "done", "task": "affine_forward", "ok": true, "offset": 0, "length": 1234}
     {"event": "done", "task": "affine_forward", "ok": false, "error": "ValueError: ..."}
 
-Every task runs in its own try/except (``SystemExit`` included), so one failing task
+A task's outputs are appended to the output file descriptor (one ``.npz`` per task, at
+``offset``, ``length`` bytes).  Before any student code is imported the harness applies
+the resource limits of the spec and, in the degraded mode (no bubblewrap), switches to
+the spare uid it was given.  Every task runs in its own try/except (``SystemExit`` included), so one failing task
 does not stop the next.  A task that kills the process is found by the parent as the
 one that started and never finished.
 """
 import copy
+import ctypes
 import faulthandler
 import importlib
+import inspect
+import io
 import json
 import os
+import resource
 import signal
 import sys
 import traceback
@@ -30,15 +38,52 @@ _savez = np.savez
 _asarray = np.asarray
 _dumps = json.dumps
 _write = os.write
+_pwrite = os.pwrite
 _MAX_ERROR = 1500
+# An error the parent shows in full once and in one line everywhere else starts with
+# ONCE_MARK, a key, a tab and that one line, then a newline and the full text.
+ONCE_MARK = "[once:"
+_import_failures = {}  # module name -> the error of its first failed import
+
+
+class ExplainedOnce(Exception):
+    """An error that is the same in every task (a failed import, an older API)."""
+
+    def __init__(self, key, line, text):
+        super().__init__(f"{ONCE_MARK}{key}]\t{line}\n{text}")
+MB = 1024 * 1024
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+# Imported before the degraded mode's uid switch: a Python under a folder that the spare uid
+# cannot read keeps working for what student code commonly imports.
+PRELOAD = ("math", "random", "pickle", "copy", "itertools", "functools", "collections", "time", "zipfile",
+           "struct", "numbers", "warnings", "builtins", "__future__", "typing", "dataclasses",
+           "numpy.linalg", "numpy.random", "numpy.fft")
 
 
 # --- building arguments ---------------------------------------------------------------
 
+def import_student_module(name):
+    """Import a module of the submission; a failure is remembered and raised as ExplainedOnce."""
+    if name not in _import_failures:
+        try:
+            return importlib.import_module(name)
+        except BaseException as err:  # noqa: BLE001 - an import may raise anything
+            path = name.replace(".", "/") + ".py"
+            text = describe(err)[-900:]
+            cause = text.splitlines()[-2:]  # the innermost line of the submission and the error
+            _import_failures[name] = ExplainedOnce(
+                "import " + " / ".join(cause), f"{path} could not be imported ({cause[-1]}), so this was "
+                "not run", f"{path} could not be imported:\n{text}\nThe grader runs the files that hold "
+                "your code with numpy, the standard library and `future` (past.builtins); the other "
+                "modules of the assignment are the course's own. Remove or fix this import "
+                "(an import of a package such as torch, or of a file you did not hand in).")
+    raise _import_failures[name]
+
+
 def resolve(target):
     """``"cs231n.layers:affine_forward"`` -> the function (or class) it names."""
     module_name, _, attr = target.partition(":")
-    obj = importlib.import_module(module_name)
+    obj = import_student_module(module_name)
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
@@ -68,10 +113,39 @@ def make_object(spec, arrays):
     """Construct ``spec["init"]`` and overwrite its params with the grader's arrays."""
     init = spec["init"]
     args, kwargs = build_call(init, arrays)
-    obj = resolve(init["cls"])(*args, **kwargs)
+    cls = resolve(init["cls"])
+    try:
+        obj = cls(*args, **kwargs)
+    except TypeError:
+        older = older_api(cls, kwargs)
+        if older:
+            raise older from None
+        raise
     for name in init.get("set_params", []):
         obj.params[name] = arrays["param_" + name].copy()
+    for i, bn_param in enumerate(getattr(obj, "bn_params", None) or [], start=1):
+        for key in ("running_mean", "running_var"):  # statistics the grader gives (test mode)
+            if f"{key}{i}" in arrays and isinstance(bn_param, dict):
+                bn_param[key] = arrays[f"{key}{i}"].copy()
     return obj
+
+
+def older_api(cls, kwargs):
+    """ExplainedOnce when ``cls`` has the pre-2021 CS231n constructor (dropout=, use_batchnorm=)."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return None
+    old = [name for name in ("dropout", "use_batchnorm") if name in params]
+    new = [name for name in ("dropout_keep_ratio", "normalization") if name in kwargs and name not in params]
+    if not old or not new:
+        return None
+    return ExplainedOnce(
+        "older api", f"{cls.__name__} has the CS231n constructor of before 2021, so this was not run",
+        f"Your {cls.__name__}.__init__ takes {' and '.join(o + '=' for o in old)} (the CS231n API of "
+        f"2017-2020); this course's constructor takes dropout_keep_ratio= (the probability of keeping "
+        f"a unit, 1 = no dropout) and normalization= (None, 'batchnorm' or 'layernorm'): rename the "
+        f"arguments as in the given code of fc_net.py.")
 
 
 # --- collecting results ---------------------------------------------------------------
@@ -120,6 +194,10 @@ def run_call(spec, arrays):
     """Call a function (or a method of a fresh object) once and keep what it returns."""
     obj = make_object(spec, arrays) if "init" in spec else None
     out = {}
+    for step in range(spec.get("warmup", 0)):  # training passes first (batchnorm statistics)
+        obj.loss(arrays[f"warm_X{step}"].copy(), arrays[f"warm_y{step}"].copy())
+    if spec.get("keep_bn"):
+        out.update(bn_statistics(obj))
     if "returns" in spec:  # without it, only the object is made (and its params kept)
         result, args = call_target(spec, arrays, obj)
         collect(result, spec["returns"], out)
@@ -207,6 +285,13 @@ def run_solver(spec, arrays):
     solver.train()
     out = {}
     collect(model.params, {"prefix": "param_", "keys": None}, out, "model.params")
+    out.update(bn_statistics(model))
+    return out
+
+
+def bn_statistics(model):
+    """running_mean{i} and running_var{i} of each of the model's bn_params that has them."""
+    out = {}
     for i, bn_param in enumerate(getattr(model, "bn_params", None) or [], start=1):
         for key in ("running_mean", "running_var"):
             if isinstance(bn_param, dict) and bn_param.get(key) is not None:
@@ -222,6 +307,8 @@ DRIVERS = {"call": run_call, "grid": run_grid, "optim": run_optim,
 
 def describe(err, root=None):
     """The error and the student's own lines that led to it, paths relative to the submission."""
+    if isinstance(err, ExplainedOnce):
+        return str(err)
     if isinstance(err, SystemExit):
         return f"the code called sys.exit({err.code!r})"
     if isinstance(err, MemoryError):
@@ -259,13 +346,53 @@ def report(fd, event):
     _write(fd, (_dumps(event) + "\n").encode())
 
 
+def set_limits(limits):
+    """Per-process limits (the parent's cgroup bounds the whole tree)."""
+    table = [(resource.RLIMIT_CPU, limits["cpu_seconds"]), (resource.RLIMIT_AS, limits["memory_mb"] * MB),
+             (resource.RLIMIT_FSIZE, limits["file_size_mb"] * MB), (resource.RLIMIT_CORE, 0)]
+    if "max_processes" in limits:
+        table.append((resource.RLIMIT_NPROC, limits["max_processes"]))
+    for kind, value in table:
+        resource.setrlimit(kind, (value, value))
+
+
+def drop_privileges(uid):
+    """Degraded mode only: become the spare uid for good, with no way back, and die with the grader."""
+    for name in PRELOAD:
+        importlib.import_module(name)
+    libc = ctypes.CDLL(None, use_errno=True)
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    if os.getuid() != uid or os.geteuid() != uid or libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        os._exit(97)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
+    if os.getppid() == 1:
+        os._exit(98)  # the grader is already gone
+
+
+def write_outputs(fd, out):
+    """Append one task's arrays to the output file; (offset, length) for the parent."""
+    buffer = io.BytesIO()
+    _savez(buffer, **out)
+    data = buffer.getvalue()
+    offset = os.lseek(fd, 0, os.SEEK_END)
+    written = 0
+    while written < len(data):
+        written += _pwrite(fd, data[written:], offset + written)
+    return offset, len(data)
+
+
 def main(spec_path):
     with open(spec_path) as f:
         spec = json.load(f)
-    fd = spec["status_fd"]
-    sys.path.insert(0, spec["submission"])
+    fd, out_fd = spec["status_fd"], spec["output_fd"]
     with np.load(spec["inputs"], allow_pickle=False) as data:
         store = {key: data[key] for key in data.files}
+    if spec.get("drop_uid") is not None:
+        drop_privileges(spec["drop_uid"])
+    set_limits(spec["limits"])
+    sys.path.insert(0, spec["submission"])
     main_pid = os.getpid()
     faulthandler.register(signal.SIGUSR1)  # the parent asks where a hung task is stuck
     tracer = poison(spec.get("poisoned", []), spec["submission"]) if spec.get("poisoned") else None
@@ -279,12 +406,12 @@ def main(spec_path):
             out = DRIVERS[task["driver"]](task, arrays)
             sys.settrace(None)
             _leave_if_forked(main_pid)
-            _savez(os.path.join(spec["outputs"], name + ".npz"), **out)
-            report(fd, {"event": "done", "task": name, "ok": True})
+            offset, length = write_outputs(out_fd, out)
+            report(fd, {"event": "done", "task": name, "ok": True, "offset": offset, "length": length})
         except BaseException as err:  # noqa: BLE001 - student code may raise anything
             sys.settrace(None)
             _leave_if_forked(main_pid)
-            report(fd, {"event": "done", "task": name, "ok": False, "error": describe(err)})
+            report(fd, {"event": "done", "task": name, "ok": False, "error": describe(err, spec["submission"])})
     report(fd, {"event": "end"})
 
 
