@@ -23,6 +23,7 @@ from traitlets.config import Config
 
 from ..config import STUB_STYLES, Assignment, Course
 from ..errors import BuildError
+from .cellids import read_with_stable_ids
 from .regions import check_parses, has_markers, parse_regions, split_lines
 from .trees import Tree
 
@@ -121,7 +122,7 @@ def read_source_notebook(course: Course, assignment: Assignment, name: str):
         raise BuildError(f"{course.path}: assignments.{assignment.id}.notebooks lists '{name}', "
                          f"but {where} does not exist. Create it, or remove it from the list.")
     try:
-        return nbformat.read(path, as_version=4)
+        return read_with_stable_ids(path.read_text(encoding="utf-8"))
     except Exception as err:  # nbformat raises several unrelated types for a bad file
         raise BuildError(f"{where} is not a readable notebook ({err}). Open and save it "
                          "in Jupyter, or restore it from git.") from None
