@@ -108,7 +108,7 @@ def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, w
     if gradebook:
         from .gradebook import record_grades
 
-        report.recorded = record_grades(gradebook, assignment_id, out)
+        report.recorded = record_grades(gradebook, assignment_id, out, points=course.assignment(assignment_id).points)
         report.gradebook = gradebook
     report.seconds = time.monotonic() - start
     return report
