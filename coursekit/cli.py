@@ -79,7 +79,7 @@ def cmd_grade(args) -> int:
     if looks_like_batch(folder, args.assignment):
         out = Path(args.out or Path("graded") / args.assignment)
         batch = grade_batch(course, args.assignment, folder, out, workers=args.workers, fast=args.fast,
-                            gradebook=args.gradebook)
+                            gradebook=args.gradebook, regrade=args.regrade)
         print(batch.summary())
         return 1 if batch.errors else 0
     report = grade_submission(course, args.assignment, folder,
@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--fast", action="store_true", help="skip the CIFAR-10 accuracy checks")
     grade.add_argument("--out", metavar="DIR", help="a class: output folder (default graded/ASSIGNMENT)")
     grade.add_argument("--workers", type=int, default=None, help="a class: grades run at once (default: CPUs)")
+    grade.add_argument("--regrade", action="store_true",
+                       help="a class: grade every student again (default: only new or changed submissions)")
     grade.add_argument("--gradebook", metavar="DB_URL",
                        help="a class: also record each total in this nbgrader gradebook (sqlite:///gradebook.db)")
 

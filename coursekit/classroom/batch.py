@@ -3,8 +3,10 @@
 The steps of :func:`grade_batch`, in order:
 
 1. list the students who submitted the assignment (:func:`find_students`);
-2. skip those already graded: ``<out>/<student>/results.json`` exists and is complete
-   (it is written last, atomically, so an interrupted batch resumes where it stopped);
+2. skip those already graded: ``<out>/<student>/results.json`` exists, is complete (it is
+   written last, atomically, so an interrupted batch resumes where it stopped) and holds the
+   content hash the submission has now (:mod:`coursekit.classroom.regrade`); ``regrade=True``
+   regrades everyone;
 3. grade the others in a thread pool (each grade runs the student's code in its own jailed
    child process); an exception for one student becomes an error row with score 0;
 4. stream every ``results.json`` back into ``grades.csv``, a pass-rate chart and a score
@@ -24,6 +26,7 @@ from typing import Iterator
 from ..config import Course
 from ..errors import ConfigError, DatasetError, GradingError
 from ..grade import grade_submission
+from .regrade import is_current, submission_hash
 from .results import FEEDBACK, RESULTS, is_complete, write_atomic
 from .summary import GRADES_CSV, HISTOGRAM_PNG, PASS_RATE_PNG, write_summaries
 
@@ -80,10 +83,12 @@ def find_students(submitted_dir: Path, assignment_id: str) -> Iterator[tuple[str
 
 
 def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, workers: int | None = None,
-                fast: bool = False, progress: bool = True, gradebook: str | None = None) -> BatchReport:
+                fast: bool = False, progress: bool = True, gradebook: str | None = None,
+                regrade: bool = False) -> BatchReport:
     """Grade every student of ``submitted_dir`` into ``out_dir``; resume what an earlier run left.
 
-    ``gradebook`` (an nbgrader database URL, e.g. ``sqlite:///gradebook.db``) also gets the totals.
+    ``gradebook`` (an nbgrader database URL, e.g. ``sqlite:///gradebook.db``) also gets the totals;
+    ``regrade`` grades every student again, changed or not.
     """
     start = time.monotonic()
     if not looks_like_batch(Path(submitted_dir), assignment_id):
@@ -96,7 +101,9 @@ def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, w
     todo = []
     for student, folder in find_students(submitted_dir, assignment_id):
         report.students += 1
-        if is_complete(out / student / RESULTS, assignment_id, fast):
+        results = out / student / RESULTS
+        if (not regrade and is_complete(results, assignment_id, fast)
+                and is_current(results, submission_hash(folder))):
             report.resumed += 1
         else:
             todo.append((student, folder))
@@ -132,7 +139,7 @@ def grade_student(course: Course, assignment_id: str, student: str, submission: 
                   fast: bool) -> None:
     """Grade one student into ``folder``: feedback.md, then results.json (the completion mark)."""
     folder.mkdir(parents=True, exist_ok=True)
-    batch = {"student_id": student, "fast": fast}
+    batch = {"student_id": student, "fast": fast, "hash": submission_hash(submission)}
     try:
         report = grade_submission(course, assignment_id, submission, fast=fast)
     except GRADER_WIDE_ERRORS:

@@ -1,0 +1,1 @@
+"""The CS231n-style student package: layers, classifiers, optimizers and utilities."""
