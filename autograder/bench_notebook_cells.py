@@ -58,7 +58,7 @@ def main() -> None:
     env = {**os.environ, "COURSEKIT_FAST": "1" if args.fast else "0", "COURSEKIT_ROOT": str(ROOT)}
     rows = []
     for assignment in args.assignments or list(course.assignments):
-        with tempfile.TemporaryDirectory(dir=ROOT, prefix=".bench-cells-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="coursekit-bench-cells-") as tmp:  # COURSEKIT_ROOT finds the course
             folder = Path(tmp) / assignment
             shutil.copytree(ROOT / "solutions" / assignment, folder)
             for name in [*course.assignment(assignment).notebooks, KIT_NOTEBOOK]:

@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--code-only", action="store_true",
                        help="never run the CIFAR-10 checks (no dataset needed)")
     check.add_argument("--catalogue", type=Path, help="mistake catalogue (default: autograder/mistakes.toml)")
-    check.add_argument("--only", nargs="*", metavar="ID", help="only these mistakes")
+    check.add_argument("--only", nargs="*", metavar="ID", help="only these mistakes (and their assignments)")
     check.add_argument("--workers", type=int, default=2, help="grades run at once")
 
     demo = command("demo", cmd_demo, "the main job: build the tracks and grade the solutions track")

@@ -151,7 +151,8 @@ def test_manual_grades_reach_the_export_and_feedback(course_dir):
 
 
 def test_regenerating_and_reautograding_keep_the_grades(course_dir):
-    """After grades exist, do `generate_assignment --force` and `autograde --force` work and keep the kit's scores?"""
+    """After grades exist, do `generate_assignment --force` and `autograde --force` work and keep the kit's
+    scores and the instructor's override?"""
     before = kit_cells(course_dir)
     nbgrader(course_dir, "generate_assignment", ASSIGNMENT, "--force")
     assert (course_dir / "release" / ASSIGNMENT / "cs231n" / "layers.py").is_file()
@@ -159,4 +160,5 @@ def test_regenerating_and_reautograding_keep_the_grades(course_dir):
     nbgrader(course_dir, "autograde", ASSIGNMENT, "--student", "partial", "--force", "--notebook", KIT_NOTEBOOK_ID)
     after = kit_cells(course_dir)
     assert after["partial"] == before["partial"]
+    assert after["partial"]["adam"] == 2.0  # the instructor's override (previous test) is kept
     assert sum(after["partial"].values()) > 0
