@@ -199,11 +199,20 @@ def _answers(folder: Path, grade_ids: set[str]) -> dict[str, str]:
         except (OSError, ValueError, AttributeError):
             continue
         for cell in cells if isinstance(cells, list) else []:
-            grade_id = (cell.get("metadata") or {}).get("nbgrader", {}).get("grade_id") if isinstance(cell, dict) else None
+            grade_id = _grade_id(cell)
             if grade_id in grade_ids and grade_id not in answers:
                 source = cell.get("source", "")
-                answers[grade_id] = "".join(source) if isinstance(source, list) else str(source)
+                answers[grade_id] = "".join(map(str, source)) if isinstance(source, list) else str(source)
     return answers
+
+
+def _grade_id(cell) -> str | None:
+    """The nbgrader grade_id of a cell of an untrusted notebook, or None."""
+    try:
+        grade_id = cell["metadata"]["nbgrader"]["grade_id"]
+    except (KeyError, TypeError, IndexError):
+        return None
+    return grade_id if isinstance(grade_id, str) else None
 
 
 class _heartbeat:
