@@ -55,7 +55,7 @@ def stage_upload(course: Course, assignment: Assignment, upload: Path, scratch: 
     if holder is not None:
         return Staged(holder, "assignment folder" if holder == upload else
                       f"assignment folder {holder.relative_to(upload).as_posix()}/ inside the upload")
-    files = [p for p in _walk(upload) if p.is_file()]
+    files = [p for p in _walk(upload) if p.is_file() and not p.is_symlink()]  # a link could name the kit
     placed = {relpath: _match(relpath, files) for relpath in assignment.modules}
     found = {relpath: path for relpath, path in placed.items() if path is not None}
     if not any(relpath.endswith(".py") and not relpath.endswith("__init__.py") for relpath in found):
@@ -99,7 +99,7 @@ def _walk(folder: Path, depth: int = 0):
 
 def _folder_with_package(upload: Path) -> Path | None:
     """The shallowest folder (the upload or below) holding a ``cs231n/`` package folder."""
-    if (upload / PACKAGE).is_dir():
+    if (upload / PACKAGE).is_dir() and not (upload / PACKAGE).is_symlink():
         return upload
     for path in _walk(upload):
         if path.is_dir() and path.name == PACKAGE and not path.is_symlink():

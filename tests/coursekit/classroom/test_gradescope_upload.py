@@ -80,6 +80,18 @@ def test_loose_files_fill_the_rest_from_the_skeleton(course, tmp_path):
     assert "data_utils.py" in staged.describe()
 
 
+def test_symlinked_files_are_not_taken(course, tmp_path):
+    """Is a loose file that is a symlink (to the solution, say) left out, and the skeleton used instead?"""
+    upload = tmp_path / "submission"
+    _loose_files(upload)
+    (upload / "optim.py").unlink()
+    (upload / "optim.py").symlink_to(ROOT / "source" / "cs231n" / "optim.py")
+    staged = stage_upload(course, course.assignment(ASSIGNMENT), upload, tmp_path / "scratch")
+    assert "cs231n/optim.py" in staged.from_release
+    assert (staged.folder / "cs231n/optim.py").read_bytes() == (ROOT / "release" / ASSIGNMENT /
+                                                                "cs231n/optim.py").read_bytes()
+
+
 def test_an_upload_without_the_package_is_one_clear_message(course, tmp_path):
     """Does an upload with no cs231n files get score 0 and one message saying what to upload?"""
     upload = tmp_path / "submission"
