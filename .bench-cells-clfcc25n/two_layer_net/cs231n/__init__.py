@@ -1,1 +1,0 @@
-"""The CS231n-style student package: layers, classifiers, optimizers and utilities."""
