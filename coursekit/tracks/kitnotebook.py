@@ -9,7 +9,9 @@
   override) each check's score.  Students see only a comment in each cell;
 - the notebooks' manually graded answer cells take their points from
   ``[assignments.<id>.points.questions]`` (:func:`apply_course_points`);
-- any other autograded test cell with points is an error: it would count a function twice.
+- the notebooks' own test cells are worth 0 points (students still see them fail, and
+  ``nbgrader validate`` reports them); one with points is an error: it would count a
+  function twice.
 
 An assignment without a points table (a plain nbgrader course) keeps its notebooks' points.
 """
@@ -99,9 +101,11 @@ def apply_course_points(nb, assignment: Assignment, name: str) -> None:
             continue
         where = f"source/{assignment.id}/{name}, cell index {index} (grade_id '{meta.get('grade_id')}')"
         if not meta.get("solution"):
-            raise BuildError(f"{where}: is an autograded test cell with points, but this assignment's "
-                             f"points are the grader's checks ({KIT_NOTEBOOK}); counting both would "
-                             "grade the same functions twice. Make it a read-only cell without points.")
+            if meta.get("points", 0) != 0:
+                raise BuildError(f"{where}: is an autograded test cell with points, but this assignment's "
+                                 f"points are the grader's checks ({KIT_NOTEBOOK}); counting both would "
+                                 "grade the same functions twice. Give it 0 points.")
+            continue
         if meta.get("grade_id") not in questions:
             raise BuildError(f"{where}: is a manually graded cell, but {table} in course.toml gives it "
                              f"no points. Add `{meta.get('grade_id')} = <points>` there.")

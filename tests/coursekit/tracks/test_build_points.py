@@ -27,7 +27,8 @@ def course_copy(tmp_path):
 def _grade_cells(data: bytes) -> dict[str, float]:
     cells = json.loads(data)["cells"]
     return {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
-            for c in cells if c["metadata"].get("nbgrader", {}).get("grade")}
+            for c in cells if c["metadata"].get("nbgrader", {}).get("grade")
+            and c["metadata"]["nbgrader"]["points"] > 0}  # the notebooks' own test cells are worth 0
 
 
 def test_kit_notebook_has_one_cell_per_check_with_the_tables_points():
@@ -44,7 +45,7 @@ def test_kit_notebook_has_one_cell_per_check_with_the_tables_points():
 
 
 def test_only_the_kit_and_the_questions_carry_points():
-    """Are the questions the only graded cells of the assignment's own notebooks, with the table's points?"""
+    """Are the questions the only cells of the assignment's own notebooks with points, the table's?"""
     course = load_config(ROOT / "course.toml")
     tree = render_tracks(course, ["fc_net", "two_layer_net"])
     for assignment_id in ("fc_net", "two_layer_net"):
