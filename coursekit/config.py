@@ -212,6 +212,10 @@ def _parse_assignment(key: str, raw: Any, path: Path) -> Assignment:
     _check_numbers(questions, f"{where}.points.{QUESTIONS}", path)
     visibility = raw.get("visibility", {})
     for sub, value in visibility.items():
+        if sub != DEFAULT_VISIBILITY and sub not in points:
+            raise ConfigError(f"{path}: key '{where}.visibility.{sub}' names no check of "
+                              f"'{where}.points'; use a check's name or '{DEFAULT_VISIBILITY}'."
+                              + _suggest(sub, [*points, DEFAULT_VISIBILITY]))
         if value not in VISIBILITIES:
             raise ConfigError(f"{path}: key '{where}.visibility.{sub}' must be one of "
                               f"{', '.join(VISIBILITIES)}, got {value!r}.")
