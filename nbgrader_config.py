@@ -26,5 +26,5 @@ c.GenerateAssignment.post_convert_hook = write_release_modules
 
 # The limit of one cell in `nbgrader autograde` and `nbgrader validate` ([grading]
 # notebook_cell_seconds): the slowest solution cell on 2 cores, with margin.
-c.Execute.timeout = 1800
-c.ExecutePreprocessor.timeout = 1800
+c.Execute.timeout = 3600
+c.ExecutePreprocessor.timeout = 3600

@@ -50,7 +50,7 @@ class Limits:
     check_seconds: int = 20
     # Optional: nbgrader's limit for one notebook cell (autograde, validate); written into
     # nbgrader_config.py.  Measured: see autograder/README.md ("Notebook timeouts").
-    notebook_cell_seconds: int = 1800
+    notebook_cell_seconds: int = 3600
 
 
 @dataclass(frozen=True)
