@@ -16,8 +16,15 @@ c.CourseDirectory.release_directory = "release"
 # `nbgrader generate_assignment <id>` adds each one to it.
 c.GenerateAssignment.create_assignment = True
 
-# nbgrader's own passes, with the kit's ClearKitSolutions in place of ClearSolutions.
+# nbgrader's own passes, with the kit's CoursePoints first (the points of course.toml) and
+# its ClearKitSolutions in place of ClearSolutions.
 c.GenerateAssignment.preprocessors = GENERATE_ASSIGNMENT_PASSES
+c.CoursePoints.course_toml = os.path.join(c.CourseDirectory.root, "course.toml")
 c.ClearKitSolutions.stub = "raise"
 # Also write the stubbed modules into release/<id>/, as `coursekit build` does.
 c.GenerateAssignment.post_convert_hook = write_release_modules
+
+# The limit of one cell in `nbgrader autograde` and `nbgrader validate` ([grading]
+# notebook_cell_seconds): the slowest solution cell on 2 cores, with margin.
+c.Execute.timeout = 3600
+c.ExecutePreprocessor.timeout = 3600

@@ -10,6 +10,9 @@ Gradescope runs ``run_autograder`` (the shell script next to this file), which c
 ``results.json`` is always written, whatever happens: if the grader itself cannot run (no
 dataset, bad course.toml, no isolation) or fails in any way, with a score of 0 and a
 message for the staff, and the exit code is non-zero.
+The upload may be laid out in any of the ways students upload (the assignment folder, its
+contents, one extra folder level, the package alone, loose files): see
+coursekit/classroom/upload.py.  Progress lines go to stdout, Gradescope's autograder log.
 """
 from __future__ import annotations
 
@@ -33,6 +36,10 @@ def write_failure(results: Path, message: str) -> None:
     os.replace(tmp, results / "results.json")
 
 
+def log(line: str) -> None:
+    print(line, flush=True)
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__, file=sys.stderr)
@@ -41,19 +48,17 @@ def main(argv: list[str]) -> int:
     submission = Path(argv[1] if len(argv) > 1 else "/autograder/submission")
     results = Path(argv[2] if len(argv) > 2 else "/autograder/results")
     try:
+        from coursekit.classroom.gradescope import grade_upload
         from coursekit.config import load_config
         from coursekit.errors import CoursekitError
-        from coursekit.grade import grade_submission
     except Exception as err:  # noqa: BLE001 - results.json must be written whatever fails
         write_failure(results, f"the kit could not be imported ({type(err).__name__}: {err})")
         return INTERNAL_ERROR_EXIT
     try:
         results.mkdir(parents=True, exist_ok=True)
-        report = grade_submission(load_config(ROOT / "course.toml"), assignment, submission,
-                                  results_path=results / "results.json",
-                                  feedback_path=results / "feedback.html",
-                                  fast=os.environ.get("COURSEKIT_FAST") == "1",
-                                  insecure=os.environ.get("COURSEKIT_INSECURE") == "1")
+        grade_upload(load_config(ROOT / "course.toml"), assignment, submission, results,
+                     fast=os.environ.get("COURSEKIT_FAST") == "1",
+                     insecure=os.environ.get("COURSEKIT_INSECURE") == "1", log=log)
     except CoursekitError as err:
         write_failure(results, str(err))
         print(f"run_autograder: error: {err}", file=sys.stderr)
@@ -62,7 +67,6 @@ def main(argv: list[str]) -> int:
         write_failure(results, f"internal error of the grader ({type(err).__name__}: {str(err)[:300]})")
         print(f"run_autograder: internal error: {type(err).__name__}: {err}", file=sys.stderr)
         return INTERNAL_ERROR_EXIT
-    print(report.table())
     return 0
 
 

@@ -134,7 +134,8 @@ def cmd_grade(args) -> int:
         out = Path(args.out or Path("graded") / args.assignment)
         batch = grade_batch(course, args.assignment, folder, out, workers=args.workers, fast=args.fast,
                             gradebook=args.gradebook, progress=not _quiet(args), insecure=args.insecure,
-                            feedback=Path(args.feedback).name if args.feedback else FEEDBACK)
+                            feedback=Path(args.feedback).name if args.feedback else FEEDBACK,
+                            regrade=args.regrade)
         print(batch.summary())
         return EXIT_PROBLEM if batch.errors else EXIT_OK
     stages = [s for s in STAGES if s != "waiting for your functions"
@@ -264,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "(spare uid, no namespaces; the course files must be readable by root only)")
     grade.add_argument("--out", metavar="DIR", help="a class: output folder (default graded/ASSIGNMENT)")
     grade.add_argument("--workers", type=int, default=None, help="a class: grades run at once (default: CPUs)")
+    grade.add_argument("--regrade", action="store_true",
+                       help="a class: grade every student again (default: only new or changed submissions)")
     grade.add_argument("--gradebook", metavar="DB_URL",
                        help="a class: also record each total in this nbgrader gradebook (sqlite:///gradebook.db)")
 
@@ -277,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--code-only", action="store_true",
                        help="never run the CIFAR-10 checks (no dataset needed)")
     check.add_argument("--catalogue", type=Path, help="mistake catalogue (default: autograder/mistakes.toml)")
-    check.add_argument("--only", nargs="*", metavar="ID", help="only these mistakes")
+    check.add_argument("--only", nargs="*", metavar="ID", help="only these mistakes (and their assignments)")
     check.add_argument("--workers", type=int, default=2, help="grades run at once")
 
     demo = command("demo", cmd_demo, "the main job: build the tracks and grade the solutions track")

@@ -24,6 +24,9 @@ ENV_DATA_DIR = "CIFAR10_DIR"
 ENV_COURSE_ROOT = "COURSEKIT_ROOT"
 STUB_STYLES = ("raise", "pass")
 ISOLATION_MODES = ("bwrap", "degraded")
+QUESTIONS = "questions"  # [assignments.<id>.points.questions]: the notebooks' manually graded cells
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's
+DEFAULT_VISIBILITY = "default"  # [assignments.<id>.visibility] key for the checks not named
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class Limits:
     # Optional: "bwrap" (bubblewrap; refuse to grade without it) or "degraded" (no namespaces, spare uid:
     # what `coursekit grade --insecure` selects).
     isolation: str = "bwrap"
+    # Optional: nbgrader's limit for one notebook cell (autograde, validate); written into
+    # nbgrader_config.py.  Measured: see autograder/README.md ("Notebook timeouts").
+    notebook_cell_seconds: int = 3600
 
 
 @dataclass(frozen=True)
@@ -60,15 +66,24 @@ class Assignment:
     modules: tuple[str, ...]
     notebooks: tuple[str, ...]
     thresholds: Mapping[str, float]
-    points: Mapping[str, float]
+    points: Mapping[str, float]  # the grader's checks (coursekit/grade)
     train: Mapping[str, Any]
     grade_train: Mapping[str, Any]
     # Files the grader takes from a submission besides those with student regions (optional).
     student_files: tuple[str, ...] = ()
+    # The notebooks' manually graded answer cells, by nbgrader grade_id ([points.questions]).
+    question_points: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    # Gradescope visibility by check name, and "default" for the others ([visibility]).
+    visibility: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def max_score(self) -> float:
+        """The grader's points (the checks); the manually graded questions come on top."""
         return float(sum(self.points.values()))
+
+    def visibility_of(self, check: str) -> str:
+        """Gradescope visibility of ``check``: its own entry, else the default, else visible."""
+        return self.visibility.get(check, self.visibility.get(DEFAULT_VISIBILITY, "visible"))
 
 
 @dataclass(frozen=True)
@@ -130,6 +145,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "train": ((dict,), False),
         "grade_train": ((dict,), False),
         "student_files": ((list,), False),
+        "visibility": ((dict,), False),
     },
 }
 _FREE_TABLES = {"thresholds": _NUMBER, "points": _NUMBER,
@@ -200,9 +216,24 @@ def _parse_assignment(key: str, raw: Any, path: Path) -> Assignment:
         for item in raw.get(name, []):
             if not isinstance(item, str):
                 raise ConfigError(f"{path}: every entry of '{where}.{name}' must be a string, got {item!r}.")
+    points = dict(raw.get("points", {}))
+    questions = points.pop(QUESTIONS, {})
+    if not isinstance(questions, dict):
+        raise ConfigError(f"{path}: key '{where}.points.{QUESTIONS}' must be a table "
+                          f"([{where}.points.{QUESTIONS}]) of grade_id = points.")
+    _check_numbers(questions, f"{where}.points.{QUESTIONS}", path)
+    visibility = raw.get("visibility", {})
+    for sub, value in visibility.items():
+        if sub != DEFAULT_VISIBILITY and sub not in points:
+            raise ConfigError(f"{path}: key '{where}.visibility.{sub}' names no check of "
+                              f"'{where}.points'; use a check's name or '{DEFAULT_VISIBILITY}'."
+                              + _suggest(sub, [*points, DEFAULT_VISIBILITY]))
+        if value not in VISIBILITIES:
+            raise ConfigError(f"{path}: key '{where}.visibility.{sub}' must be one of "
+                              f"{', '.join(VISIBILITIES)}, got {value!r}.")
     free = {}
     for name, types in _FREE_TABLES.items():
-        table = raw.get(name, {})
+        table = points if name == "points" else raw.get(name, {})
         for sub, value in table.items():
             if isinstance(value, bool) and types is _NUMBER or not isinstance(value, types):
                 raise ConfigError(
@@ -212,7 +243,15 @@ def _parse_assignment(key: str, raw: Any, path: Path) -> Assignment:
         free[name] = MappingProxyType(dict(table))
     return Assignment(id=key, title=raw["title"], modules=tuple(raw["modules"]),
                       notebooks=tuple(raw["notebooks"]), student_files=tuple(raw.get("student_files", [])),
-                      **free)
+                      question_points=MappingProxyType(dict(questions)),
+                      visibility=MappingProxyType(dict(visibility)), **free)
+
+
+def _check_numbers(table: dict, where: str, path: Path) -> None:
+    for sub, value in table.items():
+        if isinstance(value, bool) or not isinstance(value, _NUMBER) or value < 0:
+            raise ConfigError(f"{path}: key '{where}.{sub}' must be a number >= 0, "
+                              f"got {type(value).__name__} {value!r}.")
 
 
 def _check_table(table: dict, schema: dict, where: str, path: Path) -> None:

@@ -4,8 +4,10 @@ The steps of :func:`grade_batch`, in order:
 
 1. list the students who submitted the assignment (:func:`find_students`);
    (a student id that is not a safe folder name, or a symlinked folder, is refused with an error row);
-2. skip those already graded: ``<out>/students/<student>/results.json`` exists and is complete
-   (it is written last, atomically, so an interrupted batch resumes where it stopped);
+2. skip those already graded: ``<out>/students/<student>/results.json`` exists, is complete
+   (it is written last, atomically, so an interrupted batch resumes where it stopped) and
+   holds the content hash the submission has now (:mod:`coursekit.classroom.regrade`);
+   ``regrade=True`` regrades everyone;
 3. grade the others in a thread pool (each grade runs the student's code in its own sandboxed
    child process); an exception for one student becomes an error row with score 0;
 4. stream every ``results.json`` back into ``grades.csv``, a pass-rate chart and a score
@@ -26,6 +28,7 @@ from ..config import Course
 from ..errors import ConfigError, DatasetError, GradingError, IsolationError
 from ..grade import grade_submission
 from ..grade.feedback import feedback_format
+from .regrade import is_current, submission_hash
 from .results import FEEDBACK, RESULTS, id_problem, is_complete, student_folder, write_atomic
 from .summary import GRADES_CSV, HISTOGRAM_PNG, PASS_RATE_PNG, write_summaries
 
@@ -83,11 +86,12 @@ def find_students(submitted_dir: Path, assignment_id: str) -> Iterator[tuple[str
 
 def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, workers: int | None = None,
                 fast: bool = False, progress: bool = True, gradebook: str | None = None,
-                insecure: bool = False, feedback: str = FEEDBACK) -> BatchReport:
+                insecure: bool = False, feedback: str = FEEDBACK, regrade: bool = False) -> BatchReport:
     """Grade every student of ``submitted_dir`` into ``out_dir``; resume what an earlier run left.
 
     ``gradebook`` (an nbgrader database URL, e.g. ``sqlite:///gradebook.db``) also gets the totals.
-    ``feedback`` is the file name of each student's feedback (.md or .html).
+    ``feedback`` is the file name of each student's feedback (.md or .html); ``regrade`` grades
+    every student again, changed or not.
     """
     start = time.monotonic()
     feedback_format(feedback)
@@ -105,7 +109,9 @@ def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, w
         if problem:
             report.errors.append((ascii(student)[1:-1][:80], f"refused: {problem}"))
             continue
-        if is_complete(student_folder(out, student) / RESULTS, assignment_id, fast):
+        results = student_folder(out, student) / RESULTS
+        if (not regrade and is_complete(results, assignment_id, fast)
+                and is_current(results, submission_hash(folder))):
             report.resumed += 1
         else:
             todo.append((student, folder))
@@ -118,7 +124,7 @@ def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, w
     if gradebook:
         from .gradebook import record_grades
 
-        report.recorded = record_grades(gradebook, assignment_id, out)
+        report.recorded = record_grades(gradebook, assignment_id, out, points=course.assignment(assignment_id).points)
         report.gradebook = gradebook
     report.seconds = time.monotonic() - start
     return report
@@ -154,7 +160,7 @@ def grade_student(course: Course, assignment_id: str, student: str, submission: 
                   fast: bool, insecure: bool = False, feedback: str = FEEDBACK) -> None:
     """Grade one student into ``folder``: the feedback, then results.json (the completion mark)."""
     folder.mkdir(parents=True, exist_ok=True)
-    batch = {"student_id": student, "fast": fast}
+    batch = {"student_id": student, "fast": fast, "hash": submission_hash(submission)}
     try:
         report = grade_submission(course, assignment_id, submission, fast=fast, insecure=insecure)
     except GRADER_WIDE_ERRORS:

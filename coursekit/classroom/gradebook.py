@@ -1,16 +1,16 @@
-"""Write a graded batch into nbgrader's gradebook, so that formgrader shows the kit's score.
+"""Write a graded batch into nbgrader's gradebook, check by check, so formgrader shows the kit's scores.
 
-The kit grades modules (``cs231n/*.py``), which nbgrader does not see.  Its score goes into
-the gradebook as one autograded grade cell, ``coursekit``, of one extra notebook of the
-assignment, ``coursekit_modules``, worth the batch's max score.  formgrader then adds it to
-the notebooks' own points in each student's total.
+The kit grades modules (``cs231n/*.py``), which nbgrader's notebooks do not score.  Its checks
+are the autograded cells of the generated notebook ``coursekit_modules`` of the assignment
+(see :mod:`coursekit.tracks.kitnotebook`): one cell per check, named after it, worth the
+check's points of course.toml.  ``nbgrader generate_assignment`` puts them in the gradebook
+and ``nbgrader autograde`` scores them by running the kit; :func:`record_grades` writes the
+same scores from a class grade (``coursekit grade ... --gradebook``), for example for a
+student whose submission lacks the notebook.
 
-The rows come from a batch's ``out_dir`` (see :mod:`coursekit.classroom.batch`), streamed one at a time.
-Recording twice updates the same cell: it never adds a second one.  A manual score entered
-in formgrader is kept (nbgrader prefers it to the auto score).
-
-Caveat: ``nbgrader generate_assignment`` refuses to remove a notebook that has submissions,
-so this notebook stays in the gradebook once grades are recorded.
+Recording twice updates the same cells.  A score an instructor entered in formgrader is a
+manual score, which nbgrader prefers to the auto score: it is never overwritten.  A check the
+batch did not run (fast mode) is recorded as 0, as its cell scores under autograde in fast mode.
 """
 from __future__ import annotations
 
@@ -18,44 +18,53 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Mapping
 
+from ..tracks.kitnotebook import KIT_NOTEBOOK_ID
 from .results import iter_results
 
-NOTEBOOK = "coursekit_modules"
-CELL = "coursekit"
+NOTEBOOK = KIT_NOTEBOOK_ID
 
 
-def batch_max_score(out_dir: Path, assignment_id: str) -> float | None:
-    """The max score of the batch's graded students (the same for all of them), or None."""
-    return next((row["max_score"] for row in iter_results(out_dir, assignment_id)
-                 if row["max_score"] is not None), None)
+def batch_points(out_dir: Path, assignment_id: str) -> dict[str, float]:
+    """Each check's max score, from the batch's graded students (used when no table is given)."""
+    points: dict[str, float] = {}
+    for row in iter_results(out_dir, assignment_id):
+        points.update({check: float(score_max[1]) for check, score_max in row["checks"].items()})
+    return points
 
 
-def record_grades(db_url: str, assignment_id: str, out_dir, *, max_score: float | None = None) -> int:
-    """Put each student's total from ``out_dir`` into the gradebook at ``db_url``; return how many."""
+def record_grades(db_url: str, assignment_id: str, out_dir, *,
+                  points: Mapping[str, float] | None = None) -> int:
+    """Put each student's check scores from ``out_dir`` into the gradebook at ``db_url``; return how many.
+
+    ``points``: the assignment's points table (check -> max score); default: the batch's checks.
+    """
     from nbgrader.api import Gradebook
 
     out_dir = Path(out_dir)
-    max_score = max_score if max_score is not None else batch_max_score(out_dir, assignment_id)
-    if max_score is None:
+    points = dict(points) if points is not None else batch_points(out_dir, assignment_id)
+    if not points:
         return 0  # nobody was graded
     count = 0
     _alembic_on_path()
     with Gradebook(db_url) as gb:
         gb.update_or_create_assignment(assignment_id)
         gb.update_or_create_notebook(NOTEBOOK, assignment_id)
-        gb.update_or_create_grade_cell(CELL, NOTEBOOK, assignment_id, max_score=max_score, cell_type="code")
+        for check, max_score in points.items():
+            gb.update_or_create_grade_cell(check, NOTEBOOK, assignment_id, max_score=max_score, cell_type="code")
         for row in iter_results(out_dir, assignment_id):
-            grade = _grade_of(gb, assignment_id, row["student_id"])
-            grade.auto_score = float(row["score"])
-            grade.needs_manual_grade = False
+            for check in points:
+                grade = _grade_of(gb, assignment_id, row["student_id"], check)
+                grade.auto_score = float(row["checks"].get(check, (0.0,))[0])
+                grade.needs_manual_grade = False
             gb.db.commit()
             count += 1
     return count
 
 
-def _grade_of(gb, assignment_id: str, student_id: str):
-    """The student's Grade row for the kit's cell, created (with the submission) if missing."""
+def _grade_of(gb, assignment_id: str, student_id: str, cell_name: str):
+    """The student's Grade row for one kit cell, created (with the submission) if missing."""
     from nbgrader.api import Grade, MissingEntry, SubmittedNotebook
 
     gb.update_or_create_student(student_id)
@@ -63,19 +72,19 @@ def _grade_of(gb, assignment_id: str, student_id: str):
         submission = gb.find_submission(assignment_id, student_id)
     except MissingEntry:
         gb.add_submission(assignment_id, student_id)  # mirrors every notebook and cell, ours too
-        return gb.find_grade(CELL, NOTEBOOK, assignment_id, student_id)
+        return gb.find_grade(cell_name, NOTEBOOK, assignment_id, student_id)
     try:
-        return gb.find_grade(CELL, NOTEBOOK, assignment_id, student_id)
+        return gb.find_grade(cell_name, NOTEBOOK, assignment_id, student_id)
     except MissingEntry:  # the submission predates the kit's notebook or cell
         notebook = gb.find_notebook(NOTEBOOK, assignment_id)
         submitted = next((nb for nb in submission.notebooks if nb.notebook_id == notebook.id), None)
         if submitted is None:
             submitted = SubmittedNotebook(notebook=notebook, assignment=submission)
             gb.db.add(submitted)
-        cell = gb.find_grade_cell(CELL, NOTEBOOK, assignment_id)
+        cell = gb.find_grade_cell(cell_name, NOTEBOOK, assignment_id)
         gb.db.add(Grade(cell_id=cell.id, notebook=submitted))
         gb.db.commit()
-        return gb.find_grade(CELL, NOTEBOOK, assignment_id, student_id)
+        return gb.find_grade(cell_name, NOTEBOOK, assignment_id, student_id)
 
 
 def _alembic_on_path() -> None:

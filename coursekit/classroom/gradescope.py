@@ -135,3 +135,120 @@ def _add_text(bundle: zipfile.ZipFile, name: str, text: str, executable: bool = 
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = ((EXECUTABLE if executable else 0o644) | stat.S_IFREG) << 16
     bundle.writestr(info, text)
+
+
+# --- grading one upload (what run_autograder runs) ------------------------------------
+
+HEARTBEAT_SECONDS = 15  # a progress line in the autograder log at least this often
+ANSWER_CHARS = 2000  # of a student's inline answer, quoted in its manual-grading entry
+
+
+def grade_upload(course: Course, assignment_id: str, upload: Path, results_dir: Path, *,
+                 fast: bool = False, insecure: bool = False, log=print) -> dict:
+    """Grade a Gradescope upload into ``results_dir/results.json`` (and feedback.html); return it.
+
+    Any upload layout is accepted (:func:`~coursekit.classroom.upload.stage_upload`); one with
+    no ``cs231n`` files gets a score of 0 and one message saying what to upload.  ``log`` gets
+    progress lines: the layout found, a line every HEARTBEAT_SECONDS while grading, the checks.
+    """
+    import json
+    import tempfile
+
+    from ..grade import grade_submission
+    from .upload import UploadError, stage_upload
+
+    assignment = course.assignment(assignment_id)
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    log(f"run_autograder: grading {assignment_id}{' (fast mode: no CIFAR-10 checks)' if fast else ''}")
+    with tempfile.TemporaryDirectory(prefix="coursekit-upload-") as scratch:
+        try:
+            staged = stage_upload(course, assignment, upload, Path(scratch))
+        except UploadError as err:
+            log(f"run_autograder: {err}")
+            results = {"score": 0, "execution_time": 0, "output": str(err), "visibility": "visible",
+                       "tests": [], "extra_data": {"assignment": assignment_id, "upload_error": str(err)}}
+        else:
+            log(f"run_autograder: {staged.describe()}")
+            with _heartbeat(log, assignment_id):
+                report = grade_submission(course, assignment_id, staged.folder,
+                                          feedback_path=results_dir / "feedback.html", fast=fast,
+                                          insecure=insecure)
+            for test in report.tests:
+                log(f"run_autograder: {test.key}: {test.score:g} / {test.max_score:g}")
+            log(f"run_autograder: total {report.score:g} / {report.max_score:g} in {report.execution_time:.1f} s")
+            results = gradescope_results(report, assignment, staged.folder)
+            results["output"] = staged.describe() + "\n\n" + results["output"]
+    (results_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def gradescope_results(report, assignment, folder: Path | None = None) -> dict:
+    """``report`` in Gradescope's format with course.toml's visibility per check, and the inline
+    questions listed (0 points, graded by hand) with the student's answer from ``folder``."""
+    results = report.to_gradescope()
+    for test in results["tests"]:
+        test["visibility"] = assignment.visibility_of(test["tags"][0])
+    answers = _answers(folder, set(assignment.question_points)) if folder else {}
+    for grade_id, points in assignment.question_points.items():
+        answer = answers.get(grade_id, "(no answer found in the uploaded notebooks)")
+        results["tests"].append({
+            "name": f"{grade_id}: inline question, graded by hand ({points:g} points)",
+            "score": 0, "max_score": 0, "status": "passed", "visibility": "visible",
+            "tags": [grade_id, "manual"],
+            "output": f"Your instructor grades this answer by hand (worth {points:g} points, added "
+                      f"separately). Your answer:\n\n{answer[:ANSWER_CHARS]}"})
+    return results
+
+
+def _answers(folder: Path, grade_ids: set[str]) -> dict[str, str]:
+    """The source of each answer cell (by nbgrader grade_id) in the notebooks of ``folder``."""
+    import json
+
+    answers: dict[str, str] = {}
+    for notebook in sorted(Path(folder).glob("*.ipynb")):
+        try:
+            cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+        except (OSError, ValueError, AttributeError):
+            continue
+        for cell in cells if isinstance(cells, list) else []:
+            grade_id = _grade_id(cell)
+            if grade_id in grade_ids and grade_id not in answers:
+                source = cell.get("source", "")
+                answers[grade_id] = "".join(map(str, source)) if isinstance(source, list) else str(source)
+    return answers
+
+
+def _grade_id(cell) -> str | None:
+    """The nbgrader grade_id of a cell of an untrusted notebook, or None."""
+    try:
+        grade_id = cell["metadata"]["nbgrader"]["grade_id"]
+    except (KeyError, TypeError, IndexError):
+        return None
+    return grade_id if isinstance(grade_id, str) else None
+
+
+class _heartbeat:
+    """While active, log a line every HEARTBEAT_SECONDS (Gradescope shows the log live)."""
+
+    def __init__(self, log, what: str, every: float = HEARTBEAT_SECONDS):
+        import threading
+
+        self.log, self.what, self.every = log, what, every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import time
+
+        start = time.monotonic()
+        while not self.stop.wait(self.every):
+            self.log(f"run_autograder: still grading {self.what} ({time.monotonic() - start:.0f} s)")
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()

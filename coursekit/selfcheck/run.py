@@ -2,7 +2,9 @@
 
 It builds both tracks into a temporary folder and grades three things:
 
-1. the solutions track, which must score full marks;
+1. the solutions track, which must score full marks (in full mode, with the sample model a
+   student's tuning notebook would save, trained first as ``coursekit demo`` does: the
+   track cannot ship one);
 2. the untouched release track, which must score 0 on every check;
 3. every mistake in the catalogue (``autograder/mistakes.toml``), applied to a copy of the
    solutions track, which must fail at least one check.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +63,7 @@ class SelfCheckReport:
 
     problems: list[str] = field(default_factory=list)
     mistakes: list[MistakeResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the check did besides grading
 
     @property
     def uncaught(self) -> list[MistakeResult]:
@@ -93,6 +97,7 @@ class SelfCheckReport:
         diagnosed = len(self.with_diagnosis) - len(self.undiagnosed)
         lines.append(f"\n{caught} of {len(self.mistakes)} mistakes caught; {len(self.with_diagnosis)} have a "
                      f"diagnosis, {diagnosed} of them diagnosed.")
+        lines += [f"NOTE: {note}" for note in self.notes]
         lines += [f"PROBLEM: {problem}" for problem in self.problems]
         lines += [f"UNCAUGHT: {r.mistake.id} ({r.mistake.assignment}, {r.mistake.function} in "
                   f"{r.mistake.module}): {r.mistake.summary}" for r in self.uncaught]
@@ -131,13 +136,27 @@ def _grade_mistake(course: Course, mistake: Mistake, solutions: Path, scratch: P
     return MistakeResult(mistake, failing, lost, escalated=True, diagnoses=report.diagnoses)
 
 
+def save_sample_models(course: Course, assignments: list[str], solutions: Path) -> list[str]:
+    """Train and save in ``solutions/<id>/`` the model a student's tuning notebook saves; say so."""
+    from ..train import load_data, save_sample_model
+
+    data = load_data(course)
+    notes = []
+    for assignment in assignments:
+        start = time.monotonic()
+        path = save_sample_model(course, assignment, solutions / assignment, data)
+        notes.append(f"solutions/{assignment} ships no trained model: trained the sample {path.name} "
+                     f"with grade_train ({time.monotonic() - start:.0f} s), as `coursekit demo` does")
+    return notes
+
+
 def run_selfcheck(course: Course, *, fast: bool = True, catalogue: Path | None = None,
                   only: list[str] | None = None, workers: int = 2,
                   escalate: bool = True) -> SelfCheckReport:
     """Build the tracks in a temporary folder and grade solutions, release and mistakes.
 
     ``escalate``: in fast mode, grade a mistake that no code check catches again with the
-    CIFAR-10 checks (needs the dataset).
+    CIFAR-10 checks (needs the dataset).  ``only``: these mistakes, and only their assignments.
     """
     mistakes = load_catalogue(catalogue)
     if only:
@@ -145,12 +164,15 @@ def run_selfcheck(course: Course, *, fast: bool = True, catalogue: Path | None =
         if unknown:
             raise CoursekitError(f"No mistake called {', '.join(unknown)} in the catalogue.")
         mistakes = [m for m in mistakes if m.id in only]
+    assignments = [a for a in course.assignments if not only or a in {m.assignment for m in mistakes}]
     report = SelfCheckReport()
     with tempfile.TemporaryDirectory(prefix="coursekit-check-") as tmp:
         root = Path(tmp)
         build_tracks(course, out_root=root / "tracks")
         solutions, release = root / "tracks" / "solutions", root / "tracks" / "release"
-        for assignment in course.assignments:
+        if not fast:
+            report.notes += save_sample_models(course, assignments, solutions)
+        for assignment in assignments:
             graded = grade_submission(course, assignment, solutions / assignment, fast=fast)
             if graded.score < graded.max_score:
                 failing, lost = _failing(graded)

@@ -17,6 +17,7 @@ from typing import Sequence
 from ..config import Course
 from ..errors import BuildError
 from .modules import module_tracks
+from .kitnotebook import KIT_NOTEBOOK, has_kit_checks
 from .nbconfig import FILE_NAME as NBGRADER_CONFIG, render_nbgrader_config
 from .notebooks import notebook_tracks, release_exporter
 from .trees import Tree, diff_trees, read_tree
@@ -41,7 +42,8 @@ class BuildReport:
 
 def build_tracks(course: Course, assignment_ids: Sequence[str] | None = None, *,
                  out_root: Path | None = None) -> BuildReport:
-    """Write ``release/<id>/``, ``solutions/<id>/`` and ``nbgrader_config.py`` under ``out_root``.
+    """Write ``release/<id>/``, ``solutions/<id>/``, ``nbgrader_config.py`` and the generated
+    ``source/<id>/coursekit_modules.ipynb`` under ``out_root``.
 
     All assignments of course.toml, or only ``assignment_ids``.  Nothing is written unless
     every file could be generated.
@@ -50,14 +52,15 @@ def build_tracks(course: Course, assignment_ids: Sequence[str] | None = None, *,
     ids = select_assignments(course, assignment_ids)
     tree = render_tracks(course, ids)
     root = Path(out_root) if out_root is not None else course.root
-    _install(root, tree, [*_assignment_folders(ids), NBGRADER_CONFIG])
+    _install(root, tree, [*_assignment_folders(ids), *_kit_notebooks(course, ids), NBGRADER_CONFIG])
     return BuildReport(root, ids, tuple(sorted(tree)), time.perf_counter() - started)
 
 
 def check_tracks(course: Course, assignment_ids: Sequence[str] | None = None) -> list[str]:
     """A short diff between a fresh build and the committed trees; [] when they are equal."""
     ids = select_assignments(course, assignment_ids)
-    committed = read_tree(course.root, [*_assignment_folders(ids), NBGRADER_CONFIG])
+    committed = read_tree(course.root, [*_assignment_folders(ids), *_kit_notebooks(course, ids),
+                                        NBGRADER_CONFIG])
     return diff_trees(committed, render_tracks(course, ids))
 
 
@@ -83,6 +86,8 @@ def render_tracks(course: Course, ids: Sequence[str]) -> Tree:
                              (SOLUTIONS, solution | solution_nbs)):
             tree.update({f"{track}/{assignment_id}/{path}": data
                          for path, data in files.items()})
+        if has_kit_checks(assignment):  # nbgrader's generate_assignment reads it from source/
+            tree[f"source/{assignment_id}/{KIT_NOTEBOOK}"] = solution_nbs[KIT_NOTEBOOK]
     return tree
 
 
@@ -92,6 +97,11 @@ def _selfcheck(course: Course, assignment_id: str) -> Tree:
     from ..grade.public import selfcheck_tree
 
     return selfcheck_tree(course, assignment_id) if assignment_id in CODE_CHECKS else {}
+
+
+def _kit_notebooks(course: Course, ids: Sequence[str]) -> list[str]:
+    """The generated ``source/<id>/coursekit_modules.ipynb`` files of the assignments."""
+    return [f"source/{i}/{KIT_NOTEBOOK}" for i in ids if has_kit_checks(course.assignment(i))]
 
 
 def _assignment_folders(ids: Sequence[str]) -> list[str]:

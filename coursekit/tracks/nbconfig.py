@@ -36,17 +36,25 @@ c.CourseDirectory.release_directory = "release"
 # `nbgrader generate_assignment <id>` adds each one to it.
 c.GenerateAssignment.create_assignment = True
 
-# nbgrader's own passes, with the kit's ClearKitSolutions in place of ClearSolutions.
+# nbgrader's own passes, with the kit's CoursePoints first (the points of course.toml) and
+# its ClearKitSolutions in place of ClearSolutions.
 c.GenerateAssignment.preprocessors = GENERATE_ASSIGNMENT_PASSES
+c.CoursePoints.course_toml = os.path.join(c.CourseDirectory.root, "course.toml")
 c.ClearKitSolutions.stub = "{stub}"
 # Also write the stubbed modules into release/<id>/, as `coursekit build` does.
 c.GenerateAssignment.post_convert_hook = write_release_modules
+
+# The limit of one cell in `nbgrader autograde` and `nbgrader validate` ([grading]
+# notebook_cell_seconds): the slowest solution cell on 2 cores, with margin.
+c.Execute.timeout = {cell_seconds}
+c.ExecutePreprocessor.timeout = {cell_seconds}
 '''
 
 
 def render_nbgrader_config(course: Course) -> str:
     """The text of the course's ``nbgrader_config.py``."""
-    return _TEMPLATE.format(assignments=", ".join(course.assignments), stub=course.stub)
+    return _TEMPLATE.format(assignments=", ".join(course.assignments), stub=course.stub,
+                            cell_seconds=course.limits.notebook_cell_seconds)
 
 
 def write_release_modules(assignment: str, student: str, notebooks: list[str], **_) -> None:

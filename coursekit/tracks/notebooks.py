@@ -23,6 +23,9 @@ from traitlets.config import Config
 
 from ..config import STUB_STYLES, Assignment, Course
 from ..errors import BuildError
+from .cellids import read_with_stable_ids
+from .kitnotebook import (KIT_NOTEBOOK, CoursePoints, apply_course_points, check_questions_exist,
+                          has_kit_checks, kit_notebook)
 from .regions import check_parses, has_markers, parse_regions, split_lines
 from .trees import Tree
 
@@ -71,8 +74,10 @@ def _check_solution_cell(cell, lines: list[str], where: str, nbgrader_delimiter:
                          "whole cell would reach the students. Wrap the solution in the markers.")
 
 
-# nbgrader's GenerateAssignment.preprocessors, with the kit's ClearKitSolutions.
+# nbgrader's GenerateAssignment.preprocessors, with the kit's CoursePoints (the points of
+# course.toml) first and ClearKitSolutions in place of ClearSolutions.
 GENERATE_ASSIGNMENT_PASSES = [
+    CoursePoints,
     IncludeHeaderFooter,
     InstantiateTests,
     LockCells,
@@ -102,14 +107,27 @@ def release_exporter(stub: str) -> NotebookExporter:
 
 def notebook_tracks(course: Course, assignment: Assignment,
                     exporter: NotebookExporter | None = None) -> tuple[Tree, Tree]:
-    """(release, solution) contents of the assignment's notebooks, by name."""
+    """(release, solution) contents of the assignment's notebooks, by name.
+
+    The points come from course.toml (:mod:`~coursekit.tracks.kitnotebook`); an assignment
+    the kit grades also gets the generated ``coursekit_modules.ipynb``.
+    """
     exporter = exporter or release_exporter(course.stub)
+    notebooks = {}
+    for name in assignment.notebooks:
+        if name == KIT_NOTEBOOK:
+            raise BuildError(f"{course.path}: assignments.{assignment.id}.notebooks lists {KIT_NOTEBOOK}, "
+                             "which `coursekit build` generates from the points table. Remove it from the list.")
+        notebooks[name] = read_source_notebook(course, assignment, name)
+        apply_course_points(notebooks[name], assignment, name)
+    if has_kit_checks(assignment):
+        check_questions_exist(assignment, notebooks)
+        notebooks[KIT_NOTEBOOK] = kit_notebook(assignment)
     release: Tree = {}
     solution: Tree = {}
-    for name in assignment.notebooks:
-        nb = read_source_notebook(course, assignment, name)
-        release[name] = release_notebook(nb, assignment.id, name, exporter)
+    for name, nb in notebooks.items():
         solution[name] = notebook_bytes(nb)
+        release[name] = release_notebook(nb, assignment.id, name, exporter)
     return release, solution
 
 
@@ -121,7 +139,7 @@ def read_source_notebook(course: Course, assignment: Assignment, name: str):
         raise BuildError(f"{course.path}: assignments.{assignment.id}.notebooks lists '{name}', "
                          f"but {where} does not exist. Create it, or remove it from the list.")
     try:
-        return nbformat.read(path, as_version=4)
+        return read_with_stable_ids(path.read_text(encoding="utf-8"))
     except Exception as err:  # nbformat raises several unrelated types for a bad file
         raise BuildError(f"{where} is not a readable notebook ({err}). Open and save it "
                          "in Jupyter, or restore it from git.") from None

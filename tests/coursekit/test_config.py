@@ -129,3 +129,32 @@ def test_isolation_mode_is_read_and_checked(tmp_path):
     bad = write(tmp_path, real_text().replace('isolation = "bwrap"', 'isolation = "none"'))
     with pytest.raises(ConfigError, match=r"'grading.isolation' must be one of"):
         load_config(bad)
+
+
+def test_points_split_into_checks_and_questions():
+    """Are [points] the grader's checks and [points.questions] the notebooks' manual cells, apart?"""
+    fc = load_config(ROOT / "course.toml").assignment("fc_net")
+    assert "questions" not in fc.points and "adam" in fc.points
+    assert dict(fc.question_points) == {"inline_question_1_answer": 2, "inline_question_2_answer": 2}
+    assert fc.max_score == sum(fc.points.values())
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('default = "visible"', 'default = "sometimes"', "'assignments.fc_net.visibility.default' must be one of"),
+    ('default = "visible"', 'adma = "hidden"', "visibility.adma' names no check.*Did you mean 'adam'"),
+    ("inline_question_2_answer = 2", 'inline_question_2_answer = "two"',
+     "'assignments.fc_net.points.questions.inline_question_2_answer' must be a number"),
+])
+def test_visibility_and_question_mistakes_are_named(tmp_path, old, new, message):
+    """Is a bad visibility, a visibility for no check, or a non-number question point named with its key?"""
+    path = write(tmp_path, real_text().replace(old, new))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_visibility_falls_back_to_the_default(tmp_path):
+    """Does a check without its own visibility take the default, and one with it its own?"""
+    path = write(tmp_path, real_text().replace('default = "visible"', 'default = "after_due_date"\nadam = "hidden"'))
+    fc = load_config(path).assignment("fc_net")
+    assert (fc.visibility_of("adam"), fc.visibility_of("relu_forward")) == ("hidden", "after_due_date")
+    assert load_config(ROOT / "course.toml").assignment("two_layer_net").visibility_of("loss") == "visible"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...config import ISOLATION_MODES
+from ...config import ISOLATION_MODES  # noqa: F401 - re-exported for the parent
 from ...errors import IsolationError
 
 ENV_BWRAP = "COURSEKIT_BWRAP"

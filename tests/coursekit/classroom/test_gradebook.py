@@ -8,14 +8,15 @@ import pytest
 
 from coursekit.classroom.batch import grade_batch
 from coursekit.config import load_config
-from coursekit.classroom.gradebook import CELL, NOTEBOOK, record_grades
+from coursekit.classroom.gradebook import NOTEBOOK, record_grades
 from coursekit.selfcheck.catalogue import apply_mistake, load_catalogue
 
 api = pytest.importorskip("nbgrader.api")
 
 ROOT = Path(__file__).resolve().parents[3]
 ASSIGNMENT = "fc_net"
-FULL = 36.0  # fast mode
+FULL = 36.0  # fast mode: the two CIFAR-10 checks are recorded as 0
+MAX = 45.0  # every check of the points table has its cell
 EXPECTED = {"ada": FULL, "bo": FULL - 1.0, "cy": 0.0}  # solution, adam-no-bias-correction, skeleton
 SCORE_TOL = 1e-3
 
@@ -35,21 +36,50 @@ def graded(tmp_path_factory):
     return root / "graded"
 
 
+@pytest.fixture(scope="module")
+def points():
+    return load_config(ROOT / "course.toml").assignment(ASSIGNMENT).points
+
+
 def totals(db_url: str) -> dict[str, tuple[float, float]]:
     """What formgrader shows: each student's (score, max_score) for the assignment."""
     with api.Gradebook(db_url) as gb:
         return {d["student"]: (d["score"], d["max_score"]) for d in gb.submission_dicts(ASSIGNMENT)}
 
 
-def test_each_student_gets_one_total(graded, tmp_path):
-    """Does formgrader's total for each student equal the kit's score, out of the kit's max?"""
+def test_each_student_gets_one_total(graded, points, tmp_path):
+    """Does formgrader's total for each student equal the kit's score, out of the points table's max?"""
     db = f"sqlite:///{tmp_path / 'gradebook.db'}"
-    assert record_grades(db, ASSIGNMENT, graded) == 3
+    assert record_grades(db, ASSIGNMENT, graded, points=points) == 3
     got = totals(db)
     assert sorted(got) == sorted(EXPECTED)
     for student, score in EXPECTED.items():
         assert got[student][0] == pytest.approx(score, abs=SCORE_TOL), student
-        assert got[student][1] == FULL
+        assert got[student][1] == MAX
+
+
+def test_each_check_is_its_own_cell(graded, points, tmp_path):
+    """Does each check get its own grade cell, scored as the kit scored it (bo loses adam's points only)?"""
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    record_grades(db, ASSIGNMENT, graded, points=points)
+    with api.Gradebook(db) as gb:
+        bo = {g.name: (g.score, g.max_score) for g in gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, "bo").grades}
+    assert sorted(bo) == sorted(points)
+    assert bo["adam"][0] < bo["adam"][1] == points["adam"]
+    assert bo["cifar_accuracy"][0] == 0.0  # fast mode
+    assert all(bo[c][0] == points[c] for c in points if c not in ("adam", "cifar_accuracy", "saved_model"))
+
+
+def test_a_manual_override_survives_recording(graded, points, tmp_path):
+    """Is a score an instructor entered in formgrader kept when the class is recorded again?"""
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    record_grades(db, ASSIGNMENT, graded, points=points)
+    with api.Gradebook(db) as gb:
+        grade = gb.find_grade("adam", NOTEBOOK, ASSIGNMENT, "bo")
+        grade.manual_score = 2.0
+        gb.db.commit()
+    record_grades(db, ASSIGNMENT, graded, points=points)
+    assert totals(db)["bo"][0] == pytest.approx(FULL, abs=SCORE_TOL)
 
 
 def test_recording_twice_changes_nothing(graded, tmp_path):
@@ -60,10 +90,17 @@ def test_recording_twice_changes_nothing(graded, tmp_path):
     record_grades(db, ASSIGNMENT, graded)
     assert totals(db) == first
     with api.Gradebook(db) as gb:
-        assert [c.name for c in gb.find_notebook(NOTEBOOK, ASSIGNMENT).grade_cells] == [CELL]
+        assert sorted(c.name for c in gb.find_notebook(NOTEBOOK, ASSIGNMENT).grade_cells) == sorted(
+            record_points(graded))
 
 
-def test_existing_submissions_and_notebooks_are_kept(graded, tmp_path):
+def record_points(graded) -> list[str]:
+    from coursekit.classroom.gradebook import batch_points
+
+    return list(batch_points(graded, ASSIGNMENT))
+
+
+def test_existing_submissions_and_notebooks_are_kept(graded, points, tmp_path):
     """Does a submission nbgrader already knows (with its own notebook's points) get the kit's score added?"""
     db = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with api.Gradebook(db) as gb:
@@ -75,10 +112,10 @@ def test_existing_submissions_and_notebooks_are_kept(graded, tmp_path):
         grade = gb.find_grade("q1", "fc_net", ASSIGNMENT, "ada")
         grade.auto_score = 3.0
         gb.db.commit()
-    record_grades(db, ASSIGNMENT, graded)
+    record_grades(db, ASSIGNMENT, graded, points=points)
     got = totals(db)
     assert got["ada"][0] == pytest.approx(3.0 + FULL, abs=SCORE_TOL)
-    assert got["ada"][1] == 4 + FULL
+    assert got["ada"][1] == 4 + MAX
     assert got["bo"][0] == pytest.approx(EXPECTED["bo"], abs=SCORE_TOL)
 
 
@@ -92,4 +129,4 @@ def test_cli_records_a_class_in_the_gradebook(graded, tmp_path, capsys):
     assert main(["--config", str(ROOT / "course.toml"), "grade", ASSIGNMENT, str(submitted), "--fast",
                  "--out", str(tmp_path / "graded"), "--workers", "1", "--gradebook", db]) == 0
     assert "recorded 1 totals" in capsys.readouterr().out
-    assert totals(db) == {"ada": (FULL, FULL)}
+    assert totals(db) == {"ada": (FULL, MAX)}

@@ -8,6 +8,7 @@ import pytest
 from nbgrader.converters import GenerateAssignment
 from nbgrader.preprocessors import ClearSolutions
 
+from coursekit.tracks.kitnotebook import CoursePoints
 from coursekit.tracks.notebooks import (GENERATE_ASSIGNMENT_PASSES, ClearKitSolutions,
                                        notebook_tracks)
 
@@ -28,9 +29,10 @@ def cell(nb, grade_id):
 
 
 def test_passes_are_nbgraders_own_with_the_kit_clear_solutions():
-    """Are the passes nbgrader's GenerateAssignment list, in order, with ClearKitSolutions?"""
+    """Are the passes nbgrader's GenerateAssignment list, in order, with ClearKitSolutions (and CoursePoints first)?"""
     nbgraders = GenerateAssignment.class_traits()["preprocessors"].default()
-    ours = [ClearSolutions if p is ClearKitSolutions else p for p in GENERATE_ASSIGNMENT_PASSES]
+    assert GENERATE_ASSIGNMENT_PASSES[0] is CoursePoints
+    ours = [ClearSolutions if p is ClearKitSolutions else p for p in GENERATE_ASSIGNMENT_PASSES[1:]]
     assert ours == nbgraders
 
 

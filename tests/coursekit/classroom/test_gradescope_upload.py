@@ -1,0 +1,146 @@
+"""Gradescope uploads in every layout students produce (coursekit/classroom/upload.py), visibility
+from course.toml, inline questions listed for manual grading, and progress lines."""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from coursekit.classroom import gradescope
+from coursekit.classroom.gradescope import grade_upload
+from coursekit.classroom.upload import UploadError, stage_upload
+from coursekit.config import load_config
+
+ROOT = Path(__file__).resolve().parents[3]
+ASSIGNMENT = "fc_net"
+SOLUTION = ROOT / "solutions" / ASSIGNMENT
+FULL = 36.0  # fast mode
+EDITED = ("layers.py", "layer_utils.py", "optim.py", "solver.py", "fc_net.py")  # what students change
+
+
+@pytest.fixture(scope="module")
+def course():
+    return load_config(ROOT / "course.toml")
+
+
+def _assignment_folder(upload: Path) -> None:
+    shutil.copytree(SOLUTION, upload / ASSIGNMENT)
+
+
+def _contents_at_top(upload: Path) -> None:
+    shutil.copytree(SOLUTION, upload)
+
+
+def _one_extra_level(upload: Path) -> None:
+    shutil.copytree(SOLUTION, upload / "my-submission" / ASSIGNMENT)
+
+
+def _package_alone(upload: Path) -> None:
+    shutil.copytree(SOLUTION / "cs231n", upload / "cs231n")
+
+
+def _package_contents(upload: Path) -> None:
+    shutil.copytree(SOLUTION / "cs231n", upload)
+
+
+def _loose_files(upload: Path) -> None:
+    upload.mkdir(parents=True)
+    for path in SOLUTION.rglob("*.py"):
+        if path.name in EDITED:
+            shutil.copy(path, upload / path.name)
+
+
+LAYOUTS = [_assignment_folder, _contents_at_top, _one_extra_level, _package_alone, _package_contents,
+           _loose_files]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda f: f.__name__.strip("_"))
+def test_every_layout_finds_the_students_modules(course, tmp_path, layout):
+    """Does each upload layout give a folder whose cs231n/ holds the student's own modules?"""
+    upload = tmp_path / "submission"
+    layout(upload)
+    (upload / "__MACOSX").mkdir(parents=True, exist_ok=True)  # clutter from a Mac's zip
+    staged = stage_upload(course, course.assignment(ASSIGNMENT), upload, tmp_path / "scratch")
+    for relpath in ("cs231n/layers.py", "cs231n/optim.py", "cs231n/classifiers/fc_net.py"):
+        assert (staged.folder / relpath).read_bytes() == (SOLUTION / relpath).read_bytes(), relpath
+    assert (staged.folder / "cs231n" / "classifiers" / "__init__.py").is_file()
+
+
+def test_loose_files_fill_the_rest_from_the_skeleton(course, tmp_path):
+    """Are modules missing from a loose-file upload taken from the skeleton, and said so?"""
+    _loose_files(tmp_path / "submission")
+    staged = stage_upload(course, course.assignment(ASSIGNMENT), tmp_path / "submission", tmp_path / "scratch")
+    assert "cs231n/data_utils.py" in staged.from_release and "cs231n/layers.py" in staged.from_upload
+    assert (staged.folder / "cs231n/data_utils.py").read_bytes() == (ROOT / "release" / ASSIGNMENT /
+                                                                     "cs231n/data_utils.py").read_bytes()
+    assert "data_utils.py" in staged.describe()
+
+
+def test_symlinked_files_are_not_taken(course, tmp_path):
+    """Is a loose file that is a symlink (to the solution, say) left out, and the skeleton used instead?"""
+    upload = tmp_path / "submission"
+    _loose_files(upload)
+    (upload / "optim.py").unlink()
+    (upload / "optim.py").symlink_to(ROOT / "source" / "cs231n" / "optim.py")
+    staged = stage_upload(course, course.assignment(ASSIGNMENT), upload, tmp_path / "scratch")
+    assert "cs231n/optim.py" in staged.from_release
+    assert (staged.folder / "cs231n/optim.py").read_bytes() == (ROOT / "release" / ASSIGNMENT /
+                                                                "cs231n/optim.py").read_bytes()
+
+
+def test_an_upload_without_the_package_is_one_clear_message(course, tmp_path):
+    """Does an upload with no cs231n files get score 0 and one message saying what to upload?"""
+    upload = tmp_path / "submission"
+    upload.mkdir()
+    (upload / "notes.txt").write_text("hello")
+    with pytest.raises(UploadError, match="no cs231n/ folder"):
+        stage_upload(course, course.assignment(ASSIGNMENT), upload, tmp_path / "scratch")
+    lines: list[str] = []
+    results = grade_upload(course, ASSIGNMENT, upload, tmp_path / "results", fast=True, log=lines.append)
+    assert results["score"] == 0 and results["tests"] == []
+    assert "Upload your assignment folder" in results["output"]
+    assert (tmp_path / "results" / "results.json").is_file()
+
+
+def test_loose_files_grade_fully_with_visibility_and_questions(course, tmp_path):
+    """Do loose files score full marks, with course.toml's visibility per check, the inline
+    questions listed with the student's answers, and progress lines in the log?"""
+    jsonschema = pytest.importorskip("jsonschema")
+    from coursekit.grade.report import GRADESCOPE_SCHEMA
+
+    upload = tmp_path / "submission"
+    _loose_files(upload)
+    shutil.copy(SOLUTION / "fc_net.ipynb", upload / "fc_net.ipynb")
+    fc = course.assignment(ASSIGNMENT)
+    visibility = MappingProxyType({"default": "after_due_date", "adam": "hidden"})
+    course = replace(course, assignments=MappingProxyType({**course.assignments,
+                                                           ASSIGNMENT: replace(fc, visibility=visibility)}))
+    lines: list[str] = []
+    results = grade_upload(course, ASSIGNMENT, upload, tmp_path / "results", fast=True, log=lines.append)
+    jsonschema.validate(results, GRADESCOPE_SCHEMA)
+    assert results["score"] == FULL
+    graded = {t["tags"][0]: t for t in results["tests"] if "manual" not in t["tags"]}
+    assert graded["adam"]["visibility"] == "hidden"
+    assert {t["visibility"] for k, t in graded.items() if k != "adam"} == {"after_due_date"}
+    manual = {t["tags"][0]: t for t in results["tests"] if "manual" in t["tags"]}
+    assert sorted(manual) == sorted(fc.question_points)
+    assert all(t["max_score"] == 0 for t in manual.values())
+    assert "five-layer net" in manual["inline_question_1_answer"]["output"]  # the solution's answer
+    assert "(no answer found" in manual["inline_question_2_answer"]["output"]  # update_rules.ipynb not uploaded
+    assert any("placed by name" in line for line in lines)
+    assert any(line.startswith("run_autograder: adam: 2 / 2") for line in lines)
+
+
+def test_heartbeat_logs_while_grading():
+    """Does the heartbeat log a progress line at its interval, and stop when the grade ends?"""
+    lines: list[str] = []
+    with gradescope._heartbeat(lines.append, "fc_net", every=0.02):
+        time.sleep(0.15)
+    count = len(lines)
+    time.sleep(0.05)
+    assert count >= 2 and len(lines) == count
+    assert all("still grading fc_net" in line for line in lines)
