@@ -57,3 +57,12 @@ def test_training_that_returns_nan_weights_fails(quick_course, tmp_path, tiny_da
            "for name in self.params:\n    self.params[name] = self.params[name] * np.nan", region=1)
     results = run(quick_course, submission, "two_layer_net", tiny_data)
     assert not results[-1].passed and "NaN" in results[-1].detail
+
+
+def test_the_grader_run_has_its_own_bar_when_the_course_sets_one(tiny_data):
+    """Is the grader's own run held to thresholds.grade_train_<key>, and to <key> when that is absent?"""
+    own = training_check("fc_net", HYPER["fc_net"], {"val_accuracy": 0.5, "grade_train_val_accuracy": 0.46},
+                         tiny_data, 60.0)
+    assert [label for label, _ in own.cases] == ["val accuracy >= 0.414", "val accuracy >= 0.46"]
+    plain = training_check("two_layer_net", HYPER["two_layer_net"], {"test_accuracy": 0.36}, tiny_data, 60.0)
+    assert [label for label, _ in plain.cases] == ["test accuracy >= 0.324", "test accuracy >= 0.36"]
