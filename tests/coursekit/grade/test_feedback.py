@@ -192,9 +192,9 @@ def test_class_mode_writes_the_feedback_format_asked_for(course, tmp_path):
     assert not (tmp_path / "bad").exists()  # refused before anything ran
     grade_batch(course, "fc_net", tmp_path / "submitted", tmp_path / "out", workers=1, fast=True,
                 progress=False, feedback="feedback.html")
-    page = (tmp_path / "out" / "s1" / "feedback.html").read_text()
+    page = (tmp_path / "out" / "students" / "s1" / "feedback.html").read_text()
     assert page.startswith("<!doctype html>") and "All checks passed." in page
-    assert not (tmp_path / "out" / "s1" / "feedback.md").exists()
+    assert not (tmp_path / "out" / "students" / "s1" / "feedback.md").exists()
 
 
 def test_only_a_caret_block_keeps_its_columns():

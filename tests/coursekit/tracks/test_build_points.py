@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -17,10 +18,14 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def course_copy(tmp_path):
-    """course.toml and source/ of the real course, to edit."""
+def course_copy(tmp_path, monkeypatch):
+    """course.toml and source/ of the real course, to edit; the solution package is imported
+    from the copy while the test runs (the build exports the grader's public cases)."""
     shutil.copy(ROOT / "course.toml", tmp_path / "course.toml")
     shutil.copytree(ROOT / "source", tmp_path / "source", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in [n for n in sys.modules if n == "cs231n" or n.startswith("cs231n.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p).resolve() != (ROOT / "source").resolve()])
     return tmp_path
 
 

@@ -86,7 +86,7 @@ def test_kit_forward_pass_matches_the_solution(course, data, normalization):
 
 @pytest.mark.parametrize("fault, words", [
     ("missing", "missing"),
-    ("pickled", "Python objects"),
+    ("pickled", "not plain numbers"),
     ("not a zip", "not a valid .npz"),
     ("wrong shape", "shape"),
     ("missing key", "'b2' is missing"),

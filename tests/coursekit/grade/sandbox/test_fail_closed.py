@@ -163,6 +163,8 @@ def test_run_autograder_writes_results_json_on_an_internal_error(tmp_path, monke
         raise MemoryError("a 306-byte header claimed a huge shape")
 
     monkeypatch.setattr(coursekit.grade, "grade_submission", explode)
-    code = run_autograder.main(["fc_net", str(tmp_path), str(tmp_path / "results")])
+    upload = tmp_path / "upload"
+    shutil.copytree(ROOT / "solutions" / "fc_net" / "cs231n", upload / "cs231n")
+    code = run_autograder.main(["fc_net", str(upload), str(tmp_path / "results")])
     data = json.loads((tmp_path / "results" / "results.json").read_text())
     assert code != 0 and data["score"] == 0 and "MemoryError" in data["output"]
