@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, gradient_case, hidden_build,
+from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, first_failure, gradient_case,
+                     hidden_build,
                      reference, rng_for)
 
 LAYERS = "cs231n.layers"
@@ -200,22 +201,8 @@ def dropout_checks():
     index = next(i for i, (label, _) in enumerate(backward.cases) if label == "gradient on x")
     label, gradient = backward.cases[index]
     mask = custom_case(label, task, _dropout_mask_judge(label, back_inputs["x"], p))
-    backward.cases[index] = (label, _first_failure(mask, gradient, public=not hidden_build()))
+    backward.cases[index] = (label, first_failure(mask, gradient, public=not hidden_build()))
     return [check, backward]
-
-
-def _first_failure(*judges, public: bool):
-    """A judge: the first failing judge's result, else the last one's (marked public or not)."""
-
-    def judge(outcomes) -> CaseResult:
-        for part in judges:
-            result = part(outcomes)
-            if not result.passed:
-                break
-        result.public = public
-        return result
-
-    return judge
 
 
 def _dropout_mask_judge(label, x, p):

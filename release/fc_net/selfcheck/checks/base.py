@@ -288,6 +288,22 @@ def gradient_case(label: str, grad_task: str, grad_key: str, grid_task: str, wrt
     return judge
 
 
+def first_failure(*judges, public: bool | None = None):
+    """A judge of several: the first failing one's result, else the last one's.  ``public``
+    marks the result when the combined judge replaces a case already added."""
+
+    def judge(outcomes) -> CaseResult:
+        for part in judges:
+            result = part(outcomes)
+            if not result.passed:
+                break
+        if public is not None:
+            result.public = public
+        return result
+
+    return judge
+
+
 def custom_case(label: str, task_id: str, test: Callable[[dict[str, np.ndarray]], CaseResult]):
     """A judge for checks without a reference value (statistics, thresholds)."""
 
