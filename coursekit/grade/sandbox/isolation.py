@@ -30,6 +30,7 @@ from ...errors import IsolationError
 ENV_BWRAP = "COURSEKIT_BWRAP"
 CHILD_ROOT = "/grade"  # the child's writable tmpfs, its cwd and HOME
 CHILD_CODE = "/grade/code"  # the staged submission, harness, spec and inputs (read-only)
+CHILD_TMP = "/grade/tmp"  # the child's /tmp (a link to it), on the same tmpfs
 PROBE_SECONDS = 20
 PROBE_COMMAND = "/usr/bin/true"  # the same sandbox as a grade's, around a program that does nothing
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
@@ -76,11 +77,17 @@ def bwrap_command(bwrap: Path, code_dir: Path, uid: int, tmpfs_bytes: int, info_
             cmd += ["--ro-bind", folder, folder]
     for path in SYSTEM_FILES:
         cmd += ["--ro-bind-try", path, path]
+    under_tmp = []  # a Python or venv under the host's /tmp (a CI checkout, say): the child's
+    # /tmp is a link into its own tmpfs, so those are bound there and seen at the same path
     for folder in allowed_paths():
-        if not any(folder == d or folder.startswith(d + "/") for d in SYSTEM_DIRS):
+        if any(folder == d or folder.startswith(d + "/") for d in SYSTEM_DIRS):
+            continue
+        if folder == "/tmp" or folder.startswith("/tmp/"):
+            under_tmp += ["--ro-bind", folder, CHILD_TMP + folder[len("/tmp"):]]
+        else:
             cmd += ["--ro-bind", folder, folder]
-    cmd += ["--size", str(tmpfs_bytes), "--tmpfs", CHILD_ROOT, "--dir", f"{CHILD_ROOT}/tmp",
-            "--symlink", f"{CHILD_ROOT}/tmp", "/tmp", "--ro-bind", str(code_dir), CHILD_CODE,
+    cmd += ["--size", str(tmpfs_bytes), "--tmpfs", CHILD_ROOT, "--dir", CHILD_TMP,
+            "--symlink", CHILD_TMP, "/tmp", *under_tmp, "--ro-bind", str(code_dir), CHILD_CODE,
             "--remount-ro", "/dev", "--chdir", CHILD_ROOT, "--info-fd", str(info_fd), *argv]
     return cmd
 

@@ -108,3 +108,32 @@ def test_python_of_the_sandbox_is_this_python():
     from coursekit.grade.sandbox.isolation import allowed_paths
 
     assert any(sys.prefix.startswith(path) or os.path.realpath(sys.prefix) == path for path in allowed_paths())
+
+
+def test_a_python_installation_under_tmp_is_seen_at_its_own_path(tmp_path, monkeypatch):
+    """Does a Python or venv that lives under the host's /tmp (a CI checkout) appear read-only at its
+    own path, beside the child's own writable /tmp (bwrap cannot put both at /tmp)?"""
+    import subprocess
+
+    from coursekit.grade.sandbox import isolation
+
+    bwrap = isolation.find_bwrap()
+    if bwrap is None:
+        pytest.skip("no bubblewrap here")
+    env = Path(tempfile.mkdtemp(prefix="coursekit-fake-venv-", dir="/tmp"))
+    try:
+        (env / "marker.txt").write_text("the environment\n")
+        monkeypatch.setattr(isolation, "allowed_paths", lambda: (str(env),))
+        code = tmp_path / "code"
+        code.mkdir()
+        script = f"cat {env}/marker.txt; touch {env}/x 2>/dev/null || echo read-only; touch /tmp/y && echo tmp-writable"
+        info = os.open(tmp_path / "info.json", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            argv = isolation.bwrap_command(bwrap, code, 23456, 2**20, info, ["/bin/sh", "-c", script])
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60, pass_fds=(info,))
+        finally:
+            os.close(info)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split("\n")[:3] == ["the environment", "read-only", "tmp-writable"]
+    finally:
+        shutil.rmtree(env, ignore_errors=True)
