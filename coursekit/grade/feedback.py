@@ -140,6 +140,13 @@ def _joined(parts):
     return out
 
 
+def _case_kind(test, case) -> str:
+    """Whether a case is one of the public ones (the self-check's, not scored) or a hidden one."""
+    if not any(c.public for c in test.cases):
+        return ""
+    return " [public case, not scored]" if case.public else " [hidden case, new inputs each grade]"
+
+
 def _test_blocks(test, causes: dict[str, list]) -> list[Block]:
     own = [c for c in test.cases if not c.passed and cause_of(c.detail or "") not in causes]
     shared = [c for c in test.cases if not c.passed and c not in own]
@@ -153,7 +160,8 @@ def _test_blocks(test, causes: dict[str, list]) -> list[Block]:
     for detail, cases in same.items():
         error = f" (relative error {cases[0].rel_error:.2e})" if cases[0].rel_error is not None else ""
         also = f" (and {', '.join(c.label for c in cases[1:])})" if cases[1:] else ""
-        items.append([p(("strong", cases[0].label), error + also + ":"), Block("pre", text=clean(detail))])
+        kind = _case_kind(test, cases[0])
+        items.append([p(("strong", cases[0].label), kind + error + also + ":"), Block("pre", text=clean(detail))])
     if shared:
         items.append([p(f"{len(shared)} more case(s) stopped by an error shown above.")])
     blocks.append(Block("ul", items=items))
