@@ -25,12 +25,12 @@ def bench_module():
 @pytest.mark.slow
 @pytest.mark.dataset
 @pytest.mark.parametrize("assignment", ["two_layer_net", "fc_net"])
-def test_full_grade_of_the_solution(course, cifar10_dir, tmp_path, assignment):
+def test_full_grade_of_the_solution(course, patient_course, cifar10_dir, tmp_path, assignment):
     """Does the solution, with a saved tuned model, earn every point of a full grade in time?"""
     submission = copy_solution(course, assignment, tmp_path / "submission")
     bench_module().save_reference_model(course, assignment, submission, load_cifar10(course))
     results = tmp_path / "results.json"
-    report = grade_submission(course, assignment, submission, results_path=results)
+    report = grade_submission(patient_course, assignment, submission, results_path=results)
     failed = {t.key: t.output() for t in report.tests if not t.passed}
     assert not failed, failed
     assert report.score == report.max_score

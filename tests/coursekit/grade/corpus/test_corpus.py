@@ -137,7 +137,7 @@ def _keepdims_biases(path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.dataset
 @pytest.mark.parametrize("name", ["tl-keepdims-biases", "tl-float32-training", "fc-keepdims-db"])
-def test_shape_and_float_variants_clear_the_cifar_checks(course, cifar10_dir, tmp_path, name):
+def test_shape_and_float_variants_clear_the_cifar_checks(course, patient_course, cifar10_dir, tmp_path, name):
     """Do a keepdims net and a float32 net, trained by the grader and saved by the student, pass
     cifar_accuracy and saved_model (the kit's forward pass takes (1, M) biases)?"""
     from coursekit.grade.checks.accuracy import load_cifar10
@@ -150,7 +150,7 @@ def test_shape_and_float_variants_clear_the_cifar_checks(course, cifar10_dir, tm
     bench.save_reference_model(course, variant.assignment, submission, load_cifar10(course))
     if variant.kind == "shape":
         _keepdims_biases(next(submission.glob("best_*.npz")))
-    report = grade_submission(course, variant.assignment, submission)
+    report = grade_submission(patient_course, variant.assignment, submission)
     failed = lost(report)
     assert "cifar_accuracy" not in failed and "saved_model" not in failed, \
         {k: t.output() for k, t in failed.items()}
