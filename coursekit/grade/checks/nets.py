@@ -171,7 +171,11 @@ def fc_gradients_check() -> Check:
                   "FullyConnectedNet.loss", FC_FILE,
                   "Backpropagate through every layer in reverse order and add reg * W to each dW.")
     for index, (label, normalization, keep, reg) in enumerate(CONFIGS):
-        rng = rng_for(f"fc_gradients{index}")
+        # With dropout there is no reference gradient (any mask is right): the numeric gradient
+        # alone judges, and random inputs can put a ReLU kink within h of a point (seen once in
+        # hundreds of seeds). Those configurations keep the public inputs, known to be clear of
+        # kinks; their judgement shows no reference value.
+        rng = rng_for(f"fc_gradients{index}", public=keep < 1)
         params = random_params(rng, normalization)
         inputs = {"X": rng.standard_normal((N, D)), "y": rng.integers(0, C, N),
                   **{f"param_{k}": v for k, v in params.items()}}
