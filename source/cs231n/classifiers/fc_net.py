@@ -212,7 +212,7 @@ class FullyConnectedNet(object):
             if self.use_dropout:
                 dh = dropout_backward(dh, drop_cache)
             dh, grads[f"W{i}"], grads[f"b{i}"], dgamma, dbeta = affine_norm_relu_backward(
-                dh, layer_cache)  # dh: (N, H_{i-1})
+                dh, layer_cache, need_dx=i > 1)  # dh: (N, H_{i-1}); None for the data (i = 1)
             if self.normalization is not None:
                 grads[f"gamma{i}"], grads[f"beta{i}"] = dgamma, dbeta
         for i in range(1, L + 1):

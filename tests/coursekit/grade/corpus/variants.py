@@ -138,7 +138,7 @@ TWO_LAYER = [
 
 # --- fc_net ----------------------------------------------------------------------------------
 
-DROPOUT_MASK = ("        mask = (np.random.rand(*x.shape) < p).astype(x.dtype)  # 1 = keep\n"
+DROPOUT_MASK = ("        mask = (rng.random(x.shape, dtype=np.float32) < p).astype(x.dtype)  # 1 = keep\n"
                 "        mask /= p\n")
 MOMENTUM = """    v = config["velocity"]  # updated in place, like w: no new arrays each step
     v *= config["momentum"]
@@ -153,12 +153,14 @@ RMSPROP = """    decay = config["decay_rate"]
     w -= config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
     next_w = w
 """
-ADAM_MOMENTS = """    mt = m / (1 - beta1**t)  # bias-corrected first moment
-    vt = v / (1 - beta2**t)  # bias-corrected second moment
-    # next_w = w - learning_rate * mt / (sqrt(vt) + epsilon), in place: mt, vt are as big as w
-    mt *= config["learning_rate"]
-    mt /= np.sqrt(vt) + config["epsilon"]
-    w -= mt
+ADAM_MOMENTS = """    # next_w = w - learning_rate * mt / (sqrt(vt) + epsilon), built in one array as big
+    # as w: each further temporary that size costs a pass over memory and fresh pages.
+    step = v / (1 - beta2**t)  # vt, the bias-corrected second moment
+    np.sqrt(step, out=step)
+    step += config["epsilon"]
+    np.divide(m, step, out=step)
+    step *= config["learning_rate"] / (1 - beta1**t)  # mt = m / (1 - beta1**t)
+    w -= step
     next_w = w
 """
 ADAM_FIRST = """    beta1, beta2 = config["beta1"], config["beta2"]
@@ -268,7 +270,8 @@ FC = [
             ((LAYERS, DROPOUT_MASK, "        mask = (np.random.rand(*x.shape[1:]) < p) / p\n"),),
             loses=("dropout_forward",), rule="dropout-mask-shared"),
     Variant("fc-adam-no-bias-correction", "fc_net", "buggy",
-            ((OPTIM, ADAM_MOMENTS, "    mt, vt = m.copy(), v\n" + ADAM_MOMENTS.split("\n", 2)[2]),),
+            ((OPTIM, ADAM_MOMENTS, "    w -= config['learning_rate'] * m / (np.sqrt(v) + config['epsilon'])\n"
+                                   "    next_w = w\n"),),
             loses=("adam",), rule="adam-no-bias-correction"),
     Variant("fc-momentum-sign", "fc_net", "buggy",
             ((OPTIM, '    v -= config["learning_rate"] * dw\n', '    v += config["learning_rate"] * dw\n'),),
