@@ -217,7 +217,7 @@ class FullyConnectedNet(object):
                 grads[f"gamma{i}"], grads[f"beta{i}"] = dgamma, dbeta
         for i in range(1, L + 1):
             W = self.params[f"W{i}"]
-            loss += 0.5 * self.reg * np.sum(W * W)
+            loss += 0.5 * self.reg * np.vdot(W, W)  # sum of squares, no W * W array
             grads[f"W{i}"] += self.reg * W
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 

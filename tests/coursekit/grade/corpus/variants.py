@@ -118,7 +118,7 @@ TWO_LAYER = [
             ((NN, "        shifted = scores - scores.max(axis=1, keepdims=True)  # (N, C)\n",
               "        shifted = scores\n"),), loses=("loss",), rule="no-max-shift"),
     Variant("tl-reg-half", "two_layer_net", "buggy",
-            ((NN, "        reg_loss = reg * (np.sum(W1 * W1) + np.sum(W2 * W2))\n",
+            ((NN, "        reg_loss = reg * (np.vdot(W1, W1) + np.vdot(W2, W2))  # sums of squares, no W * W array\n",
               "        reg_loss = 0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))\n"),),
             loses=("loss",), rule="reg-loss-half"),
     Variant("tl-reseeded-minibatch", "two_layer_net", "buggy",
@@ -233,7 +233,7 @@ LN_TRANSPOSED = """    xt = x.T  # (D, N): batch norm's statistics over axis 0 o
 """
 AFFINE = "    out = x.reshape(x.shape[0], -1) @ w + b  # (N, M)\n"
 INIT = '            self.params[f"W{i}"] = weight_scale * np.random.randn(dims[i - 1], dims[i])\n'
-FC_REG = "            loss += 0.5 * self.reg * np.sum(W * W)\n"
+FC_REG = "            loss += 0.5 * self.reg * np.vdot(W, W)  # sum of squares, no W * W array\n"
 
 FC = [
     Variant("fc-2017-py2-official-files", "fc_net", "correct",
