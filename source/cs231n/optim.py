@@ -158,7 +158,7 @@ def adam(w, dw, config=None):
     m *= beta1
     m += (1 - beta1) * dw
     v *= beta2
-    v += (1 - beta2) * (dw * dw)
+    v += (1 - beta2) * dw * dw  # one temporary: numpy reuses the one of (1 - beta2) * dw
     # next_w = w - learning_rate * mt / (sqrt(vt) + epsilon), built in one array as big
     # as w: each further temporary that size costs a pass over memory and fresh pages.
     step = v / (1 - beta2**t)  # vt, the bias-corrected second moment

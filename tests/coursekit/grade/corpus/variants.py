@@ -170,7 +170,7 @@ ADAM_FIRST = """    beta1, beta2 = config["beta1"], config["beta2"]
     m *= beta1
     m += (1 - beta1) * dw
     v *= beta2
-    v += (1 - beta2) * (dw * dw)
+    v += (1 - beta2) * dw * dw  # one temporary: numpy reuses the one of (1 - beta2) * dw
 """
 COPYING_OPTIM = (
     (OPTIM, MOMENTUM, "    v = config['momentum'] * config['velocity'] - config['learning_rate'] * dw\n"
