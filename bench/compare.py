@@ -41,6 +41,7 @@ def run(mode: Mode) -> list[Row]:
     rows.append(_layer(f"regularization loss: np.sum(W * W) vs np.vdot(W, W), W {W.shape}",
                        lambda: variants.reg_loss_sum_of_product(W), lambda: np.vdot(W, W), budget))
     rows.append(_relu_gate(mode, budget))
+    rows += [_batchnorm_backward(layers, (8, d // 8) if mode.tiny else (200, d), budget) for d in (100, 512)]
     rows.append(_two_layer_upcast(mode, budget))
     rows.append(_data_loading(mode))
     return rows
@@ -155,6 +156,21 @@ def _relu_gate(mode: Mode, budget: float) -> Row:
 
     return _layer(f"TwoLayerNet's ReLU gate: dhidden[hidden <= 0] = 0 vs dhidden *= hidden > 0 {shape}",
                   lambda: variants.relu_gate_mask_assignment(dhidden, hidden), gate_in_place, budget)
+
+
+def _batchnorm_backward(layers, shape, budget: float) -> Row:
+    """batchnorm_backward (node by node, what the nets call) against batchnorm_backward_alt
+    (the closed form): how much the compact form would buy the deep nets."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    gamma, beta = np.ones(shape[1], np.float32), np.zeros(shape[1], np.float32)
+    _, cache = layers.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    dout = rng.standard_normal(shape, dtype=np.float32)
+    row = _layer(f"batchnorm backward: node by node (the nets') vs closed form (_alt) {shape}",
+                 lambda: layers.batchnorm_backward(dout, cache), lambda: layers.batchnorm_backward_alt(dout, cache),
+                 budget)
+    row.note += "; not a change: the nets keep the node-by-node pass"
+    return row
 
 
 def _two_layer_upcast(mode: Mode, budget: float) -> Row:
