@@ -5,17 +5,19 @@ import resource
 import time
 import tracemalloc
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
-from . import variants
-from .common import ROOT, Mode, Row, interleaved_seconds, skipped, use_source
+from . import alone, variants
+from .common import ROOT, SOURCE, Mode, Row, interleaved_seconds, skipped, use_source
 from .nets import NETS, numpy_trainer
 
 SECTION = "compare"
 
 
-def run(mode: Mode) -> list[Row]:
+def run(mode: Mode, baseline_package: tuple[str, str] | None = None) -> list[Row]:
+    """``baseline_package``: (revision, import name) from bench/baseline.py, or None."""
     use_source()
     from cs231n import layers, optim
 
@@ -44,6 +46,7 @@ def run(mode: Mode) -> list[Row]:
     rows += [_batchnorm_backward(layers, (8, d // 8) if mode.tiny else (200, d), budget) for d in (100, 512)]
     rows.append(_two_layer_upcast(mode, budget))
     rows.append(_data_loading(mode))
+    rows.append(_alone(mode, baseline_package))
     return rows
 
 
@@ -170,6 +173,30 @@ def _batchnorm_backward(layers, shape, budget: float) -> Row:
                  lambda: layers.batchnorm_backward(dout, cache), lambda: layers.batchnorm_backward_alt(dout, cache),
                  budget)
     row.note += "; not a change: the nets keep the node-by-node pass"
+    return row
+
+
+def _alone(mode: Mode, baseline_package) -> Row:
+    """The wide net trained alone in a fresh process, the baseline's code against today's, in
+    turns: what a notebook pays, page faults included (see bench/alone.py)."""
+    name = "wide net Solver step, each alone in a fresh process: baseline vs now"
+    if baseline_package is None:
+        return skipped(SECTION, name, "x faster", "needs --baseline REV")
+    import sys
+
+    revision, package = baseline_package
+    dirs = {"old": Path(sys.modules[package].__path__[0]), "new": SOURCE / "cs231n"}
+    steps, batch = (2, 8) if mode.tiny else (10, None) if mode.name == "quick" else (30, None)
+    runs = {"old": [], "new": []}
+    for _ in range(2 if mode.tiny else 3):
+        for label, folder in dirs.items():
+            runs[label].append(alone.measure(folder, "wide_dropout", steps, batch))
+    seconds = {k: min(r["seconds_per_step"] for r in v) for k, v in runs.items()}
+    faults = {k: sorted(r["page_faults_per_step"] for r in v)[len(v) // 2] for k, v in runs.items()}
+    row = _speedup_row(f"{name} ({revision})", seconds["old"], seconds["new"],
+                       detail=f" per step; page faults per step {faults['old']:,.0f} vs {faults['new']:,.0f}")
+    row.note = f"{len(runs['old'])} processes each, in turns, best of them"
+    row.data.update(old_page_faults=faults["old"], new_page_faults=faults["new"], revision=revision)
     return row
 
 

@@ -31,7 +31,7 @@ def run_suite(sections: list[str], mode: Mode, progress=print,
         elif section == "kit":
             rows += kit.run(mode)
         elif section == "compare":
-            rows += compare.run(mode)
+            rows += compare.run(mode, baseline_package)
         progress(f"[bench] {section} done in {time.perf_counter() - start:.0f} s")
     return rows
 
