@@ -40,7 +40,7 @@ from ..tracks.modules import render_module
 from ..tracks.regions import parse_regions, split_lines
 from .imports import import_closure, module_name
 from .sandbox.harness import FALLBACK_DIR, REPLACED_KEY
-from .sandbox.paths import Refused, RefusedError, Tree
+from .sandbox.paths import Tree
 
 PACKAGE = "cs231n"
 # The files the official collectSubmission.sh scripts name (CODE=, 2020-2026; their zip also
@@ -162,14 +162,11 @@ class _Reader:
         return self.data[path]
 
     def _read(self, path: str, limit: int) -> bytes | None:
-        try:
-            return self.tree.read(path, max(limit, 0))
-        except RefusedError as err:
-            self.refused.append(Refused(err.path, err.why))
-        except ValueError:
-            self.refused.append(Refused(path, f"larger than {max(limit, 0) / 2**20:g} MB"))
-        except OSError:
-            pass  # gone since the walk: missing
+        data = self.tree.take(path, max(limit, 0))
+        if isinstance(data, bytes):
+            return data
+        if data is not None:  # refused; None: gone since the walk
+            self.refused.append(data)
         self.files.discard(path)
         return None
 

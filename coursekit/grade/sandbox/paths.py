@@ -20,6 +20,7 @@ from dataclasses import dataclass
 MAX_LINK_HOPS = 16  # links followed to resolve one path
 MAX_TREE_ENTRIES = 10_000  # files and folders of a submission looked at in one walk
 MAX_TREE_DEPTH = 20
+MAX_PY_BYTES = 2 * 2**20  # a .py file larger than this is not copied (real modules are < 100 kB)
 CHUNK = 1 << 20
 OUTSIDE = "a link to a place outside your submission"
 LEAVES = "a path that leaves your submission"
@@ -117,6 +118,18 @@ class Tree:
         if len(data) > max_bytes:  # it grew after the size was read
             raise ValueError(f"{path} is larger than {max_bytes / 2**20:g} MB")
         return data
+
+    def take(self, path: str, max_bytes: int) -> bytes | Refused | None:
+        """:meth:`read`, with what goes wrong as a value: a :class:`Refused` (a link that leaves,
+        a file larger than ``max_bytes``), or None when the file is gone."""
+        try:
+            return self.read(path, max_bytes)
+        except RefusedError as err:
+            return Refused(err.path, err.why)
+        except ValueError:
+            return Refused(path, f"larger than {max_bytes / 2**20:g} MB")
+        except OSError:
+            return None
 
     def _locate(self, path: str) -> tuple[int, str, os.stat_result]:
         """(descriptor of the folder holding ``path``'s entry, the entry's name, its lstat).
@@ -239,3 +252,26 @@ class Tree:
             raise RefusedError(path, NOT_REGULAR)
         finally:
             os.close(fd)
+
+
+def copy_python_files(source, dest, skip=lambda path: False) -> list[Refused]:
+    """The ``.py`` files under ``source``, copied to the same paths under ``dest``; what was refused."""
+    refused: list[Refused] = []
+    with Tree(source) as tree:
+        hidden = (lambda path: skip(path) or any(part.startswith(".") or part == "__pycache__"
+                                                  for part in path.split("/")))
+        for entry in tree.walk(skip=hidden):
+            if entry.refused is not None:
+                refused.append(entry.refused)
+                continue
+            if not entry.path.endswith(".py"):
+                continue
+            data = tree.take(entry.path, MAX_PY_BYTES)
+            if not isinstance(data, bytes):
+                refused += [data] if data is not None else []
+                continue
+            target = os.path.join(dest, entry.path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(data)
+    return refused
