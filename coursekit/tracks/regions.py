@@ -68,7 +68,7 @@ class Region:
     def stub_line(self, stub: str, path: str) -> str:
         """The line that replaces the solution in the student view."""
         eol = self.start_line[len(self.start_line.rstrip("\r\n")):]
-        if stub == "pass" or self.in_init or (self.scope == MODULE_LEVEL and path.endswith(".py")):
+        if stub == "pass" or self.in_init or (not self.indent and path.endswith(".py")):
             return f"{self.indent}pass{eol}"  # a raise at a module's top level would stop its import
         return f'{self.indent}raise NotImplementedError("{stub_message(self.scope, path)}"){eol}'
 
