@@ -93,7 +93,8 @@ def _place_by_name(course, assignment, tree, files, staged: Path, limit: int, re
         names = ", ".join(sorted({Path(m).name for m in assignment.modules if not m.endswith("__init__.py")}))
         raise UploadError(
             f"Your upload has no {PACKAGE}/ folder and none of its files ({names}). Upload your "
-            f"assignment folder (the one with the notebooks and {PACKAGE}/), as a zip or as files.")
+            f"assignment folder (the one with the notebooks and {PACKAGE}/), as a zip or as files."
+            + "".join(" " + r.note("so it counts as missing") for r in dict.fromkeys(refused)))
     from ..tracks.modules import module_tracks
 
     release, _ = module_tracks(course, assignment)

@@ -13,7 +13,7 @@ submission the grader takes
   each other, with the package ``__init__.py`` files (found by parsing: :mod:`.imports`);
 - the saved models the grader scores, at the same relative paths: ``*.npz`` at the top
   (``best_fc_net.npz``) and ``cs231n/saved/*.npy`` (the official 2021+ format), each at most
-  ``[grading] file_size_mb``.
+  ``[grading] file_size_mb``, at most :data:`MAX_SAVED_FILES` and 4 x ``file_size_mb`` together.
 
 Every module of the assignment the submission lacks is the kit's release copy, rendered from
 ``source/`` (never the solution: a graded module the student did not hand in is the release
@@ -40,7 +40,7 @@ from ..tracks.modules import render_module
 from ..tracks.regions import parse_regions, split_lines
 from .imports import import_closure, module_name
 from .sandbox.harness import FALLBACK_DIR, REPLACED_KEY
-from .sandbox.paths import Tree
+from .sandbox.paths import Refused, Tree
 
 PACKAGE = "cs231n"
 # The files the official collectSubmission.sh scripts name (CODE=, 2020-2026; their zip also
@@ -51,7 +51,8 @@ STAND_INS = {"cs231n/fast_layers.py": '"""The course\'s stand-in for fast_layers
                                       'layers): nothing of this course uses them."""\n'}
 SAVED_FOLDER = "cs231n/saved"
 SAVED_SUFFIXES = (".npy", ".npz")
-MAX_SAVED_FILES = 16
+MAX_SAVED_FILES = 8
+SAVED_TOTAL_FILES = 4  # the saved models together: at most this many times file_size_mb
 MAX_MODULE_BYTES = 2 * 2**20  # a module larger than this is not taken (real ones are < 100 kB)
 MAX_CODE_BYTES = 32 * 2**20  # all modules taken from one submission together
 MAX_REPLACED_BYTES = 64_000  # of the replacements a child reports
@@ -139,7 +140,7 @@ class _Reader:
             else:
                 self.files.add(entry.path)
         self.data: dict[str, bytes] = {}
-        self._code_bytes = 0
+        self._code_bytes = self._saved_bytes = 0
 
     def module(self, path: str) -> bytes | None:
         """The bytes of a module of the submission, or None (absent, refused, too large)."""
@@ -154,10 +155,17 @@ class _Reader:
         return self.data[path]
 
     def saved_model(self, path: str, limit_mb: int) -> bytes | None:
+        """A saved model's bytes (at most ``limit_mb``; all of them at most SAVED_TOTAL_FILES times
+        that), or None."""
         if path not in self.data:
             data = self._read(path, limit_mb * 2**20)
             if data is None:
                 return None
+            if self._saved_bytes + len(data) > SAVED_TOTAL_FILES * limit_mb * 2**20:
+                self.refused.append(Refused(path, f"one saved model too many (all of them together may "
+                                                  f"take {SAVED_TOTAL_FILES * limit_mb} MB)"))
+                return None
+            self._saved_bytes += len(data)
             self.data[path] = data
         return self.data[path]
 
