@@ -108,7 +108,7 @@ def stage_submission(course: Course, assignment_id: str, submission: Path, dest:
     for path in [*taken, *saved]:
         _write(dest / path, reader.data[path])
     kit, missing, fallbacks = [], [], {}
-    for path in assignment.modules:
+    for path in (p for p in assignment.modules if p.endswith(".py")):  # the child sees code only
         release = render_module(course, assignment, path)[0]
         if path in taken:
             if path not in graded:  # the child falls back to the kit's copy if the student's fails

@@ -56,7 +56,7 @@ def test_the_modules_the_student_ran_are_taken(course, tmp_path):
         assert relpath in staged.from_submission
     assert (staged.folder / "cs231n/data_utils.py").read_bytes() == release(course, "cs231n/data_utils.py")
     assert "cs231n/data_utils.py" in staged.from_kit
-    assert not list(staged.folder.rglob("*.ipynb"))
+    assert {path.suffix for path in staged.folder.rglob("*") if path.is_file()} == {".py"}  # code only
 
 
 def test_non_graded_modules_get_the_kits_copy_as_a_fallback(course, tmp_path):
