@@ -170,10 +170,12 @@ def grade_upload(course: Course, assignment_id: str, upload: Path, results_dir: 
                        "tests": [], "extra_data": {"assignment": assignment_id, "upload_error": str(err)}}
         else:
             log(f"run_autograder: {staged.describe()}")
+            for note in staged.notes:
+                log(f"run_autograder: {note}")
             with _heartbeat(log, assignment_id):
                 report = grade_submission(course, assignment_id, staged.folder,
                                           feedback_path=results_dir / "feedback.html", fast=fast,
-                                          insecure=insecure)
+                                          insecure=insecure, notes=staged.notes)
             for test in report.tests:
                 log(f"run_autograder: {test.key}: {test.score:g} / {test.max_score:g}")
             log(f"run_autograder: total {report.score:g} / {report.max_score:g} in {report.execution_time:.1f} s")

@@ -84,6 +84,7 @@ def feedback_blocks(report) -> list[Block]:
     blocks = [Block("h1", [("text", f"Feedback: {report.assignment}")]),
               Block("score", [("text", f"Score: {report.score:g} / {report.max_score:g}")]),
               p("All checks passed." if not failed else f"{len(failed)} of {len(report.tests)} checks need work.")]
+    blocks += _note_blocks(getattr(report, "notes", []))
     causes = _shared_causes(failed)
     if causes:
         blocks += _cause_blocks(causes)
@@ -97,6 +98,14 @@ def feedback_blocks(report) -> list[Block]:
         blocks += [Block("h2", [("text", "Passed")]),
                    Block("ul", items=[[p(f"{t.title} ({t.score:g} / {t.max_score:g})")] for t in passed])]
     return blocks
+
+
+def _note_blocks(notes: list[str]) -> list[Block]:
+    """How the submission was read: links not followed, files the course's copy replaced."""
+    if not notes:
+        return []
+    return [Block("h2", [("text", "What was graded")]),
+            Block("ul", items=[[p(clean(note))] for note in notes])]
 
 
 def _shared_causes(failed) -> dict[str, list]:

@@ -110,7 +110,7 @@ def check_submission_folder(course: Course, submission: Path, assignment_id: str
 
 def grade_submission(course: Course, assignment_id: str, submission_dir, *, results_path=None,
                      feedback_path=None, fast: bool = False, seed: int | None = None,
-                     insecure: bool = False, progress=None) -> GradeReport:
+                     insecure: bool = False, progress=None, notes=()) -> GradeReport:
     """Grade ``submission_dir`` for ``assignment_id``; write results.json / feedback if asked.
 
     ``fast=True`` skips the CIFAR-10 checks (no dataset needed).  ``seed`` draws the hidden
@@ -118,7 +118,8 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     allows the degraded isolation (no bubblewrap) whatever course.toml says.  ``progress``, if
     given, is called with the name of each stage as it starts (see ``STAGES``).  Raises
     ConfigError, DatasetError or GradingError only when the grader itself cannot run (also
-    when student code cannot be isolated).
+    when student code cannot be isolated).  ``notes``: lines about how the submission was read
+    (say, an upload's layout), shown first among the report's notes.
     """
     start = time.monotonic()
     step = progress or (lambda stage: None)
@@ -160,7 +161,7 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
             step("training your net on CIFAR-10")
             outcomes.update(sandbox.run_tasks(trainer.tasks, threads=2))
             step("scoring your saved model")
-            saved.append(_guarded_saved_model(assignment_id, submission, assignment.thresholds, data))
+            saved.append(_guarded_saved_model(assignment_id, staged.folder, assignment.thresholds, data))
     finally:
         if quick.is_alive():
             step("waiting for your functions")
@@ -177,7 +178,9 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
                          seconds={"checks": round(sum(v for k, v in sandbox.seconds.items()
                                                       if not k.startswith("cifar_accuracy")), 2),
                                   "training": sandbox.seconds.get("cifar_accuracy.train")},
-                         hidden_seed=seed)
+                         hidden_seed=seed,
+                         notes=[*notes, *staged.notes,
+                                *staged.replacement_notes(o.outputs for o in outcomes.values() if o.ok)])
     report.execution_time = time.monotonic() - start
     if results_path is not None:
         report.write_results(Path(results_path))

@@ -100,6 +100,7 @@ class GradeReport:
     skipped: list[str] = field(default_factory=list)
     seconds: dict[str, float | None] = field(default_factory=dict)  # where the time went
     hidden_seed: int | None = None  # the seed of this grade's hidden cases, to reproduce it
+    notes: list[str] = field(default_factory=list)  # how the submission was read (links, replaced files)
 
     @property
     def score(self) -> float:
@@ -122,6 +123,7 @@ class GradeReport:
         lines = [f"{self.assignment}: {self.score:g} / {self.max_score:g} points in {self.execution_time:.1f} s."]
         if self.skipped:
             lines.append("Skipped (fast mode): " + ", ".join(self.skipped) + ".")
+        lines += ["Note: " + clean(note).replace("\n", " ") for note in self.notes]
         lines += [f"FLAGGED FOR REVIEW: {clean(text)}".replace("\n", " ") for text in self.reviews]
         active = [clean(item).replace("\n", " ") for item in self.protections.get("active", [])]
         lines.append("Sandbox: " + ("; ".join(active) if active else "no protection was active"))
@@ -148,7 +150,7 @@ class GradeReport:
                            "protections": self.protections, "review": self.reviews,
                            "diagnoses": self.diagnoses,
                            "skipped": self.skipped, "seconds": self.seconds,
-                           "hidden_seed": self.hidden_seed},
+                           "hidden_seed": self.hidden_seed, "notes": self.notes},
             "tests": [{"name": f"{t.key}: {t.title}", "score": t.score, "max_score": t.max_score,
                        "status": "passed" if t.passed else "failed", "output": t.output(),
                        "visibility": VISIBILITY, "tags": [t.key] + (["review"] if any(c.review for c in t.cases) else [])}

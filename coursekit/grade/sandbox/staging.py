@@ -1,41 +1,29 @@
 """Staging a child's run folder: the submission's Python files, its owner, its environment.
 
-Everything here treats the submission as hostile: the walk never follows a symlink, copies
-regular ``.py`` files only (a folder named ``x.py`` is skipped), and stops after
-:data:`MAX_TREE_ENTRIES` entries or :data:`MAX_TREE_DEPTH` levels.
+Everything here treats the submission as hostile: it is read through :mod:`.paths` only (no
+component is opened through a link, and a link that leaves the submission is never
+followed), regular ``.py`` files only (a folder named ``x.py`` is skipped), and the walk stops
+after :data:`~.paths.MAX_TREE_ENTRIES` entries or :data:`~.paths.MAX_TREE_DEPTH` levels.
 """
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-MAX_TREE_ENTRIES = 10_000  # files and folders of a submission looked at when staging it
-MAX_TREE_DEPTH = 20
+from .paths import Refused, copy_python_files
+
 ENV_KEEP = ("PATH", "LANG", "LC_ALL")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def copy_package(submission: Path, run_dir: Path) -> None:
-    """The submission's Python files only (no notebooks, no saved models, no links).
+def copy_package(submission: Path, run_dir: Path, skip=lambda path: False) -> list[Refused]:
+    """Copy the submission's Python files (no notebooks, no saved models) into ``run_dir``.
 
-    Walks at most MAX_TREE_ENTRIES entries and MAX_TREE_DEPTH levels, never follows a
-    symlink, and copies regular files only (a folder named ``x.py`` is skipped).
+    Links inside the submission are followed, links that leave it are not: those, and the
+    files too large to copy, are returned.  Hidden files and folders, and what ``skip(path)``
+    names, are left out.
     """
-    seen = 0
-    for dirpath, dirnames, filenames in os.walk(submission, followlinks=False):
-        rel_dir = Path(dirpath).relative_to(submission)
-        depth = len(rel_dir.parts)
-        dirnames[:] = [] if depth >= MAX_TREE_DEPTH else sorted(d for d in dirnames if not d.startswith("."))
-        seen += len(dirnames) + len(filenames)
-        if seen > MAX_TREE_ENTRIES:
-            break
-        for name in filenames:
-            path = Path(dirpath) / name
-            if not name.endswith(".py") or name.startswith(".") or path.is_symlink() or not path.is_file():
-                continue
-            (run_dir / rel_dir).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, run_dir / rel_dir / name)
+    return copy_python_files(submission, run_dir, skip)
 
 
 def chown_tree(folder: Path, uid: int) -> None:

@@ -115,3 +115,48 @@ def test_full_mode_matches_coursekit_grade(course, cifar10_dir, tmp_path):
     want = {t["name"]: (t["score"], t["max_score"], t["status"]) for t in expected["tests"]}
     assert got == want
     assert any(name.startswith("cifar_accuracy") for name in got)
+
+
+def run_autograder(root: Path) -> dict:
+    done = subprocess.run(["bash", str(root / "run_autograder")], capture_output=True, text=True,
+                          env=env_for(root, COURSEKIT_FAST="1"), timeout=RUN_SECONDS)
+    assert done.returncode == 0, done.stderr
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+def test_the_skeleton_with_a_link_to_the_kit_scores_zero(bundle, tmp_path):
+    """Through run_autograder, does the release skeleton with `cs231n/classifiers -> <kit>/source/...`
+    (relative, ..) score the skeleton's 0, with the link named?"""
+    root = gradescope_root(bundle, tmp_path)
+    shutil.copytree(ROOT / "release" / ASSIGNMENT, root / "submission")
+    classifiers = root / "submission" / "cs231n" / "classifiers"
+    shutil.rmtree(classifiers)
+    os.symlink(os.path.relpath(root / "source" / "kit" / "source" / "cs231n" / "classifiers", classifiers.parent),
+               classifiers)
+    assert (classifiers / "fc_net.py").is_file()  # the link works: it would hand over the solution
+    results = run_autograder(root)
+    assert results["score"] == 0
+    assert "cs231n/classifiers is a link to a place outside your submission" in results["output"]
+
+
+def test_a_zip_made_with_symlinks_scores_only_what_the_student_wrote(bundle, tmp_path):
+    """Does an upload zipped with `zip --symlinks` and unpacked as Gradescope unpacks it (links kept) score
+    the student's own layers and optimizers and nothing for the linked-in net?"""
+    root = gradescope_root(bundle, tmp_path / "autograder")
+    work = tmp_path / "student" / ASSIGNMENT
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, work, ignore=shutil.ignore_patterns("*.ipynb"))
+    shutil.rmtree(work / "cs231n" / "classifiers")
+    os.symlink(root / "source" / "kit" / "source" / "cs231n" / "classifiers", work / "cs231n" / "classifiers")
+    subprocess.run(["zip", "-q", "-r", "--symlinks", str(tmp_path / "upload.zip"), ASSIGNMENT], cwd=work.parent,
+                   check=True)
+    with zipfile.ZipFile(tmp_path / "upload.zip") as upload:  # the zip holds the link itself
+        info = upload.getinfo(f"{ASSIGNMENT}/cs231n/classifiers")
+        assert (info.external_attr >> 16) & 0o170000 == 0o120000
+    (root / "submission").mkdir()
+    subprocess.run(["unzip", "-q", str(tmp_path / "upload.zip"), "-d", str(root / "submission")], check=True)
+    assert (root / "submission" / ASSIGNMENT / "cs231n" / "classifiers").is_symlink()
+    results = run_autograder(root)
+    lost = {t["tags"][0] for t in results["tests"] if t["status"] == "failed"}
+    assert lost == {"fc_init", "fc_loss", "fc_gradients"}
+    assert results["score"] == 26.0  # 36 in fast mode, less the net's 10 points
+    assert "cs231n/classifiers is a link to a place outside your submission" in results["output"]
