@@ -59,12 +59,15 @@ def record_grades(db_url: str, assignment_id: str, out_dir, *,
             gb.update_or_create_grade_cell(check, NOTEBOOK, assignment_id, max_score=max_score, cell_type="code")
         for row in iter_results(out_dir, assignment_id):
             graded = [check for check in points if check in row["checks"]]
-            for check in graded:
+            if not graded:  # the batch could not grade this student (an error row): touch nothing
+                continue
+            for check in points:  # every cell exists (formgrader's max), only graded ones get a score
                 grade = _grade_of(gb, assignment_id, row["student_id"], check)
-                grade.auto_score = float(row["checks"][check][0])
-                grade.needs_manual_grade = False
+                if check in graded:
+                    grade.auto_score = float(row["checks"][check][0])
+                    grade.needs_manual_grade = False
             gb.db.commit()
-            count += bool(graded)
+            count += 1
     return count
 
 
