@@ -91,7 +91,7 @@ else
     if [ "${{COURSEKIT_FAST:-0}}" != 1 ] && [ -d "$CIFAR10_DIR" ]; then
         private="$(mktemp -d "${{TMPDIR:-/tmp}}/coursekit-data.XXXXXX")"  # mode 700, root's
         cp -rL "$CIFAR10_DIR/." "$private/cifar-10-batches-py"
-        echo "run_autograder: CIFAR-10 copied from $CIFAR10_DIR to a folder only root can read"
+        echo "run_autograder: CIFAR-10 copied from $CIFAR10_DIR to $private, which only root can read"
         export CIFAR10_DIR="$private/cifar-10-batches-py"
     fi
 fi
