@@ -4,8 +4,9 @@ The commands are read from the README's block marked ``instructor-recipe`` (so t
 this test cannot drift) and run one by one in the clone, in fast mode (``COURSEKIT_FAST=1``:
 no CIFAR-10 training in the kit's checks; the notebooks load a little of CIFAR-10).  The
 students' folders are put in ``submitted/`` where the README's comment says, before
-``nbgrader autograde``: one complete submission and one with only ``affine_forward`` written,
-made from the release that ``generate_assignment`` wrote.  Lines marked ``(interactive)``
+``nbgrader autograde``, made from the release that ``generate_assignment`` wrote: one with every
+module written (its notebooks left as released, so that no training runs) and one with only
+``affine_forward`` written.  Lines marked ``(interactive)``
 (``nbgrader formgrader``, a web app) are not run.
 """
 from __future__ import annotations
@@ -89,8 +90,11 @@ def test_the_instructor_recipe_works_as_written_on_a_fresh_clone(cifar10_dir, tm
             release = clone / "release" / ASSIGNMENT
             assert (release / "selfcheck" / "public_cases.json").is_file()
             assert git(clone, "status", "--porcelain") == "", "generate_assignment changed the committed release"
-            shutil.copytree(clone / "solutions" / ASSIGNMENT, clone / "submitted" / "s1" / ASSIGNMENT)
-            shutil.copytree(release, clone / "submitted" / "s2" / ASSIGNMENT)
+            for student in ("s1", "s2"):
+                shutil.copytree(release, clone / "submitted" / student / ASSIGNMENT)
+            complete = clone / "submitted" / "s1" / ASSIGNMENT / "cs231n"  # every module written; the
+            shutil.rmtree(complete)  # notebooks' own cells left undone (no training to wait for)
+            shutil.copytree(clone / "solutions" / ASSIGNMENT / "cs231n", complete)
             write_affine_forward_only(clone / "submitted" / "s2" / ASSIGNMENT)
         outputs[command] = run(command, clone, env)
 
