@@ -216,3 +216,13 @@ def test_a_folder_without_students_is_a_clean_error(course, tmp_path):
     (tmp_path / "alice" / "two_layer_net").mkdir(parents=True)
     with pytest.raises(batch.GradingError, match="<student_id>/fc_net/"):
         grade_batch(course, ASSIGNMENT, tmp_path, tmp_path / "out", fast=True, progress=False)
+
+
+def test_the_class_progress_bar_stays_out_of_a_redirected_log(course, klass, graded, tmp_path, capsys):
+    """With progress on but stderr not a terminal (a log file), does a class grade print no bar?"""
+    submitted, _ = klass
+    out = tmp_path / "graded"
+    shutil.copytree(graded[1], out)  # resumed: only the student whose grade crashed runs again
+    report = grade_batch(course, ASSIGNMENT, submitted, out, workers=1, fast=True, progress=True)
+    assert report.resumed == 19 and report.graded == 1
+    assert capsys.readouterr().err == ""
