@@ -177,12 +177,10 @@ def where_differs(expected: np.ndarray, got: np.ndarray) -> str:
 
 
 def where_not_finite(value: np.ndarray) -> str:
-    """How many entries are NaN or infinite and where the first is, without any value."""
+    """How many entries of an array are NaN or infinite and where the first is, without any value."""
     bad = ~np.isfinite(value)
-    if np.ndim(value) == 0:
-        return "the value is NaN or infinite"
     first = tuple(int(i) for i in np.argwhere(bad)[0])
-    return f"{int(bad.sum())} of {bad.size} entries are NaN or infinite, the first at index {first}"
+    return f"{int(bad.sum())} of {bad.size} entries, the first at index {first}"
 
 
 def fetch(outcomes: dict[str, Outcome], task_id: str, key: str, shape: tuple | None,
@@ -205,6 +203,8 @@ def fetch(outcomes: dict[str, Outcome], task_id: str, key: str, shape: tuple | N
         value = value.reshape(shape)  # right up to axes of length 1: the shape case judges those
     value = value.astype(np.float64)
     if not np.all(np.isfinite(value)):
+        if hidden and value.ndim == 0:
+            return f"{key} is NaN or infinite"
         shown = where_not_finite(value) if hidden else preview(value)
         return f"{key} contains NaN or infinite values: {shown}"
     return value
