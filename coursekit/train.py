@@ -107,7 +107,8 @@ class _Progress:
     def __init__(self, model, total: int, enabled: bool, desc: str):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc=desc, unit="step", disable=not enabled, leave=False)
+        # disable=None: no bar unless stderr is a terminal (a redirected log gets none)
+        self.bar = tqdm(total=total, desc=desc, unit="step", disable=None if enabled else True, leave=False)
         self.loss = model.loss
         self.start = time.perf_counter()
         model.loss = self

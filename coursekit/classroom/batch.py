@@ -12,7 +12,8 @@ The steps of :func:`grade_batch`, in order:
    child process); an exception for one student becomes an error row with score 0;
 4. stream every ``results.json`` back into ``grades.csv``, a pass-rate chart and a score
    histogram.  No report is kept in memory after it is written;
-5. if asked, record each total in nbgrader's gradebook (:mod:`coursekit.classroom.gradebook`).
+5. if asked, record each check's score in nbgrader's gradebook (:mod:`coursekit.classroom.gradebook`):
+   only the checks this run graded, so a fast run never lowers the CIFAR-10 checks of a full one.
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class BatchReport:
     seconds: float = 0.0
     files: list[Path] = field(default_factory=list)
     gradebook: str | None = None
-    recorded: int = 0  # totals written into the nbgrader gradebook
+    recorded: int = 0  # students whose check scores were written into the nbgrader gradebook
 
     def summary(self) -> str:
         lines = [f"{self.assignment}: {self.students} students, {self.graded} graded now, "
@@ -62,7 +63,8 @@ class BatchReport:
         lines += [f"ERROR {student}: {message}" for student, message in self.errors]
         lines += [f"wrote {path}" for path in self.files]
         if self.gradebook:
-            lines.append(f"recorded {self.recorded} totals in the nbgrader gradebook {self.gradebook}")
+            lines.append(f"recorded the check scores of {self.recorded} students in the nbgrader gradebook "
+                         f"{self.gradebook} (a check this run did not grade keeps the score it had there)")
         return "\n".join(lines)
 
 
@@ -89,7 +91,8 @@ def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, w
                 insecure: bool = False, feedback: str = FEEDBACK, regrade: bool = False) -> BatchReport:
     """Grade every student of ``submitted_dir`` into ``out_dir``; resume what an earlier run left.
 
-    ``gradebook`` (an nbgrader database URL, e.g. ``sqlite:///gradebook.db``) also gets the totals.
+    ``gradebook`` (an nbgrader database URL, e.g. ``sqlite:///gradebook.db``) also gets each check's
+    score (the checks this run graded only).
     ``feedback`` is the file name of each student's feedback (.md or .html); ``regrade`` grades
     every student again, changed or not.
     """
@@ -150,7 +153,7 @@ def _grade_all(course: Course, assignment_id: str, todo: list[tuple[str, Path]],
                                feedback)
                    for s, f in todo]
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment_id}",
-                           unit="student", disable=not progress):
+                           unit="student", disable=None if progress else True):  # None: a terminal only
             future.result()  # a student's own failure is already an error row; this re-raises the rest
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # students in flight finish and are kept

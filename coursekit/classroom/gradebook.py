@@ -9,8 +9,10 @@ same scores from a class grade (``coursekit grade ... --gradebook``), for exampl
 student whose submission lacks the notebook.
 
 Recording twice updates the same cells.  A score an instructor entered in formgrader is a
-manual score, which nbgrader prefers to the auto score: it is never overwritten.  A check the
-batch did not run (fast mode) is recorded as 0, as its cell scores under autograde in fast mode.
+manual score, which nbgrader prefers to the auto score: it is never overwritten.  Only the
+checks the batch graded are written: a check it did not run (fast mode skips the CIFAR-10
+checks) or a student it could not grade (an error row) leaves the gradebook's score as it
+was, so a fast regrade never lowers points that a full one gave.
 """
 from __future__ import annotations
 
@@ -36,7 +38,9 @@ def batch_points(out_dir: Path, assignment_id: str) -> dict[str, float]:
 
 def record_grades(db_url: str, assignment_id: str, out_dir, *,
                   points: Mapping[str, float] | None = None) -> int:
-    """Put each student's check scores from ``out_dir`` into the gradebook at ``db_url``; return how many.
+    """Put each student's check scores from ``out_dir`` into the gradebook at ``db_url``; return
+    how many students got scores.  A check a student's row does not hold (not graded by the
+    batch) keeps the score the gradebook has.
 
     ``points``: the assignment's points table (check -> max score); default: the batch's checks.
     """
@@ -54,10 +58,14 @@ def record_grades(db_url: str, assignment_id: str, out_dir, *,
         for check, max_score in points.items():
             gb.update_or_create_grade_cell(check, NOTEBOOK, assignment_id, max_score=max_score, cell_type="code")
         for row in iter_results(out_dir, assignment_id):
-            for check in points:
+            graded = [check for check in points if check in row["checks"]]
+            if not graded:  # the batch could not grade this student (an error row): touch nothing
+                continue
+            for check in points:  # every cell exists (formgrader's max), only graded ones get a score
                 grade = _grade_of(gb, assignment_id, row["student_id"], check)
-                grade.auto_score = float(row["checks"].get(check, (0.0,))[0])
-                grade.needs_manual_grade = False
+                if check in graded:
+                    grade.auto_score = float(row["checks"][check][0])
+                    grade.needs_manual_grade = False
             gb.db.commit()
             count += 1
     return count

@@ -174,7 +174,7 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     tests += [_result(check, assignment.points[check.name], results) for check, results in saved]
     tests.sort(key=lambda t: names.index(t.key))
     report = GradeReport(assignment_id, tests, protections=sandbox.protections,
-                         skipped=list(DATA_CHECKS) if fast else [],
+                         skipped={name: assignment.points[name] for name in DATA_CHECKS} if fast else {},
                          seconds={"checks": round(sum(v for k, v in sandbox.seconds.items()
                                                       if not k.startswith("cifar_accuracy")), 2),
                                   "training": sandbox.seconds.get("cifar_accuracy.train")},
@@ -195,8 +195,9 @@ def _guarded_saved_model(assignment_id, submission, thresholds, data) -> tuple[C
         return accuracy.saved_model_check(assignment_id, submission, thresholds, data)
     except Exception as err:  # noqa: BLE001 - hostile files must cost this check only
         name = accuracy.SAVED[assignment_id]
-        check = Check("saved_model", f"Your saved model {name}", "the tuning task", name,
-                      "Save your best model with cs231n.model_io.", needs_data=True)
+        check = Check("saved_model", f"Your saved model {name}", "the last cells",
+                      accuracy.TUNING_NOTEBOOK[assignment_id], "Save your best model with cs231n.model_io.",
+                      needs_data=True)
         return check, [CaseResult("file loads", False, f"{name} could not be evaluated ({type(err).__name__})")]
 
 
@@ -220,4 +221,5 @@ def _judge(check: Check, points: float, outcomes: dict[str, Outcome],
 
 def _result(check: Check, points: float, results: list[CaseResult]) -> TestResult:
     return TestResult(key=check.name, title=check.title, function=check.function, file=check.file,
-                      hint=check.hint, max_score=float(points), cases=results)
+                      hint=check.hint, max_score=float(points), cases=results, places=list(check.places),
+                      after=list(check.after))

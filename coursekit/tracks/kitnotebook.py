@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 from nbconvert.preprocessors import Preprocessor
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 from ..config import Assignment, Course, load_config
 from ..errors import BuildError
@@ -138,6 +138,7 @@ class CoursePoints(Preprocessor):
     """
 
     course_toml = Unicode("", help="Path of course.toml ('' = do nothing).").tag(config=True)
+    enabled = Bool(True, help="nbconvert runs a pass only when it is enabled").tag(config=True)
 
     def preprocess(self, nb, resources):
         if not self.course_toml:

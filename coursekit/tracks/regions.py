@@ -74,7 +74,9 @@ class Region:
 
 
 def stub_message(scope: str, path: str) -> str:
-    """The NotImplementedError message of a "raise" stub."""
+    """The NotImplementedError message of a "raise" stub: what to write, and where."""
+    if scope == MODULE_LEVEL:  # a notebook cell's region (``path`` names the notebook and the cell)
+        return f"{path}: write the code the TODO above asks for, between the START/END markers (in place of this line)"
     return f"{scope} in {path}: write your code between the START/END markers"
 
 

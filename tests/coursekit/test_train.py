@@ -73,3 +73,19 @@ def test_coursekit_train_writes_curves_and_metrics(short_course_file, one_blas_t
     assert len(written["history"]["loss_history"]) == SHORT_ITERS
     assert f"val accuracy {written['val_accuracy']:.3f}" in printed
     assert f"test accuracy {written['test_accuracy']:.3f}" in printed
+
+
+def test_training_bar_stays_out_of_a_redirected_log(capsys):
+    """Asked for a progress bar while stderr is not a terminal (a redirected log), does training draw none?"""
+    from coursekit.train import _Progress
+
+    class Model:
+        def loss(self, X, y=None):
+            return (1.0, {}) if y is not None else X
+
+    model = Model()
+    bar = _Progress(model, total=3, enabled=True, desc="fc_net")
+    for _ in range(3):
+        model.loss(0, 1)
+    bar.close(model)
+    assert capsys.readouterr().err == ""

@@ -34,6 +34,12 @@ TRAIN_SEED = 0
 NEAR_MISS = 0.9  # a trained net above this fraction of the threshold earns half the points
 BN_STATS_IMAGES = 10_000  # training images whose statistics replace the trained net's running averages
 SOLVER_VAL_IMAGES = 1_000  # training images the student's Solver validates on (fc_net); never scored
+TUNING_NOTEBOOK = {"two_layer_net": "two_layer_net.ipynb", "fc_net": "tuning.ipynb"}  # saves SAVED
+TWO_LAYER_CODE_CHECKS = ("scores", "loss", "gradients", "toy_training")  # what the grader's training runs
+FC_CODE_CHECKS = ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
+                  "fc_init", "fc_loss", "fc_gradients")
+NORMALIZATION_CHECKS = {"batchnorm": ("batchnorm_forward", "batchnorm_backward"),
+                        "layernorm": ("layernorm_forward", "layernorm_backward")}
 
 
 def check_cifar10_files(course: Course) -> None:
@@ -82,7 +88,7 @@ def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, dat
                       "TwoLayerNet.train", "cs231n/classifiers/neural_net.py",
                       "The grader trains your TwoLayerNet with fixed hyperparameters: if the small checks "
                       "pass but this one fails, look at the minibatch sampling and the SGD update.",
-                      needs_data=True)
+                      needs_data=True, after=TWO_LAYER_CODE_CHECKS)
         spec = {"init": {"cls": "cs231n.classifiers.neural_net:TwoLayerNet",
                          "args": [INPUT_DIM, hyper["hidden_size"], NUM_CLASSES], "kwargs": {"std": hyper["std"]}},
                 "seed": TRAIN_SEED, "hyper": {**{k: hyper[k] for k in TWO_LAYER_TRAIN if k in hyper}, "verbose": False}}
@@ -90,15 +96,21 @@ def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, dat
                   "X_val": flat(data["X_val"]), "y_val": data["y_val"]}
         task = check.add_task("train", "train_two_layer", spec, inputs, seconds)
     else:
-        check = Check("cifar_accuracy", f"CIFAR-10 {split} accuracy of a FullyConnectedNet the grader trains "
-                      "with your Solver and adam", "FullyConnectedNet / Solver / adam", "cs231n/classifiers/fc_net.py",
-                      "The grader trains your net with fixed hyperparameters and your adam: if the small checks "
-                      "pass but this one fails, look at batchnorm's running averages and adam.", needs_data=True)
         normalization = hyper.get("normalization", "none")
+        rule = hyper.get("update_rule", "adam")
+        keep = float(hyper.get("dropout_keep_ratio", 1.0))
+        after = (*FC_CODE_CHECKS, *NORMALIZATION_CHECKS.get(normalization, ()),
+                 *(("dropout_forward", "dropout_backward") if keep < 1 else ()), rule)
+        check = Check("cifar_accuracy", f"CIFAR-10 {split} accuracy of a FullyConnectedNet the grader trains "
+                      f"with your Solver and {rule}", "FullyConnectedNet", "cs231n/classifiers/fc_net.py",
+                      f"The grader trains your net with fixed hyperparameters, your Solver and your {rule}: if the "
+                      "small checks pass but this one fails, look at batchnorm's running averages, the Solver's "
+                      f"update step and {rule}.", needs_data=True,
+                      places=(("Solver", "cs231n/solver.py"), (rule, "cs231n/optim.py")), after=after)
         model = {"input_dim": INPUT_DIM, "num_classes": NUM_CLASSES, "dtype": {"t": "float32"},
                  "normalization": None if normalization == "none" else normalization,
                  **{k: hyper[k] for k in ("dropout_keep_ratio", "weight_scale", "reg") if k in hyper}}
-        solver = {"update_rule": hyper.get("update_rule", "adam"), "verbose": False,
+        solver = {"update_rule": rule, "verbose": False,
                   "optim_config": {"d": {"learning_rate": hyper.get("learning_rate", 1e-3)}},
                   **{k: hyper[k] for k in ("lr_decay", "batch_size", "num_epochs") if k in hyper}}
         spec = {"init": {"cls": "cs231n.classifiers.fc_net:FullyConnectedNet", "args": [list(hyper["hidden_dims"])],
@@ -148,9 +160,10 @@ def saved_model_check(assignment_id: str, submission: Path, thresholds, data) ->
     name = SAVED[assignment_id]
     split, key = SPLIT[assignment_id]
     threshold, review = thresholds[key], thresholds["review_above"]
-    check = Check("saved_model", f"Your saved model {name}: {split} accuracy", "the tuning task",
-                  name, f"Save your best model with cs231n.model_io (save_{assignment_id}) as {name} in "
-                  "the submission folder, after tuning it to reach the threshold.", needs_data=True)
+    check = Check("saved_model", f"Your saved model {name}: {split} accuracy", "the last cells",
+                  TUNING_NOTEBOOK[assignment_id], f"Save your best model with cs231n.model_io "
+                  f"(save_{assignment_id}) as {name} in the submission folder, after tuning it to reach the "
+                  "threshold: the last cells of the notebook do it.", needs_data=True)
     results = [CaseResult("file loads", False), CaseResult("keys, shapes and dtypes", False),
                CaseResult(f"{split} accuracy >= {threshold}", False)]
     try:

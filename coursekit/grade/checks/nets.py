@@ -16,6 +16,12 @@ N, D, C, HIDDEN = 6, 5, 4, [7, 6]
 OPTIM_DW_SCALE = 1e-2
 DROPOUT_SEED = 123
 BN_WARMUP_STEPS = 10  # training passes that give the test-mode cases their running averages
+# The layer checks of the code FullyConnectedNet.loss runs in CONFIGS: when they fail, they
+# can explain a failure of the net's checks.
+FORWARD_CHECKS = ("affine_forward", "relu_forward", "batchnorm_forward", "layernorm_forward",
+                  "dropout_forward", "softmax_loss")
+BACKWARD_CHECKS = ("affine_backward", "relu_backward", "batchnorm_backward", "layernorm_backward",
+                   "dropout_backward", "softmax_loss")
 
 # (label, normalization, dropout_keep_ratio, reg)
 CONFIGS = [("no normalization, reg = 0", None, 1.0, 0.0),
@@ -100,6 +106,7 @@ def fc_loss_check() -> Check:
     check = Check("fc_loss", "FullyConnectedNet: forward pass and loss", "FullyConnectedNet.loss", FC_FILE,
                   "{affine - [norm] - relu - [dropout]} x (L - 1) - affine - softmax; the loss adds "
                   "0.5 * reg * sum(W**2) for every W. Test mode (y is None) returns the scores.")
+    check.after = FORWARD_CHECKS
     for index, (label, normalization, keep, reg) in enumerate(CONFIGS):
         rng = rng_for(f"fc_loss{index}")
         inputs = _loss_inputs(rng, normalization, keep)
@@ -170,6 +177,7 @@ def fc_gradients_check() -> Check:
     check = Check("fc_gradients", "FullyConnectedNet: gradients (numeric gradient check)",
                   "FullyConnectedNet.loss", FC_FILE,
                   "Backpropagate through every layer in reverse order and add reg * W to each dW.")
+    check.after = (*BACKWARD_CHECKS, "fc_loss")
     for index, (label, normalization, keep, reg) in enumerate(CONFIGS):
         # With dropout there is no reference gradient (any mask is right): the numeric gradient
         # alone judges, and random inputs can put a ReLU kink within h of a point (seen once in

@@ -60,6 +60,7 @@ def loss_check() -> Check:
     check = Check("loss", "TwoLayerNet: softmax loss with L2 regularization", "TwoLayerNet.loss", FILE,
                   "Data loss: mean of -log softmax(scores)[y]; add reg * (sum(W1**2) + sum(W2**2)), "
                   "without a factor 0.5.")
+    check.after = ("scores",)
     inputs = _inputs("loss")
     # A common offset of STABILITY_OFFSET on every score: np.exp overflows without a max
     # shift, and the gaps within a row stay small, so a shift is enough in float64.
@@ -79,6 +80,7 @@ def gradients_check() -> Check:
     check = Check("gradients", "TwoLayerNet: gradients (numeric gradient check)", "TwoLayerNet.loss", FILE,
                   "Backpropagate the softmax through W2, the ReLU and W1; the regularization adds "
                   "2 * reg * W to each dW.")
+    check.after = ("scores", "loss")
     for reg in (0.0, 0.05):
         inputs = _inputs(f"gradients{reg}")
         spec = {"init": _init(), "method": "loss", "args": [{"a": "X"}, {"a": "y"}], "kwargs": {"reg": reg},
@@ -101,6 +103,7 @@ def toy_training_check() -> Check:
     check = Check("toy_training", "TwoLayerNet: training on a toy problem", "TwoLayerNet.train", FILE,
                   "Each iteration: draw a fresh random minibatch, get the loss and gradients on it, and move "
                   "every parameter a small step against its gradient.")
+    check.after = ("loss", "gradients")
     rng = rng_for("toy_training", public=True)  # a toy problem known to converge; the loss is
     # recomputed from the returned weights, so recorded numbers are no help
     inputs = {"X": 10 * rng.standard_normal((5, 4)), "y": np.array([0, 1, 2, 2, 1])}
@@ -151,6 +154,7 @@ def toy_training_check() -> Check:
 def predict_check() -> Check:
     check = Check("predict", "TwoLayerNet: predict", "TwoLayerNet.predict", FILE,
                   "Return the argmax over classes of the scores, an array of shape (N,).")
+    check.after = ("scores",)
     inputs = _inputs("predict")
     inputs["X"] = 3 * rng_for("predict-X").standard_normal((40, D))
     spec = {"init": _init(), "method": "predict", "args": [{"a": "X"}], "returns": "y_pred"}

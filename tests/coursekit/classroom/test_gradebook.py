@@ -15,7 +15,7 @@ api = pytest.importorskip("nbgrader.api")
 
 ROOT = Path(__file__).resolve().parents[3]
 ASSIGNMENT = "fc_net"
-FULL = 36.0  # fast mode: the two CIFAR-10 checks are recorded as 0
+FULL = 36.0  # fast mode: the two CIFAR-10 checks are not written (a new cell scores 0)
 MAX = 45.0  # every check of the points table has its cell
 EXPECTED = {"ada": FULL, "bo": FULL - 1.0, "cy": 0.0}  # solution, adam-no-bias-correction, skeleton
 SCORE_TOL = 1e-3
@@ -66,7 +66,7 @@ def test_each_check_is_its_own_cell(graded, points, tmp_path):
         bo = {g.name: (g.score, g.max_score) for g in gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, "bo").grades}
     assert sorted(bo) == sorted(points)
     assert bo["adam"][0] < bo["adam"][1] == points["adam"]
-    assert bo["cifar_accuracy"][0] == 0.0  # fast mode
+    assert bo["cifar_accuracy"][0] == 0.0  # fast mode: not written, so the new cell has no score
     assert all(bo[c][0] == points[c] for c in points if c not in ("adam", "cifar_accuracy", "saved_model"))
 
 
@@ -80,6 +80,25 @@ def test_a_manual_override_survives_recording(graded, points, tmp_path):
         gb.db.commit()
     record_grades(db, ASSIGNMENT, graded, points=points)
     assert totals(db)["bo"][0] == pytest.approx(FULL, abs=SCORE_TOL)
+
+
+def test_a_fast_grade_never_lowers_a_check_it_did_not_run(graded, points, tmp_path):
+    """After a full grade put the CIFAR-10 checks' points in the gradebook, does recording a fast grade
+    (which did not run them) keep those points, and still update the checks it ran?"""
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    record_grades(db, ASSIGNMENT, graded, points=points)
+    with api.Gradebook(db) as gb:  # what a full-mode autograde of ada and bo wrote
+        for student in ("ada", "bo"):
+            for check in ("cifar_accuracy", "saved_model"):
+                gb.find_grade(check, NOTEBOOK, ASSIGNMENT, student).auto_score = points[check]
+        gb.find_grade("adam", NOTEBOOK, ASSIGNMENT, "ada").auto_score = 0.0  # older, lower
+        gb.db.commit()
+    full = totals(db)
+    assert full["ada"][0] == pytest.approx(MAX - points["adam"], abs=SCORE_TOL)
+    record_grades(db, ASSIGNMENT, graded, points=points)  # the fast batch again
+    after = totals(db)
+    assert after["ada"][0] == pytest.approx(MAX, abs=SCORE_TOL)  # adam rewritten, CIFAR-10 kept
+    assert after["bo"] == full["bo"] and after["bo"][0] == pytest.approx(MAX - 1.0, abs=SCORE_TOL)
 
 
 def test_recording_twice_changes_nothing(graded, tmp_path):
@@ -128,5 +147,5 @@ def test_cli_records_a_class_in_the_gradebook(graded, tmp_path, capsys):
     db = f"sqlite:///{tmp_path / 'gradebook.db'}"
     assert main(["--config", str(ROOT / "course.toml"), "grade", ASSIGNMENT, str(submitted), "--fast",
                  "--out", str(tmp_path / "graded"), "--workers", "1", "--gradebook", db]) == 0
-    assert "recorded 1 totals" in capsys.readouterr().out
+    assert "recorded the check scores of 1 students" in capsys.readouterr().out
     assert totals(db) == {"ada": (FULL, MAX)}

@@ -130,7 +130,8 @@ def test_loose_files_grade_fully_with_visibility_and_questions(course, tmp_path)
     assert sorted(manual) == sorted(fc.question_points)
     assert all(t["max_score"] == 0 for t in manual.values())
     assert "five-layer net" in manual["inline_question_1_answer"]["output"]  # the solution's answer
-    assert "(no answer found" in manual["inline_question_2_answer"]["output"]  # update_rules.ipynb not uploaded
+    assert "no answer cell for it was found" in manual["inline_question_2_answer"]["output"]  # not uploaded
+    assert manual["inline_question_2_answer"]["status"] == "failed"
     assert any("placed by name" in line for line in lines)
     assert any(line.startswith("run_autograder: adam: 2 / 2") for line in lines)
 
