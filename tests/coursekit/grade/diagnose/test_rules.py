@@ -412,9 +412,42 @@ def test_shared_bn_param_is_diagnosed(checks):
     assert [d.id for d in test.diagnoses] == ["bn-param-shared"]
 
 
+DERIVED = {"stopped": 0, "calls": 1, "base_calls": 1, "numeric_calls": 0, "cpu": 0.002, "base_cpu": 0.001}
+STOPPED = {"calls": {**DERIVED, "stopped": 1, "calls": 6},
+           "helper": {**DERIVED, "stopped": 3, "numeric_calls": 1},
+           "time": {**DERIVED, "stopped": 2, "cpu": 1.2},
+           "slow but not stopped": {**DERIVED, "cpu": 1.2}}
+NUMERIC = [("affine_backward", "numeric-gradient", how) for how in STOPPED] + [
+    ("softmax_loss", "numeric-gradient", "calls"), ("dropout_backward", "numeric-gradient", "helper"),
+    ("fc_gradients", "numeric-net-gradient", "time"), ("gradients", "numeric-net-gradient", "calls")]
+
+
+@pytest.fixture(scope="module")
+def hidden_checks(course):
+    return {c.name: c for a in ("two_layer_net", "fc_net") for c in build_checks(course, a, hidden_seed=5)}
+
+
+@pytest.mark.parametrize("check_name, rule_id, how", NUMERIC, ids=[f"{c}-{h}" for c, _, h in NUMERIC])
+def test_numeric_gradient_is_diagnosed(hidden_checks, check_name, rule_id, how):
+    """Does a large-input run found numeric (forward calls, gradient_check, CPU time) fail every
+    scored case of its check and name the rule, while a derived one names none?"""
+    check = hidden_checks[check_name]
+    outs = solution_outputs(check)
+    derived = next(t for t in check.tasks if t.driver == "analytic")
+    suffix = derived.id[len(check.name) + 1:]
+    right = dict(reference("call", derived.spec["grad"], derived.inputs))
+    test = judged(check, {**outs, suffix: {**right, **DERIVED}})
+    assert rule_id not in [d.id for d in test.diagnoses]
+    assert [c.passed for c in test.cases if c.label.startswith("a large input")] == [True]
+    test = judged(check, {**outs, suffix: STOPPED[how]})
+    assert rule_id in [d.id for d in test.diagnoses]
+    scored = [case for case in test.cases if not case.public]
+    assert scored and all(not case.passed for case in scored) and test.score == 0
+
+
 def test_every_rule_has_a_unit_test():
     """Does every rule of diagnose.py have at least one case above?"""
-    assert {r for _, r, _ in CASES} | {"affine-not-flattened", "bn-param-shared"} == RULE_IDS
+    assert {r for _, r, _ in CASES} | {"affine-not-flattened", "bn-param-shared"} | {r for _, r, _ in NUMERIC} == RULE_IDS
 
 
 def test_replay_matches_the_solution(checks):
