@@ -26,32 +26,42 @@ from typing import Callable
 import numpy as np
 
 from ..sandbox import harness
-from ..sandbox.parent import Outcome
+from ..sandbox.parent import Outcome, Task
 from .base import GRAD_RTOL, CaseResult, Check, fetch, rel_error
 
 RATIO = 1000  # a gradient call may use this many times the CPU time of one forward pass...
 FLOOR_SECONDS = 0.05  # ... and at least this much CPU time
 RECOMPUTES = 4  # forward passes a gradient call may run besides its own (recomputing is fine)
+SMALL_SECONDS = 0.5  # CPU time in which a numeric gradient ends on a small input (one that hangs does not)
 NUMERIC_HELPERS = ("cs231n.gradient_check:eval_numerical_gradient",
                    "cs231n.gradient_check:eval_numerical_gradient_array")
 LARGE = "derived"  # suffix of the large-input task
 
 
-def why_numeric(outputs: dict[str, np.ndarray]) -> str | None:
-    """"helper", "calls" or "time" when the large-input run shows a numeric gradient, else None."""
+MEASURES = ("stopped", "calls", "base_calls", "numeric_calls", "cpu", "base_cpu", "small_finished")
+
+
+def measures(outputs: dict[str, np.ndarray]) -> dict[str, float] | None:
+    """What the ``analytic`` driver measured, as numbers, or None when something is missing."""
     try:
-        stopped, calls, base_calls, helper_calls, cpu, base_cpu = (
-            float(np.asarray(outputs[key]).reshape(())) for key in
-            ("stopped", "calls", "base_calls", "numeric_calls", "cpu", "base_cpu"))
+        return {key: float(np.asarray(outputs[key]).reshape(())) for key in MEASURES}
     except (KeyError, ValueError, TypeError):
         return None
-    if stopped == harness.STOPPED_GRADIENT_CHECK or helper_calls > 0:
+
+
+def why_numeric(outputs: dict[str, np.ndarray]) -> str | None:
+    """"helper", "calls" or "time" when the large-input run shows a numeric gradient, else None.
+
+    Too slow counts only when the same call ends on the small inputs: one that never ends hangs."""
+    m = measures(outputs)
+    if m is None:
+        return None
+    if m["stopped"] == harness.STOPPED_GRADIENT_CHECK or m["numeric_calls"] > 0:
         return "helper"
-    if stopped == harness.STOPPED_CALLS or calls > allowed_calls(base_calls):
+    if m["stopped"] == harness.STOPPED_CALLS or m["calls"] > allowed_calls(m["base_calls"]):
         return "calls"
-    if stopped == harness.STOPPED_TIME or cpu > max(RATIO * base_cpu, FLOOR_SECONDS):
-        return "time"
-    return None
+    slow = m["stopped"] == harness.STOPPED_TIME or m["cpu"] > max(RATIO * m["base_cpu"], FLOOR_SECONDS)
+    return "time" if slow and m["small_finished"] else None
 
 
 def allowed_calls(base_calls: float) -> int:
@@ -79,21 +89,23 @@ def numeric_reason(outcome: Outcome | None, function: str, forward: str, entries
     return None
 
 
-def require_derived(check: Check, *, grad: dict, inputs: dict[str, np.ndarray], watch: list[str], forward: str,
-                    keys: dict[str, tuple], expected, base: dict | None = None, calibrate: str | None = None) -> None:
+def require_derived(check: Check, *, grad: dict, inputs: dict[str, np.ndarray], small: Task,
+                    watch: list[str], forward: str, keys: dict[str, tuple], expected, base: dict | None = None,
+                    calibrate: str | None = None) -> None:
     """In a hidden build: add the large-input task of ``check``, a case for it, and make every
     case of the check fail when its gradient turns out numeric.
 
-    ``grad``: the ``call`` spec that returns the gradients ``keys`` (name -> shape);
+    ``grad``: the ``call`` spec that returns the gradients ``keys`` (name -> shape) on ``inputs``;
+    ``small``: the check's task of the same gradient call on a small input;
     ``base``: the ``call`` spec of one forward pass, or ``calibrate``: the input array whose
     softmax the harness times instead (for a function that is its own forward pass);
     ``expected``: the right gradients by name, or a function of the task's outputs and inputs that
     gives them.
     """
     spec = {"grad": grad, "watch": watch, "numeric": list(NUMERIC_HELPERS), "ratio": RATIO,
-            "floor": FLOOR_SECONDS, "recomputes": RECOMPUTES}
+            "floor": FLOOR_SECONDS, "recomputes": RECOMPUTES, "small": small.spec, "small_seconds": SMALL_SECONDS}
     spec.update({"base": base} if base is not None else {"calibrate": calibrate})
-    task = check.add_task(LARGE, "analytic", spec, inputs)
+    task = check.add_task(LARGE, "analytic", spec, {**inputs, **{harness.SMALL + k: v for k, v in small.inputs.items()}})
     entries = sum(int(np.prod(shape)) for shape in keys.values())
 
     def reason(outcomes):
@@ -127,6 +139,10 @@ def _large_case(label: str, task: str, keys: dict[str, tuple], expected, inputs:
         why = reason(outcomes)
         if why is not None:
             return CaseResult(label, False, why)
+        m = measures(outcome.outputs)
+        if m is not None and m["stopped"]:  # stopped for time, and it never ended on a small input either
+            return CaseResult(label, False, f"stopped after {m['cpu']:.2f} s of CPU time on the large input, and "
+                              f"it did not end within {SMALL_SECONDS} s on a small one either: does it loop forever?")
         try:
             right = expected(outcome.outputs, inputs) if callable(expected) else expected
         except (KeyError, ValueError, TypeError) as err:

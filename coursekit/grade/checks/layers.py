@@ -81,7 +81,7 @@ def require_derived(check, forward, args, large, grads, wrt, forward_returns=(No
     if expected is None:
         expected = {key: value for key, value in reference("call", grad, inputs).items() if key in keys}
     own = check.function == forward  # no separate forward pass to time: the harness's softmax instead
-    analytic.require_derived(check, grad=grad, inputs=inputs, watch=[f"{LAYERS}:{forward}"],
+    analytic.require_derived(check, grad=grad, inputs=inputs, small=check.tasks[0], watch=[f"{LAYERS}:{forward}"],
                              forward="a softmax of the same scores" if own else forward, keys=keys,
                              expected=expected, calibrate="x" if own else None,
                              base=None if own else {"target": f"{LAYERS}:{forward}", "args": args,

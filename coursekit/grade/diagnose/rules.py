@@ -139,8 +139,9 @@ RULES = [
          "divide m by (1 - beta1**t) and v by (1 - beta2**t)", update_is(corrected=False)),
     # TwoLayerNet.loss and FullyConnectedNet.loss
     Rule("numeric-net-gradient", ("gradients", "fc_gradients"), "your loss computes grads numerically, by "
-         "finite differences of the forward pass: backpropagate analytically, from the scores back through every "
-         "layer; a numeric gradient is what the checker uses, not what the assignment asks for", numeric_gradient),
+         "finite differences of the forward pass (in the loss itself or in a layer's backward function it calls): "
+         "backpropagate analytically, from the scores back through every layer; a numeric gradient is what the "
+         "checker uses, not what the assignment asks for", numeric_gradient),
     # FullyConnectedNet.loss
     Rule("fc-dropout-backward", ("fc_gradients",), "your gradients are right without dropout and wrong with "
          "it: pass the gradient back through dropout_backward for every hidden layer", only_dropout_fails),

@@ -406,21 +406,28 @@ def calibrate(x):
     return np.log(np.exp(shifted).sum(axis=-1)).sum()
 
 
-def cpu_budget(seconds, watch):
-    """Stop the watched run (NumericGradient) once the process has used ``seconds`` of CPU time."""
+class Alarm:
+    """A CPU-time limit on one call: NumericGradient is raised into it once the process has used
+    ``seconds`` of CPU time (again every TIMER_REPEAT, should student code catch it)."""
 
-    def on_timer(signum, frame):
-        if watch.armed:
-            watch.stop(STOPPED_TIME)
+    def __init__(self):
+        self.armed = self.fired = False
 
-    previous = signal.signal(signal.SIGPROF, on_timer)
-    signal.setitimer(signal.ITIMER_PROF, seconds, TIMER_REPEAT)
-    return previous
+    def run(self, seconds, func, *args):
+        def on_timer(signum, frame):
+            if self.armed:
+                self.fired = True
+                raise NumericGradient(STOPPED_TIME)
 
-
-def end_budget(previous):
-    signal.setitimer(signal.ITIMER_PROF, 0)
-    signal.signal(signal.SIGPROF, previous)
+        previous = signal.signal(signal.SIGPROF, on_timer)
+        try:
+            self.armed = True
+            signal.setitimer(signal.ITIMER_PROF, seconds, TIMER_REPEAT)
+            return func(*args)
+        finally:
+            self.armed = False
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.signal(signal.SIGPROF, previous)
 
 
 def time_base(spec, arrays, watch):
@@ -437,6 +444,22 @@ def time_base(spec, arrays, watch):
     return best, watch.calls
 
 
+def finishes_small(spec, arrays):
+    """1 when the gradient call ``spec["small"]`` ends within ``small_seconds`` of CPU time on the
+    small inputs (``small_*``): a gradient too slow on the large input only is numeric; one that
+    never ends on a small one either hangs."""
+    small = {key[len(SMALL):]: value for key, value in arrays.items() if key.startswith(SMALL)}
+    alarm = Alarm()
+    try:
+        alarm.run(float(spec["small_seconds"]), run_call, spec["small"], small)
+    except BaseException:  # noqa: BLE001 - an error is an end too
+        return 0 if alarm.fired else 1
+    return 1
+
+
+SMALL = "small_"  # prefix of the small inputs of an analytic task
+
+
 def run_analytic(spec, arrays):
     """The gradient call ``spec["grad"]`` (a ``call`` spec) on a large input, watched.
 
@@ -445,10 +468,11 @@ def run_analytic(spec, arrays):
     its calls of the watched functions counted.  The gradient call then runs with at most
     ``ratio`` times that CPU time (at least ``floor`` seconds) and ``1 + recomputes`` times
     those calls; a call of a ``cs231n.gradient_check`` helper, or either limit, stops it.
-    Returns its outputs (none when stopped) and what was measured; the parent judges.
+    Stopped for time, it is run once more on the small inputs (``spec["small"]``), to tell a
+    numeric gradient from one that never ends.  Returns its outputs (none when stopped) and
+    what was measured; the parent judges.
     """
-    watch = Watch(spec["watch"], spec.get("numeric", ()))
-    out, previous = {}, None
+    watch, alarm = Watch(spec["watch"], spec.get("numeric", ())), Alarm()
     try:
         watch.install()
         base_cpu, base_calls = time_base(spec, arrays, watch)
@@ -458,25 +482,24 @@ def run_analytic(spec, arrays):
         start = _cpu()
         try:
             watch.armed = True
-            previous = cpu_budget(limit, watch)
-            out = run_call(spec["grad"], arrays)
-            watch.armed = False
+            out = alarm.run(limit, run_call, spec["grad"], arrays)
         except BaseException:  # noqa: BLE001 - stopped, or the student's own error
-            watch.armed = False
-            if not watch.stopped:
+            if not (watch.stopped or alarm.fired):
                 raise
+            out = {}
         finally:
             watch.armed = False
-            if previous is not None:
-                end_budget(previous)
         cpu = _cpu() - start
     finally:
         watch.remove()
-    if watch.stopped or watch.numeric_calls or watch.calls > watch.limit or cpu > limit:
-        _numeric_checks.add(str(spec.get("id", "")).split(".")[0])  # as the parent judges it (checks/analytic.py)
-        out = {} if watch.stopped else out
-    out.update(stopped=watch.stopped, calls=watch.calls, base_calls=base_calls, numeric_calls=watch.numeric_calls,
-               cpu=cpu, base_cpu=base_cpu)
+    stopped = watch.stopped or (STOPPED_TIME if alarm.fired else 0)
+    small = finishes_small(spec, arrays) if stopped == STOPPED_TIME and "small" in spec else 1
+    if stopped or watch.numeric_calls or watch.calls > watch.limit or (cpu > limit and small):
+        if small:  # numeric, as the parent judges it (checks/analytic.py)
+            _numeric_checks.add(str(spec.get("id", "")).split(".")[0])
+        out = {} if stopped else out
+    out.update(stopped=stopped, calls=watch.calls, base_calls=base_calls, numeric_calls=watch.numeric_calls,
+               cpu=cpu, base_cpu=base_cpu, small_finished=small)
     return {key: _asarray(value) for key, value in out.items()}
 
 

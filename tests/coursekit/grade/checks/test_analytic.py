@@ -91,3 +91,16 @@ def test_backward_passes_that_recompute_or_loop_keep_full_marks(course, tmp_path
     assert report.score == report.max_score, [t.output() for t in report.tests if not t.passed]
     large = [c for t in report.tests for c in t.cases if c.label.startswith("a large input")]
     assert len(large) == len(GRADIENT_CHECKS["layers"]) and all(c.passed for c in large)
+
+
+def test_a_backward_pass_that_never_ends_is_told_apart(quick_course, tmp_path):
+    """Is an endless loop in a backward pass reported as one (the small case's deadline), not as
+    a numeric gradient?"""
+    folder = copy_solution(quick_course, "fc_net", tmp_path / "submission")
+    inject(folder, LAYERS, "relu_backward", "while True:\n    pass")
+    test = grade_checks(quick_course, "fc_net", folder, ("relu_backward",))["relu_backward"]
+    assert test.score == 0
+    assert "numeric-gradient" not in [d.id for d in test.diagnoses]
+    details = " ".join(case.detail for case in test.cases)
+    assert "does it loop forever?" in details and "finite differences" not in details
+    assert "did not finish" in details or "wall-clock" in details

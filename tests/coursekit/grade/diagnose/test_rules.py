@@ -412,7 +412,8 @@ def test_shared_bn_param_is_diagnosed(checks):
     assert [d.id for d in test.diagnoses] == ["bn-param-shared"]
 
 
-DERIVED = {"stopped": 0, "calls": 1, "base_calls": 1, "numeric_calls": 0, "cpu": 0.002, "base_cpu": 0.001}
+DERIVED = {"stopped": 0, "calls": 1, "base_calls": 1, "numeric_calls": 0, "cpu": 0.002, "base_cpu": 0.001,
+           "small_finished": 1}
 STOPPED = {"calls": {**DERIVED, "stopped": 1, "calls": 6},
            "helper": {**DERIVED, "stopped": 3, "numeric_calls": 1},
            "time": {**DERIVED, "stopped": 2, "cpu": 1.2},
@@ -443,6 +444,20 @@ def test_numeric_gradient_is_diagnosed(hidden_checks, check_name, rule_id, how):
     assert rule_id in [d.id for d in test.diagnoses]
     scored = [case for case in test.cases if not case.public]
     assert scored and all(not case.passed for case in scored) and test.score == 0
+
+
+def test_a_gradient_that_never_ends_is_not_called_numeric(hidden_checks):
+    """Is a run stopped for time that did not end on a small input either (an endless loop) left
+    to the other cases, with no numeric diagnosis?"""
+    check = hidden_checks["relu_backward"]
+    outs = solution_outputs(check)
+    derived = next(t for t in check.tasks if t.driver == "analytic")
+    hang = {**DERIVED, "stopped": 2, "cpu": 0.2, "small_finished": 0}
+    test = judged(check, {**outs, derived.id[len(check.name) + 1:]: hang})
+    assert "numeric-gradient" not in [d.id for d in test.diagnoses]
+    assert [c.detail for c in test.cases if not c.passed] == [
+        "stopped after 0.20 s of CPU time on the large input, and it did not end within 0.5 s on a small one "
+        "either: does it loop forever?"]
 
 
 def test_every_rule_has_a_unit_test():
