@@ -27,11 +27,11 @@ SEED = 17
 
 
 def grade_checks(course, assignment, folder, names):
-    """The TestResult of each check in ``names``: its tasks run in one sandboxed child, the
-    large-input ones first as in a grade, and judged as a grade judges them."""
+    """The TestResult of each check in ``names``: its tasks run in one sandboxed child, each
+    check's large-input one first as in a grade, and judged as a grade judges them."""
     checks = [c for c in build_checks(course, assignment, hidden_seed=SEED) if c.name in names]
-    tasks = [dataclasses.replace(t, seconds=float(course.limits.check_seconds)) for c in checks for t in c.tasks]
-    tasks.sort(key=lambda task: task.driver != "analytic")
+    tasks = [dataclasses.replace(t, seconds=float(course.limits.check_seconds)) for c in checks
+             for t in sorted(c.tasks, key=lambda task: task.driver != "analytic")]
     sandbox = Sandbox(submission=folder, limits=course.limits)
     try:
         outcomes = sandbox.run_tasks(tasks)
