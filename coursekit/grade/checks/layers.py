@@ -102,9 +102,10 @@ def affine_checks():
                               "Each gradient has the shape of what it differentiates: let the shapes pick the matrix "
                               "products; dx returns to x's original shape and db gathers dout over the N examples.",
                               args, inputs, ["dx", "dw", "db"], ["x", "w", "b"])
+    # 51,010 entries; shapes whose matrix products stay on one BLAS thread in the parent
     require_derived(backward, "affine_forward", args, lambda: {
-        "x": rng.standard_normal((600, 4, 25)), "w": rng.standard_normal((100, 100)) / 10,
-        "b": rng.standard_normal(100), "dout": rng.standard_normal((600, 100))}, ["dx", "dw", "db"], ["x", "w", "b"])
+        "x": rng.standard_normal((500, 4, 25)), "w": rng.standard_normal((100, 10)) / 10,
+        "b": rng.standard_normal(10), "dout": rng.standard_normal((500, 10))}, ["dx", "dw", "db"], ["x", "w", "b"])
     return [
         forward_check("affine_forward", "affine_forward", "Affine layer: forward",
                       "Flatten each example into one row of D values first; then it is a matrix product plus the bias.",
