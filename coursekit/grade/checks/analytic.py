@@ -10,9 +10,9 @@ evaluations of the forward pass, run by the harness's ``analytic`` driver
   of the watched functions (the forward pass; for a net, ``loss`` and the layers) are counted;
 - the gradient call then gets RATIO times that CPU time (at least FLOOR_SECONDS): a loop over
   the entries with its own copy of the forward formula needs far more, and is stopped there;
-- it may call the watched functions RECOMPUTES times more than a forward pass does (a backward
-  pass that recomputes its forward pass is fine), and never a numeric helper of
-  ``cs231n.gradient_check``: either stops it at once.
+- it may call the watched functions RECOMPUTES times more than a forward pass does, and
+  MIN_CALLS times in all (a backward pass that recomputes its forward pass is fine), and never a
+  numeric helper of ``cs231n.gradient_check``: either stops it at once.
 
 CPU time, not wall-clock time, and a ratio to the same child's forward pass, so that a busy
 or a slow machine moves both sides alike.  The parent judges what came back
@@ -31,7 +31,8 @@ from .base import GRAD_RTOL, NORM_FLOOR, CaseResult, Check, fetch
 
 RATIO = 1000  # a gradient call may use this many times the CPU time of one forward pass...
 FLOOR_SECONDS = 0.05  # ... and at least this much CPU time
-RECOMPUTES = 4  # forward passes a gradient call may run besides its own (recomputing is fine)
+RECOMPUTES = 4  # forward passes a gradient call may run besides its own (recomputing is fine)...
+MIN_CALLS = 20  # ... and calls of the watched functions it may make in all (finite differences make 10^5)
 SMALL_SECONDS = 0.5  # CPU time in which a numeric gradient ends on a small input (one that hangs does not)
 NUMERIC_HELPERS = ("cs231n.gradient_check:eval_numerical_gradient",
                    "cs231n.gradient_check:eval_numerical_gradient_array")
@@ -65,7 +66,8 @@ def why_numeric(outputs: dict[str, np.ndarray]) -> str | None:
 
 
 def allowed_calls(base_calls: float) -> int:
-    return (1 + RECOMPUTES) * max(int(base_calls), 1)
+    """Calls of the watched functions a gradient call may make, when one forward pass makes ``base_calls``."""
+    return max((1 + RECOMPUTES) * max(int(base_calls), 1), MIN_CALLS)
 
 
 def numeric_reason(outcome: Outcome | None, function: str, forward: str, entries: int) -> str | None:
@@ -103,7 +105,8 @@ def require_derived(check: Check, *, grad: dict, inputs: dict[str, np.ndarray], 
     gives them.
     """
     spec = {"grad": grad, "watch": watch, "numeric": list(NUMERIC_HELPERS), "ratio": RATIO,
-            "floor": FLOOR_SECONDS, "recomputes": RECOMPUTES, "small": small.spec, "small_seconds": SMALL_SECONDS}
+            "floor": FLOOR_SECONDS, "recomputes": RECOMPUTES, "min_calls": MIN_CALLS, "small": small.spec,
+            "small_seconds": SMALL_SECONDS}
     spec.update({"base": base} if base is not None else {"calibrate": calibrate})
     task = check.add_task(LARGE, "analytic", spec, {**inputs, **{harness.SMALL + k: v for k, v in small.inputs.items()}})
     entries = sum(int(np.prod(shape)) for shape in keys.values())

@@ -467,7 +467,8 @@ def run_analytic(spec, arrays):
     pass, the harness's ``calibrate`` on ``spec["calibrate"]``) is timed in CPU seconds and
     its calls of the watched functions counted.  The gradient call then runs with at most
     ``ratio`` times that CPU time (at least ``floor`` seconds) and ``1 + recomputes`` times
-    those calls; a call of a ``cs231n.gradient_check`` helper, or either limit, stops it.
+    those calls (at least ``min_calls``); a call of a ``cs231n.gradient_check`` helper, or either
+    limit, stops it.
     Stopped for time, it is run once more on the small inputs (``spec["small"]``), to tell a
     numeric gradient from one that never ends.  Returns its outputs (none when stopped) and
     what was measured; the parent judges.
@@ -478,7 +479,7 @@ def run_analytic(spec, arrays):
         base_cpu, base_calls = time_base(spec, arrays, watch)
         limit = max(float(spec["ratio"]) * base_cpu, float(spec["floor"]))
         watch.calls = watch.numeric_calls = 0
-        watch.limit = (1 + int(spec["recomputes"])) * max(base_calls, 1)
+        watch.limit = max((1 + int(spec["recomputes"])) * max(base_calls, 1), int(spec["min_calls"]))
         start = _cpu()
         try:
             watch.armed = True

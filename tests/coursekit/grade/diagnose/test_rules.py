@@ -414,7 +414,7 @@ def test_shared_bn_param_is_diagnosed(checks):
 
 DERIVED = {"stopped": 0, "calls": 1, "base_calls": 1, "numeric_calls": 0, "cpu": 0.002, "base_cpu": 0.001,
            "small_finished": 1}
-STOPPED = {"calls": {**DERIVED, "stopped": 1, "calls": 6},
+STOPPED = {"calls": {**DERIVED, "stopped": 1, "calls": 21},
            "helper": {**DERIVED, "stopped": 3, "numeric_calls": 1},
            "time": {**DERIVED, "stopped": 2, "cpu": 1.2},
            "slow but not stopped": {**DERIVED, "cpu": 1.2}}
