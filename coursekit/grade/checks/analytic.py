@@ -37,8 +37,6 @@ SMALL_SECONDS = 0.5  # CPU time in which a numeric gradient ends on a small inpu
 NUMERIC_HELPERS = ("cs231n.gradient_check:eval_numerical_gradient",
                    "cs231n.gradient_check:eval_numerical_gradient_array")
 LARGE = "derived"  # suffix of the large-input task
-
-
 MEASURES = ("stopped", "calls", "base_calls", "numeric_calls", "cpu", "base_cpu", "small_finished")
 
 
@@ -120,10 +118,13 @@ def require_derived(check: Check, *, grad: dict, inputs: dict[str, np.ndarray], 
 
 
 def _rel_error(a: np.ndarray, b: np.ndarray) -> float:
-    """base.rel_error's formula, with sums of squares: np.linalg.norm of a large array wakes the
+    """base.rel_error's formula with sums of squares: np.linalg.norm of a large array wakes the
     parent's BLAS threads, which spin for a core other work needs."""
-    norm = lambda v: float(np.sqrt(np.sum(np.square(v))))  # noqa: E731
-    return norm(a - b) / max(norm(a) + norm(b), NORM_FLOOR)
+    return _norm(a - b) / max(_norm(a) + _norm(b), NORM_FLOOR)
+
+
+def _norm(v: np.ndarray) -> float:
+    return float(np.sqrt(np.sum(np.square(v))))
 
 
 def _gated(judge: Callable, reason: Callable) -> Callable:

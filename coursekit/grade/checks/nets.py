@@ -221,7 +221,7 @@ def _require_derived(check: Check) -> None:
     keys = {f"grad_{k}": params[k].shape for k in names}
     expected = {k: v for k, v in reference("call", grad, inputs).items() if k in keys}
     analytic.require_derived(check, grad=grad, inputs=inputs, small=check.tasks[0], watch=[f"{FC_CLASS}.loss", *LAYER_FORWARDS],
-                             forward="its forward pass, loss(X)", keys=keys, expected=expected,
+                             forward="its forward pass loss(X)", keys=keys, expected=expected,
                              base={"init": init, "method": "loss", "args": [{"a": "X"}], "returns": "scores"})
 
 

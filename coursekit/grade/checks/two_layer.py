@@ -116,7 +116,7 @@ def _require_derived(check: Check) -> None:
     keys = {f"grad_{k}": inputs[f"param_{k}"].shape for k in PARAMS}
     expected = {k: v for k, v in reference("call", grad, inputs).items() if k in keys}
     analytic.require_derived(check, grad=grad, inputs=inputs, small=check.tasks[0], watch=[f"{CLASS}.loss"],
-                             forward="its forward pass, loss(X)", keys=keys, expected=expected,
+                             forward="its forward pass loss(X)", keys=keys, expected=expected,
                              base={"init": init, "method": "loss", "args": [{"a": "X"}], "returns": "scores"})
 
 
