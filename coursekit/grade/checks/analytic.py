@@ -37,6 +37,7 @@ SMALL_SECONDS = 0.5  # CPU time in which a numeric gradient ends on a small inpu
 NUMERIC_HELPERS = ("cs231n.gradient_check:eval_numerical_gradient",
                    "cs231n.gradient_check:eval_numerical_gradient_array")
 LARGE = "derived"  # suffix of the large-input task
+LARGE_LABEL = "a large input"  # how the label of its case begins
 MEASURES = ("stopped", "calls", "base_calls", "numeric_calls", "cpu", "base_cpu", "small_finished")
 
 
@@ -113,7 +114,7 @@ def require_derived(check: Check, *, grad: dict, inputs: dict[str, np.ndarray], 
         return numeric_reason(outcomes.get(task), check.function, forward, entries)
 
     check.cases = [(label, _gated(judge, reason)) for label, judge in check.cases]
-    label = f"a large input ({entries:,} entries): gradients derived, not numeric, and right"
+    label = f"{LARGE_LABEL} ({entries:,} entries): gradients derived, not numeric, and right"
     check.add_case(label, _large_case(label, task, keys, expected, inputs, reason))
 
 

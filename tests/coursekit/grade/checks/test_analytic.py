@@ -12,6 +12,7 @@ import dataclasses
 import pytest
 
 from coursekit.grade import grade_submission
+from coursekit.grade.checks.analytic import LARGE_LABEL
 from coursekit.grade.pipeline import _judge, build_checks
 from coursekit.grade.sandbox.parent import Sandbox
 
@@ -62,7 +63,7 @@ def test_a_numeric_submission_loses_its_gradient_checks_only(course, tmp_path):
                               fast=True)
     lost = {t.key: t for t in report.tests if t.score < t.max_score}
     assert set(lost) == set(GRADIENT_CHECKS["layers"])
-    large = [c for c in lost["affine_backward"].cases if c.label.startswith("a large input")]
+    large = [c for c in lost["affine_backward"].cases if c.label.startswith(LARGE_LABEL)]
     assert len(large) == 1 and "affine_backward evaluated affine_forward over and over" in large[0].detail
 
 
@@ -89,7 +90,7 @@ def test_backward_passes_that_recompute_or_loop_keep_full_marks(course, tmp_path
         inject(folder, LAYERS, function, code)
     report = grade_submission(course, "fc_net", folder, fast=True)
     assert report.score == report.max_score, [t.output() for t in report.tests if not t.passed]
-    large = [c for t in report.tests for c in t.cases if c.label.startswith("a large input")]
+    large = [c for t in report.tests for c in t.cases if c.label.startswith(LARGE_LABEL)]
     assert len(large) == len(GRADIENT_CHECKS["layers"]) and all(c.passed for c in large)
 
 

@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pytest
 
+from coursekit.grade.checks.analytic import LARGE_LABEL
 from coursekit.grade.checks.base import GRAD_STEP, reference
 from coursekit.grade.diagnose import RULE_IDS, RULES, Evidence, diagnose
 from coursekit.grade.diagnose.optim import replay
@@ -439,11 +440,22 @@ def test_numeric_gradient_is_diagnosed(hidden_checks, check_name, rule_id, how):
     right = dict(reference("call", derived.spec["grad"], derived.inputs))
     test = judged(check, {**outs, suffix: {**right, **DERIVED}})
     assert rule_id not in [d.id for d in test.diagnoses]
-    assert [c.passed for c in test.cases if c.label.startswith("a large input")] == [True]
+    assert [c.passed for c in test.cases if c.label.startswith(LARGE_LABEL)] == [True]
     test = judged(check, {**outs, suffix: STOPPED[how]})
     assert rule_id in [d.id for d in test.diagnoses]
     scored = [case for case in test.cases if not case.public]
     assert scored and all(not case.passed for case in scored) and test.score == 0
+
+
+def test_rules_that_count_cases_ignore_the_large_case(hidden_checks):
+    """Does a rule that reads fc_gradients' cases as one per configuration still name its mistake
+    in a hidden build, which adds the large-input case?"""
+    check = hidden_checks["fc_gradients"]
+    outs = solution_outputs(check, with_grids=True)
+    derived = next(t for t in check.tasks if t.driver == "analytic")
+    outs[derived.id[len(check.name) + 1:]] = {**reference("call", derived.spec["grad"], derived.inputs), **DERIVED}
+    gradients_wrong_with_dropout(check, outs)
+    assert "fc-dropout-backward" in [d.id for d in judged(check, outs).diagnoses]
 
 
 def test_a_gradient_that_never_ends_is_not_called_numeric(hidden_checks):
