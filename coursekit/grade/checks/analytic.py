@@ -17,7 +17,8 @@ evaluations of the forward pass, run by the harness's ``analytic`` driver
 CPU time, not wall-clock time, and a ratio to the same child's forward pass, so that a busy
 or a slow machine moves both sides alike.  The parent judges what came back
 (:func:`numeric_reason`): a numeric gradient fails every case of its check, with the reason
-(:func:`require_derived`); a derived one must also be right on the large input.
+(:func:`require_derived`); a derived one must also be right on the large input, a case counted
+only when it tells something the small cases do not.
 """
 from __future__ import annotations
 
@@ -115,7 +116,25 @@ def require_derived(check: Check, *, grad: dict, inputs: dict[str, np.ndarray], 
 
     check.cases = [(label, _gated(judge, reason)) for label, judge in check.cases]
     label = f"{LARGE_LABEL} ({entries:,} entries): gradients derived, not numeric, and right"
-    check.add_case(label, _large_case(label, task, keys, expected, inputs, reason))
+    check.add_case(label, _counted_when_news(check, reason, _large_case(label, task, keys, expected, inputs, reason)))
+
+
+def _counted_when_news(check: Check, reason: Callable, judge: Callable) -> Callable:
+    """The large case counts when the gradient is numeric, or when it fails while the check's other
+    cases pass; otherwise it returns None (no case), so that it never changes the partial credit
+    of a mistake the small cases show already, nor dilutes it when it passes."""
+    others = list(check.cases)
+
+    def counted(outcomes):
+        result = judge(outcomes)
+        if result.passed:
+            return None
+        if reason(outcomes) is not None:
+            return result
+        earlier = [other(outcomes) for _, other in others]
+        return result if all(r is None or r.passed for r in earlier) else None
+
+    return counted
 
 
 def _rel_error(a: np.ndarray, b: np.ndarray) -> float:

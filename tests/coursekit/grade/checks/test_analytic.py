@@ -90,13 +90,27 @@ def test_backward_passes_that_recompute_or_loop_keep_full_marks(course, tmp_path
         inject(folder, LAYERS, function, code)
     report = grade_submission(course, "fc_net", folder, fast=True)
     assert report.score == report.max_score, [t.output() for t in report.tests if not t.passed]
-    large = [c for t in report.tests for c in t.cases if c.label.startswith(LARGE_LABEL)]
-    assert len(large) == len(GRADIENT_CHECKS["layers"]) and all(c.passed for c in large)
+
+
+def test_the_large_case_counts_only_what_the_small_cases_miss(course, tmp_path):
+    """Does a gradient right on the small inputs and wrong on the large one (it looks at the
+    input's size) lose the large case, while a mistake the small cases show loses what it lost
+    before the large case existed?"""
+    folder = copy_solution(course, "fc_net", tmp_path / "submission")
+    inject(folder, LAYERS, "relu_backward", "dx = dout * (x > 0)\nif x.size > 10000:\n    dx = dx * 0.5")
+    inject(folder, LAYERS, "layernorm_backward", "dbeta = dout.sum(axis=0)\ndgamma = np.sum(dout * x_hat, axis=0)\n"
+           "dx_hat = dout * gamma\ndx = inv_std * (dx_hat - dx_hat.mean(axis=1, keepdims=True))")
+    tests = grade_checks(course, "fc_net", folder, ("relu_backward", "layernorm_backward"))
+    relu = [c for c in tests["relu_backward"].cases if not c.public]
+    assert [c.label.startswith(LARGE_LABEL) for c in relu if not c.passed] == [True]
+    assert "relative error" in [c for c in relu if not c.passed][0].detail
+    layernorm = [c for c in tests["layernorm_backward"].cases if not c.public]
+    assert [c.label for c in layernorm if not c.passed] == ["gradient on x"]  # dgamma, dbeta right
 
 
 def test_a_backward_pass_that_never_ends_is_told_apart(quick_course, tmp_path):
-    """Is an endless loop in a backward pass reported as one (the small case's deadline), not as
-    a numeric gradient?"""
+    """Is an endless loop in a backward pass reported as one (the small cases' deadline), not as
+    a numeric gradient (the large-input run, stopped, does not end on a small input either)?"""
     # a deadline that the large-input task (about 0.7 s of CPU time here) meets on a busy machine
     course = dataclasses.replace(quick_course, limits=dataclasses.replace(quick_course.limits, check_seconds=8))
     folder = copy_solution(course, "fc_net", tmp_path / "submission")
@@ -105,5 +119,5 @@ def test_a_backward_pass_that_never_ends_is_told_apart(quick_course, tmp_path):
     assert test.score == 0
     assert "numeric-gradient" not in [d.id for d in test.diagnoses]
     details = " ".join(case.detail for case in test.cases)
-    assert "does it loop forever?" in details and "finite differences" not in details
-    assert "did not finish" in details or "wall-clock" in details
+    assert "numeric" not in details and "finite differences" not in details
+    assert "while running relu_backward" in details  # the deadline's own message, on the small cases

@@ -440,7 +440,7 @@ def test_numeric_gradient_is_diagnosed(hidden_checks, check_name, rule_id, how):
     right = dict(reference("call", derived.spec["grad"], derived.inputs))
     test = judged(check, {**outs, suffix: {**right, **DERIVED}})
     assert rule_id not in [d.id for d in test.diagnoses]
-    assert [c.passed for c in test.cases if c.label.startswith(LARGE_LABEL)] == [True]
+    assert not [c for c in test.cases if c.label.startswith(LARGE_LABEL)]  # passed: not counted
     test = judged(check, {**outs, suffix: STOPPED[how]})
     assert rule_id in [d.id for d in test.diagnoses]
     scored = [case for case in test.cases if not case.public]
