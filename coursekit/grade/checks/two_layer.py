@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import analytic
 from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, gradient_case,
-                     reference, rng_for)
+                     hidden_build, reference, rng_for)
 
 CLASS = "cs231n.classifiers.neural_net:TwoLayerNet"
 FILE = "cs231n/classifiers/neural_net.py"
@@ -13,6 +14,7 @@ MINIBATCH_ITERS = 20  # iterations watched to see that each draws a new minibatc
 N, D, H, C = 6, 5, 8, 4
 PARAMS = ("W1", "b1", "W2", "b2")
 STABILITY_OFFSET = 1000.0  # added to b2: np.exp(1000) overflows, so the softmax must be shifted
+LARGE_N, LARGE_D, LARGE_H, LARGE_C = 20, 100, 500, 10  # the large-input gradient case: 55,510 parameters
 
 
 def _inputs(name):
@@ -96,7 +98,28 @@ def gradients_check() -> Check:
                                                 inputs[f"param_{name}"].shape, None, expected[f"grad_{name}"],
                                                 "TwoLayerNet.loss forward pass"))
     check.add_shape_case([(grad_task, f"grad_{k}", inputs[f"param_{k}"].shape) for k in PARAMS])
+    if hidden_build():
+        _require_derived(check)
     return check
+
+
+def _require_derived(check: Check) -> None:
+    """TwoLayerNet.loss must backpropagate, not differentiate itself numerically: on a net of
+    55,510 parameters (see :mod:`.analytic`), against the solution's gradients."""
+    rng = rng_for("gradients-large")
+    inputs = {"X": rng.standard_normal((LARGE_N, LARGE_D)), "y": rng.integers(0, LARGE_C, LARGE_N),
+              "param_W1": rng.standard_normal((LARGE_D, LARGE_H)) / np.sqrt(LARGE_D),
+              "param_b1": 0.1 * rng.standard_normal(LARGE_H),
+              "param_W2": rng.standard_normal((LARGE_H, LARGE_C)) / np.sqrt(LARGE_H),
+              "param_b2": 0.1 * rng.standard_normal(LARGE_C)}
+    init = {**_init(), "args": [LARGE_D, LARGE_H, LARGE_C]}
+    grad = {"init": init, "method": "loss", "args": [{"a": "X"}, {"a": "y"}], "kwargs": {"reg": 0.05},
+            "returns": ["loss", {"prefix": "grad_", "keys": list(PARAMS)}]}
+    keys = {f"grad_{k}": inputs[f"param_{k}"].shape for k in PARAMS}
+    expected = {k: v for k, v in reference("call", grad, inputs).items() if k in keys}
+    analytic.require_derived(check, grad=grad, inputs=inputs, small=check.tasks[0], watch=[f"{CLASS}.loss"],
+                             forward="its forward pass loss(X)", keys=keys, expected=expected,
+                             base={"init": init, "method": "loss", "args": [{"a": "X"}], "returns": "scores"})
 
 
 def toy_training_check() -> Check:

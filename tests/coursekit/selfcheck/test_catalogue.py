@@ -258,6 +258,39 @@ def probe_fc_loss(pkg):
     return outs
 
 
+class NumpyCalls:
+    """A stand-in for a module's ``np`` that counts the calls of numpy functions made through it."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __getattr__(self, name):
+        value = getattr(np, name)
+        if not callable(value) or isinstance(value, type):
+            return value
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return value(*args, **kwargs)
+
+        return counted
+
+
+def probe_work(module, probe):
+    """``probe``'s outputs and the number of numpy calls ``pkg.<module>`` made for them: a
+    numeric gradient makes some for every entry, a derived one a fixed few."""
+
+    def run(pkg):
+        counter, target = NumpyCalls(), getattr(pkg, module)
+        saved, target.np = target.np, counter
+        try:
+            return {**probe(pkg), "numpy calls": counter.calls}
+        finally:
+            target.np = saved
+
+    return run
+
+
 PROBES = {
     # TwoLayerNet
     "tln-forward-no-relu": probe_two_layer_loss,
@@ -267,6 +300,7 @@ PROBES = {
     "tln-data-loss-summed": probe_two_layer_loss,
     "tln-reg-grad-missing-factor-2": probe_two_layer_loss,
     "tln-backward-no-relu-gate": probe_two_layer_loss,
+    "tln-numeric-gradients": probe_work("neural_net", probe_two_layer_loss),
     "tln-train-first-batch-only": probe_two_layer_train,
     "tln-train-fixed-seed-batch": probe_two_layer_train,
     "tln-train-labels-resampled": probe_two_layer_train,
@@ -280,11 +314,14 @@ PROBES = {
     "affine-backward-dx-not-reshaped": probe_affine_backward,
     "affine-backward-dw-unreshaped-x": probe_affine_backward,
     "affine-backward-db-mean": probe_affine_backward,
+    "affine-backward-numeric": probe_work("layers", probe_affine_backward),
     "relu-forward-np-max": probe_relu,
     "relu-backward-masks-dout": probe_relu,
+    "relu-backward-gradient-check": probe_work("layers", probe_relu),
     "softmax-no-max-shift": probe_softmax,
     "softmax-loss-summed": probe_softmax,
     "softmax-grad-not-averaged": probe_softmax,
+    "softmax-loss-hand-loop": probe_work("layers", probe_softmax),
     "batchnorm-no-running-update": probe_batchnorm_forward,
     "batchnorm-running-momentum-swapped": probe_batchnorm_forward,
     "batchnorm-eps-outside-sqrt": probe_batchnorm_forward,

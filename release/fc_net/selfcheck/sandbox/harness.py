@@ -30,6 +30,7 @@ import os
 import resource
 import signal
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -42,6 +43,7 @@ _dumps = json.dumps
 _write = os.write
 _pwrite = os.pwrite
 _frombuffer = np.frombuffer
+_cpu = time.thread_time  # precise; the process clock can tick in whole scheduler ticks
 _MAX_ERROR = 1500
 # An error the parent shows in full once and in one line everywhere else starts with
 # ONCE_MARK, a key, a tab and that one line, then a newline and the full text.
@@ -301,8 +303,212 @@ def bn_statistics(model):
     return out
 
 
+# --- the analytic driver: is a gradient derived, or computed numerically? --------------
+
+STOPPED_CALLS, STOPPED_TIME, STOPPED_GRADIENT_CHECK = 1, 2, 3  # why a gradient call was stopped
+BASE_RUNS = 3  # the forward pass is timed this many times; the fastest run counts
+TIMER_REPEAT = 0.01  # CPU seconds between further stops, should student code catch the first
+
+
+class NumericGradient(BaseException):
+    """Raised into student code to stop a gradient that is being computed numerically."""
+
+
+class NotRun(Exception):
+    """A task of a check whose gradient this child found numeric."""
+
+
+_numeric_checks = set()  # checks whose gradient run_analytic found numeric in this child
+
+
+def skip_numeric_check(task_id):
+    """Skip the other tasks of a check found numeric: the grader's own numeric gradient of a net
+    whose loss is numeric takes the square of the time, and the check scores 0 anyway."""
+    if task_id.split(".")[0] in _numeric_checks:
+        raise NotRun("this check's gradient is computed numerically (its large-input case says how), "
+                     "so this was not run")
+
+
+class Watch:
+    """Counts the calls of the watched functions while installed (in every ``cs231n`` module
+    that holds them, and on the class for a method), and stops the run past a limit.
+
+    ``targets``: the forward passes, counted; ``numeric``: numeric-gradient helpers
+    (``cs231n.gradient_check``), whose first call while armed stops the run.
+    """
+
+    def __init__(self, targets, numeric):
+        self.targets, self.numeric = list(targets), list(numeric)
+        self.calls = self.numeric_calls = self.stopped = 0
+        self.limit, self.armed, self.patches = None, False, []
+
+    def stop(self, why):
+        self.stopped = self.stopped or why
+        raise NumericGradient(why)
+
+    def seen(self, numeric):
+        if numeric:
+            self.numeric_calls += 1
+            if self.armed:
+                self.stop(STOPPED_GRADIENT_CHECK)
+            return
+        self.calls += 1
+        if self.armed and self.limit is not None and self.calls > self.limit:
+            self.stop(STOPPED_CALLS)
+
+    def install(self):
+        for target in self.targets:
+            self.patch(target, False)
+        for target in self.numeric:
+            try:
+                self.patch(target, True)
+            except BaseException:  # noqa: BLE001 - a helper that cannot be imported cannot be called
+                pass
+
+    def patch(self, target, numeric):
+        module_name, _, attr = target.partition(":")
+        owner = import_student_module(module_name)
+        *path, name = attr.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        original = getattr(owner, name)
+
+        def counted(*args, **kwargs):
+            self.seen(numeric)
+            return original(*args, **kwargs)
+
+        counted.__name__, counted.__doc__, counted.__wrapped__ = name, original.__doc__, original
+        if path:  # a method: on its class, where instances look it up
+            self.patches.append((owner, name, vars(owner).get(name, _INHERITED)))
+            setattr(owner, name, counted)
+            return
+        for module in list(sys.modules.values()):  # every module that imported it by name
+            module_name = getattr(module, "__name__", None) or ""
+            if module_name == "cs231n" or module_name.startswith("cs231n."):
+                for key, value in list(vars(module).items()):
+                    if value is original:
+                        self.patches.append((module, key, value))
+                        setattr(module, key, counted)
+
+    def remove(self):
+        for owner, name, value in reversed(self.patches):
+            if value is _INHERITED:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+        self.patches = []
+
+
+_INHERITED = object()  # a method its class did not define itself
+
+
+def calibrate(x):
+    """The harness's own softmax of ``x``: the base time of a function that is its own forward pass."""
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return np.log(np.exp(shifted).sum(axis=-1)).sum()
+
+
+class Alarm:
+    """A CPU-time limit on one call: NumericGradient is raised into it once the process has used
+    ``seconds`` of CPU time (again every TIMER_REPEAT, should student code catch it)."""
+
+    def __init__(self):
+        self.armed = self.fired = False
+
+    def run(self, seconds, func, *args):
+        def on_timer(signum, frame):
+            if self.armed:
+                self.fired = True
+                raise NumericGradient(STOPPED_TIME)
+
+        previous = signal.signal(signal.SIGPROF, on_timer)
+        try:
+            self.armed = True
+            signal.setitimer(signal.ITIMER_PROF, seconds, TIMER_REPEAT)
+            return func(*args)
+        finally:
+            self.armed = False
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.signal(signal.SIGPROF, previous)
+
+
+def time_base(spec, arrays, watch):
+    """(CPU seconds, watched calls) of one forward pass: the fastest of BASE_RUNS."""
+    best = float("inf")
+    for _ in range(BASE_RUNS):
+        watch.calls = 0
+        start = _cpu()
+        if "base" in spec:
+            run_call(spec["base"], arrays)
+        else:
+            calibrate(arrays[spec["calibrate"]])
+        best = min(best, _cpu() - start)
+    return best, watch.calls
+
+
+def finishes_small(spec, arrays):
+    """1 when the gradient call ``spec["small"]`` ends within ``small_seconds`` of CPU time on the
+    small inputs (``small_*``): a gradient too slow on the large input only is numeric; one that
+    never ends on a small one either hangs."""
+    small = {key[len(SMALL):]: value for key, value in arrays.items() if key.startswith(SMALL)}
+    alarm = Alarm()
+    try:
+        alarm.run(float(spec["small_seconds"]), run_call, spec["small"], small)
+    except BaseException:  # noqa: BLE001 - an error is an end too
+        return 0 if alarm.fired else 1
+    return 1
+
+
+SMALL = "small_"  # prefix of the small inputs of an analytic task
+
+
+def run_analytic(spec, arrays):
+    """The gradient call ``spec["grad"]`` (a ``call`` spec) on a large input, watched.
+
+    First the forward pass ``spec["base"]`` (or, for a function that is its own forward
+    pass, the harness's ``calibrate`` on ``spec["calibrate"]``) is timed in CPU seconds and
+    its calls of the watched functions counted.  The gradient call then runs with at most
+    ``ratio`` times that CPU time (at least ``floor`` seconds) and ``1 + recomputes`` times
+    those calls (at least ``min_calls``); a call of a ``cs231n.gradient_check`` helper, or either
+    limit, stops it.
+    Stopped for time, it is run once more on the small inputs (``spec["small"]``), to tell a
+    numeric gradient from one that never ends.  Returns its outputs (none when stopped) and
+    what was measured; the parent judges.
+    """
+    watch, alarm = Watch(spec["watch"], spec.get("numeric", ())), Alarm()
+    try:
+        watch.install()
+        base_cpu, base_calls = time_base(spec, arrays, watch)
+        limit = max(float(spec["ratio"]) * base_cpu, float(spec["floor"]))
+        watch.calls = watch.numeric_calls = 0
+        watch.limit = max((1 + int(spec["recomputes"])) * max(base_calls, 1), int(spec["min_calls"]))
+        start = _cpu()
+        try:
+            watch.armed = True
+            out = alarm.run(limit, run_call, spec["grad"], arrays)
+        except BaseException:  # noqa: BLE001 - stopped, or the student's own error
+            if not (watch.stopped or alarm.fired):
+                raise
+            out = {}
+        finally:
+            watch.armed = False
+        cpu = _cpu() - start
+    finally:
+        watch.remove()
+    stopped = watch.stopped or (STOPPED_TIME if alarm.fired else 0)
+    small = finishes_small(spec, arrays) if stopped == STOPPED_TIME and "small" in spec else 1
+    if stopped or watch.numeric_calls or watch.calls > watch.limit or (cpu > limit and small):
+        if small:  # numeric, as the parent judges it (checks/analytic.py)
+            _numeric_checks.add(str(spec.get("id", "")).split(".")[0])
+        out = {} if stopped else out
+    out.update(stopped=stopped, calls=watch.calls, base_calls=base_calls, numeric_calls=watch.numeric_calls,
+               cpu=cpu, base_cpu=base_cpu, small_finished=small)
+    return {key: _asarray(value) for key, value in out.items()}
+
+
 DRIVERS = {"call": run_call, "grid": run_grid, "optim": run_optim,
-           "train_two_layer": run_train_two_layer, "solver": run_solver}
+           "train_two_layer": run_train_two_layer, "solver": run_solver,
+           "analytic": run_analytic}
 
 
 # --- import fallback: the course's copy of a module whose own copy fails to import ---------
@@ -494,6 +700,7 @@ def main(spec_path):
                   if key.startswith(name + "/")}
         report(fd, {"event": "start", "task": name})
         try:
+            skip_numeric_check(name)
             sys.settrace(tracer)
             out = with_replacements(DRIVERS[task["driver"]](task, arrays))
             sys.settrace(None)

@@ -306,6 +306,25 @@ LN_TRANSPOSED = """    xt = x.T  # (D, N): batch norm's statistics over axis 0 o
     x_hat = ((xt - mu) / np.sqrt(var + eps)).T  # (N, D)
 """
 AFFINE = "    out = x.reshape(x.shape[0], -1) @ w + b  # (N, M)\n"
+AFFINE_BACKWARD = ("    dx = (dout @ w.T).reshape(x.shape)  # (N, d_1, ..., d_k)\n"
+                   "    dw = x.reshape(x.shape[0], -1).T @ dout  # (D, M)\n    db = dout.sum(axis=0)  # (M,)\n")
+SOFTMAX_VECTORIZED = ("    shifted = x - x.max(axis=1, keepdims=True)  # (N, C), every row max is 0\n"
+                      "    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (N, C)\n"
+                      "    loss = -log_probs[np.arange(N), y].mean()\n"
+                      "    dx = np.exp(log_probs)  # (N, C), the probabilities\n"
+                      "    dx[np.arange(N), y] -= 1\n    dx /= N\n")
+SOFTMAX_NAIVE = """    # softmax_loss_naive of assignment 1: a loop over the examples and the classes
+    loss = 0.0
+    dx = np.zeros_like(x)
+    for i in range(N):
+        scores = x[i] - np.max(x[i])
+        sum_exp = np.sum(np.exp(scores))
+        loss += -scores[y[i]] + np.log(sum_exp)
+        for j in range(x.shape[1]):
+            p = np.exp(scores[j]) / sum_exp
+            dx[i, j] = (p - (j == y[i])) / N
+    loss /= N
+"""
 INIT = '            self.params[f"W{i}"] = weight_scale * np.random.randn(dims[i - 1], dims[i])\n'
 FC_REG = "            loss += 0.5 * self.reg * np.sum(W * W)\n"
 
@@ -491,6 +510,13 @@ FC = [
               "    probs /= np.sum(probs, axis=1, keepdims=True)\n"
               "    loss = -np.sum(np.log(probs[np.arange(N), y])) / N\n"
               "    dx = probs.copy()\n"),)),
+    Variant("fc-loops-from-assignment-1", "fc_net", "correct",  # derived, but with loops and a recomputation
+            ((LAYERS, SOFTMAX_VECTORIZED, SOFTMAX_NAIVE),
+             (LAYERS, "    dw = x.reshape(x.shape[0], -1).T @ dout  # (D, M)\n",
+              "    x_rows = x.reshape(x.shape[0], -1)\n    dw = np.zeros_like(w)\n"
+              "    for i in range(x.shape[0]):\n        dw += np.outer(x_rows[i], dout[i])\n"),
+             (LAYERS, "    dx = dout * (x > 0)\n", "    out, _ = relu_forward(x)  # recomputed, not cached\n"
+                                               "    dx = dout * (out > 0)\n"))),
     Variant("fc-keepdims-db", "fc_net", "shape",
             ((LAYERS, "    db = dout.sum(axis=0)  # (M,)\n", "    db = np.sum(dout, axis=0, keepdims=True)\n"),
              *COPYING_OPTIM), loses=("affine_backward",), rule="keepdims-shape"),
@@ -516,6 +542,13 @@ FC = [
     Variant("fc-biases-init-ones", "fc_net", "buggy",
             ((FC, '            self.params[f"b{i}"] = np.zeros(dims[i])\n',
               '            self.params[f"b{i}"] = np.ones(dims[i])\n'),), loses=("fc_init",), rule="init-biases-not-zero"),
+    Variant("fc-numeric-affine-backward", "fc_net", "buggy",  # the notebook's gradient check as the gradient
+            ((LAYERS, AFFINE_BACKWARD,
+              "    from cs231n.gradient_check import eval_numerical_gradient_array\n"
+              "    dx = eval_numerical_gradient_array(lambda v: affine_forward(v, w, b)[0], x, dout)\n"
+              "    dw = eval_numerical_gradient_array(lambda v: affine_forward(x, v, b)[0], w, dout)\n"
+              "    db = eval_numerical_gradient_array(lambda v: affine_forward(x, w, v)[0], b, dout)\n"),),
+            loses=("affine_backward", "fc_gradients"), rule="numeric-gradient"),  # the net's through it too
     Variant("fc-bn-alt-no-variance-path", "fc_net", "buggy",
             ((LAYERS, BN_ALT, "    dx = inv_std * (dx_hat - dx_hat.mean(axis=0))\n"),),
             loses=("batchnorm_backward_alt",), rule="bn-dx-no-variance-path"),
