@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 from nbconvert.preprocessors import Preprocessor
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 from ..config import Assignment, Course, load_config
 from ..errors import BuildError
@@ -138,6 +138,8 @@ class CoursePoints(Preprocessor):
     """
 
     course_toml = Unicode("", help="Path of course.toml ('' = do nothing).").tag(config=True)
+    # nbconvert's preprocessors are off unless enabled (nbgrader's own are on): on, as nbgrader's.
+    enabled = Bool(True, help="Whether nbgrader runs this pass.").tag(config=True)
 
     def preprocess(self, nb, resources):
         if not self.course_toml:
