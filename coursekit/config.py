@@ -91,8 +91,7 @@ class Assignment:
     def where(self, key: str) -> str:
         """The dotted name of ``key`` as course.toml holds it, for messages: from the active flow's
         table (``assignments.<id>.flows.<flow>.<key>``) or the assignment's own."""
-        table = self._raw.get(FLOWS, {}).get(self.flow, {})
-        return f"assignments.{self.id}" + (f".{FLOWS}.{self.flow}" if key in table else "") + f".{key}"
+        return _key_name(self.id, self.flow, self._raw.get(FLOWS, {}).get(self.flow, {}), key)
 
     def visibility_of(self, check: str) -> str:
         """Gradescope visibility of ``check``: its own entry, else the default, else visible."""
@@ -260,10 +259,9 @@ def _flow_assignment(key: str, raw: dict, flow: str, path: Path) -> Assignment:
     """The assignment with ``flow``'s table (if any) over its own keys."""
     table = raw.get(FLOWS, {}).get(flow, {})
     merged = {**{k: v for k, v in raw.items() if k != FLOWS}, **table}
-    base = f"assignments.{key}"
 
-    def where(name: str) -> str:  # the table a key was read from, for messages
-        return f"{base}.{FLOWS}.{flow}.{name}" if name in table else f"{base}.{name}"
+    def where(name: str) -> str:
+        return _key_name(key, flow, table, name)
 
     for name, (_, required) in _SCHEMA["assignment"].items():
         if required and name not in merged:
@@ -302,6 +300,11 @@ def _flow_assignment(key: str, raw: dict, flow: str, path: Path) -> Assignment:
                       question_points=MappingProxyType(dict(questions)),
                       visibility=MappingProxyType(dict(visibility)), flow=flow,
                       flow_tables=tuple(raw.get(FLOWS, {})), _raw=MappingProxyType(copy.deepcopy(raw)), **free)
+
+
+def _key_name(assignment_id: str, flow: str, flow_table: Mapping[str, Any], key: str) -> str:
+    """``key`` of an assignment as course.toml holds it: in the flow's table, or the assignment's own."""
+    return f"assignments.{assignment_id}" + (f".{FLOWS}.{flow}" if key in flow_table else "") + f".{key}"
 
 
 def _check_numbers(table: dict, where: str, path: Path) -> None:

@@ -30,6 +30,7 @@ from ..tracks import build_tracks
 from ..config import Course
 from ..errors import CoursekitError
 from ..grade import GradeReport, grade_submission
+from ..grade.pipeline import grader_flow
 from .catalogue import Mistake, apply_mistake, load_catalogue, mistake_course
 
 
@@ -197,7 +198,7 @@ def run_selfcheck(course: Course, *, fast: bool = True, catalogue: Path | None =
         wanted += [(m.assignment, mistake_course(course, m)) for m in mistakes]
         variants: dict[tuple[str, str], Variant] = {}
         for assignment, variant_course in wanted:
-            key = (assignment, variant_course.assignment(assignment).flow)
+            key = (assignment, grader_flow(variant_course, assignment))  # a course without `flow` gets the first
             if key not in variants:
                 variants[key] = Variant(*key, variant_course, root / f"tracks-{len(variants)}")
                 build_tracks(variant_course, [assignment], out_root=variants[key].root)
@@ -205,7 +206,7 @@ def run_selfcheck(course: Course, *, fast: bool = True, catalogue: Path | None =
             for variant in variants.values():
                 report.notes += save_sample_models(variant.course, [variant.assignment], variant.root / "solutions")
         for variant in variants.values():
-            own = course.assignment(variant.assignment).flow
+            own = grader_flow(course, variant.assignment)
             graded = grade_submission(variant.course, variant.assignment, variant.solutions, fast=fast)
             if graded.score < graded.max_score:
                 failing, lost = _failing(graded)
@@ -228,8 +229,7 @@ def run_selfcheck(course: Course, *, fast: bool = True, catalogue: Path | None =
                 return baselines[variant]
 
         def variant_of(mistake: Mistake) -> Variant:
-            flow = mistake_course(course, mistake).assignment(mistake.assignment).flow
-            return variants[mistake.assignment, flow]
+            return variants[mistake.assignment, grader_flow(mistake_course(course, mistake), mistake.assignment)]
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             report.mistakes = list(pool.map(
