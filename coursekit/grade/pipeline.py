@@ -12,6 +12,7 @@ The pipeline, in order:
 """
 from __future__ import annotations
 
+import difflib
 import secrets
 import shutil
 import tempfile
@@ -34,15 +35,46 @@ from .report import GradeReport, TestResult
 from .sandbox.parent import Outcome, Sandbox
 from .submission import stage_submission
 from .checks.two_layer import two_layer_checks
+from .checks.modular_two_layer import modular_two_layer_checks
 
-CODE_CHECKS = {"two_layer_net": two_layer_checks, "fc_net": lambda: [*layer_checks(), *net_checks()]}
+# assignment -> flow (course.toml's `assignments.<id>.flow`) -> its code checks.  A course
+# without the key gets the first flow; "" is an assignment with one flow only.
+CODE_CHECKS = {
+    "two_layer_net": {"neural_net": two_layer_checks,  # CS231n 2017-2020: classifiers/neural_net.py
+                      "modular": modular_two_layer_checks},  # CS231n 2021+: classifiers/fc_net.py + Solver
+    "fc_net": {"": lambda: [*layer_checks(), *net_checks()]},
+}
 DATA_CHECKS = ("cifar_accuracy", "saved_model")
 STAGES = ("running your functions", "loading CIFAR-10", "training your net on CIFAR-10",
           "scoring your saved model", "waiting for your functions", "judging")  # what ``progress`` hears
 REQUIRED_THRESHOLDS = {"two_layer_net": ("test_accuracy", "review_above"),
                        "fc_net": ("val_accuracy", "review_above")}
-SOLUTION_MODULES = {"two_layer_net": ("classifiers.neural_net",),
-                    "fc_net": ("layers", "optim", "classifiers.fc_net", "solver")}
+SOLUTION_MODULES = {  # imported before any check is built: a broken source/ fails at once
+    "two_layer_net": {"neural_net": ("classifiers.neural_net",),
+                      "modular": ("layers", "classifiers.fc_net", "solver")},
+    "fc_net": {"": ("layers", "optim", "classifiers.fc_net", "solver")},
+}
+
+
+def grader_flow(course: Course, assignment_id: str) -> str:
+    """The flow the grader grades ``assignment_id`` in: course.toml's ``flow``, else the first it knows."""
+    if assignment_id not in CODE_CHECKS:
+        raise ConfigError(f"{course.path}: the grader has no checks for assignment '{assignment_id}'; "
+                          f"it grades {', '.join(CODE_CHECKS)}.")
+    flows = CODE_CHECKS[assignment_id]
+    flow = course.assignment(assignment_id).flow or next(iter(flows))
+    if flow not in flows:
+        known = [name for name in flows if name]
+        raise ConfigError(f"{course.path}: key 'assignments.{assignment_id}.flow' is {flow!r}, but the grader "
+                          + (f"grades {assignment_id} in the flows {', '.join(map(repr, known))}."
+                             + _close(flow, known) if known else
+                             f"has one flow for {assignment_id}: remove the key."))
+    return flow
+
+
+def _close(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def build_checks(course: Course, assignment_id: str, hidden_seed: int | None = None) -> list[Check]:
@@ -52,16 +84,14 @@ def build_checks(course: Course, assignment_id: str, hidden_seed: int | None = N
     scored). With it, each check also gets the hidden cases drawn from that seed, which are
     then the scored ones (see :mod:`.checks.base`).
     """
-    if assignment_id not in CODE_CHECKS:
-        raise ConfigError(f"{course.path}: the grader has no checks for assignment '{assignment_id}'; "
-                          f"it grades {', '.join(CODE_CHECKS)}.")
-    for name in SOLUTION_MODULES[assignment_id]:
+    flow = grader_flow(course, assignment_id)
+    for name in SOLUTION_MODULES[assignment_id][flow]:
         solution_module(course, name)
-    checks = CODE_CHECKS[assignment_id]()
+    checks = CODE_CHECKS[assignment_id][flow]()
     if hidden_seed is None:
         return checks
     with building(hidden_seed, hidden=True):
-        hidden = CODE_CHECKS[assignment_id]()
+        hidden = CODE_CHECKS[assignment_id][flow]()
     for check, secret in zip(checks, hidden, strict=True):
         check.merge(secret)
     return checks
@@ -70,20 +100,23 @@ def build_checks(course: Course, assignment_id: str, hidden_seed: int | None = N
 def validate_assignment(course: Course, assignment_id: str, names: list[str]) -> None:
     """The points table names exactly the checks in ``names``; thresholds and grade_train are usable."""
     assignment = course.assignment(assignment_id)
-    where = f"assignments.{assignment_id}"
+    flow = grader_flow(course, assignment_id)
+    graded = f" (flow {flow!r})" if flow else ""
     for key in assignment.points:
         if key not in names:
-            raise ConfigError(f"{course.path}: key '{where}.points.{key}' names no check of the grader. "
-                              f"Checks: {', '.join(names)}.")
+            raise ConfigError(f"{course.path}: key '{assignment.where('points')}.{key}' names no check of the "
+                              f"grader{graded}. Checks: {', '.join(names)}.")
     for key in names:
         if key not in assignment.points:
-            raise ConfigError(f"{course.path}: missing key '{where}.points.{key}': give the check points.")
+            raise ConfigError(f"{course.path}: missing key '{assignment.where('points')}.{key}': give the "
+                              f"check{graded} points.")
         if assignment.points[key] < 0:
-            raise ConfigError(f"{course.path}: key '{where}.points.{key}' must not be negative.")
+            raise ConfigError(f"{course.path}: key '{assignment.where('points')}.{key}' must not be negative.")
     for key in REQUIRED_THRESHOLDS[assignment_id]:
         if key not in assignment.thresholds:
-            raise ConfigError(f"{course.path}: missing key '{where}.thresholds.{key}'.")
-    accuracy.check_grade_train(assignment_id, assignment.grade_train, str(course.path))
+            raise ConfigError(f"{course.path}: missing key '{assignment.where('thresholds')}.{key}'.")
+    accuracy.check_grade_train(assignment_id, assignment.grade_train, str(course.path), flow,
+                               assignment.where("grade_train"))
 
 
 def course_secrets(course: Course, fast: bool = False) -> tuple[Path, ...]:
@@ -159,7 +192,8 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
             step("loading CIFAR-10")
             data = accuracy.load_cifar10(course)
             trainer = accuracy.training_check(assignment_id, assignment.grade_train, assignment.thresholds,
-                                              data, float(course.limits.wall_seconds))
+                                              data, float(course.limits.wall_seconds),
+                                              flow=grader_flow(course, assignment_id))
             checks.append(trainer)
             step("training your net on CIFAR-10")
             outcomes.update(sandbox.run_tasks(trainer.tasks, threads=2))
@@ -199,8 +233,8 @@ def _guarded_saved_model(assignment_id, submission, thresholds, data) -> tuple[C
     except Exception as err:  # noqa: BLE001 - hostile files must cost this check only
         name = accuracy.SAVED[assignment_id]
         check = Check("saved_model", f"Your saved model {name}", "the last cells",
-                      accuracy.TUNING_NOTEBOOK[assignment_id], "Save your best model with cs231n.model_io.",
-                      needs_data=True)
+                      accuracy.TUNING_NOTEBOOK[assignment_id],
+                      "Save your best model with best_model.save(...) in your notebook.", needs_data=True)
         return check, [CaseResult("file loads", False, f"{name} could not be evaluated ({type(err).__name__})")]
 
 

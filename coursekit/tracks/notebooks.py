@@ -12,6 +12,7 @@ The solution notebook is the source notebook, outputs included, rewritten by nbf
 from __future__ import annotations
 
 import ast
+from pathlib import PurePosixPath
 
 import nbformat
 from nbconvert.exporters import NotebookExporter
@@ -32,6 +33,7 @@ from .kitnotebook import (KIT_NOTEBOOK, CoursePoints, apply_course_points, check
 from .regions import check_parses, has_markers, parse_regions, parse_source, split_lines
 from .trees import Tree
 
+SOURCE_KEY = "coursekit_source"  # resources key: the notebook's path in source/<assignment>/ (for messages)
 LEAK_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION")
 
 
@@ -55,7 +57,8 @@ class ClearKitSolutions(ClearSolutions):
             return cell, resources
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", f"index {cell_index}")
         notebook = f"{resources['nbgrader']['notebook']}.ipynb"
-        where = (f"source/{resources['nbgrader']['assignment']}/{notebook}, "
+        source = resources.get(SOURCE_KEY, notebook)  # its path in source/<assignment>/, set by the build
+        where = (f"source/{resources['nbgrader']['assignment']}/{source}, "
                  f"cell index {cell_index} (grade_id '{grade_id}')")
         _check_solution_cell(cell, lines, where, self.begin_solution_delimeter)
         parsed = parse_regions(lines, f"{notebook}, cell '{grade_id}'", where=where, ipython=True)
@@ -204,13 +207,17 @@ def notebook_tracks(course: Course, assignment: Assignment,
     the kit grades also gets the generated ``coursekit_modules.ipynb``.
     """
     exporter = exporter or release_exporter(course.stub)
-    notebooks = {}
-    for name in assignment.notebooks:
+    notebooks, sources = {}, {}
+    for relpath in assignment.notebooks:
+        name = PurePosixPath(relpath).name  # a flow's notebooks may sit in a folder of source/<id>/
         if name == KIT_NOTEBOOK:
-            raise BuildError(f"{course.path}: assignments.{assignment.id}.notebooks lists {KIT_NOTEBOOK}, "
+            raise BuildError(f"{course.path}: {assignment.where('notebooks')} lists {KIT_NOTEBOOK}, "
                              "which `coursekit build` generates from the points table. Remove it from the list.")
-        notebooks[name] = read_source_notebook(course, assignment, name)
-        apply_course_points(notebooks[name], assignment, name)
+        if name in notebooks:
+            raise BuildError(f"{course.path}: {assignment.where('notebooks')} lists two notebooks called "
+                             f"{name} ({sources[name]} and {relpath}); each track holds one. Remove one.")
+        notebooks[name], sources[name] = read_source_notebook(course, assignment, relpath), relpath
+        apply_course_points(notebooks[name], assignment, relpath)
     if has_kit_checks(assignment):
         check_questions_exist(assignment, notebooks)
         notebooks[KIT_NOTEBOOK] = kit_notebook(assignment)
@@ -218,7 +225,7 @@ def notebook_tracks(course: Course, assignment: Assignment,
     solution: Tree = {}
     for name, nb in notebooks.items():
         solution[name] = notebook_bytes(nb)
-        release[name] = release_notebook(nb, assignment.id, name, exporter)
+        release[name] = release_notebook(nb, assignment.id, name, exporter, sources.get(name, name))
     return release, solution
 
 
@@ -227,7 +234,7 @@ def read_source_notebook(course: Course, assignment: Assignment, name: str):
     path = course.source_dir / assignment.id / name
     where = f"source/{assignment.id}/{name}"
     if not path.is_file():
-        raise BuildError(f"{course.path}: assignments.{assignment.id}.notebooks lists '{name}', "
+        raise BuildError(f"{course.path}: {assignment.where('notebooks')} lists '{name}', "
                          f"but {where} does not exist. Create it, or remove it from the list.")
     try:
         return read_with_stable_ids(path.read_text(encoding="utf-8"))
@@ -236,11 +243,13 @@ def read_source_notebook(course: Course, assignment: Assignment, name: str):
                          "in Jupyter, or restore it from git.") from None
 
 
-def release_notebook(nb, assignment_id: str, name: str, exporter: NotebookExporter) -> bytes:
-    """The student version of ``nb``, as nbgrader's generate_assignment would write it."""
-    where = f"source/{assignment_id}/{name}"
+def release_notebook(nb, assignment_id: str, name: str, exporter: NotebookExporter,
+                     source: str | None = None) -> bytes:
+    """The student version of ``nb``, as nbgrader's generate_assignment would write it; ``source``
+    is its path in ``source/<assignment>/`` when that is not ``name``."""
+    where = f"source/{assignment_id}/{source or name}"
     notebook_id = name.removesuffix(".ipynb")
-    resources = {"unique_key": notebook_id, "output_files_dir": f"{notebook_id}_files",
+    resources = {"unique_key": notebook_id, "output_files_dir": f"{notebook_id}_files", SOURCE_KEY: source or name,
                  "nbgrader": {"student": ".", "assignment": assignment_id,
                               "notebook": notebook_id, "db_url": ""}}
     try:

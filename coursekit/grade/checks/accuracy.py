@@ -24,12 +24,21 @@ from .base import Check, CaseResult, custom_case
 
 INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
 DATA_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
-SAVED = {"two_layer_net": "best_two_layer_net.npz", "fc_net": "best_fc_net.npz"}
+# The model a student's notebook saves: `best_model.save("best_two_layer_net.npy")`, as in the
+# official CS231n code, writes np.save of the params dict to cs231n/saved/ (read only in the
+# sandbox: it is a pickle).  KIT_SAVED: the kit's earlier plain-array format, still accepted.
+SAVED = {"two_layer_net": "cs231n/saved/best_two_layer_net.npy", "fc_net": "cs231n/saved/best_fc_net.npy"}
+KIT_SAVED = {"two_layer_net": "best_two_layer_net.npz", "fc_net": "best_fc_net.npz"}
 SPLIT = {"two_layer_net": ("test", "test_accuracy"), "fc_net": ("val", "val_accuracy")}
+MODULAR = "modular"  # the two-layer assignment's 2021+ flow: TwoLayerNet in fc_net.py, trained by the Solver
 TWO_LAYER_MODEL = ("hidden_size", "std", "num_training")
+MODULAR_MODEL = ("hidden_dim", "weight_scale", "reg", "num_training")
 FC_MODEL = ("hidden_dims", "normalization", "dropout_keep_ratio", "weight_scale", "reg", "num_training")
 TWO_LAYER_TRAIN = ("learning_rate", "learning_rate_decay", "reg", "num_iters", "batch_size")
 FC_SOLVER = ("update_rule", "learning_rate", "lr_decay", "batch_size", "num_epochs")
+GRADE_TRAIN_KEYS = {("two_layer_net", "neural_net"): TWO_LAYER_MODEL + TWO_LAYER_TRAIN,
+                    ("two_layer_net", MODULAR): MODULAR_MODEL + FC_SOLVER,
+                    ("fc_net", ""): FC_MODEL + FC_SOLVER}
 TRAIN_SEED = 0
 NEAR_MISS = 0.9  # a trained net above this fraction of the threshold earns half the points
 BN_STATS_IMAGES = 10_000  # training images whose statistics replace the trained net's running averages
@@ -69,21 +78,27 @@ def grader_run_threshold(thresholds: Mapping[str, float], key: str) -> float:
     return float(thresholds.get(f"grade_train_{key}", thresholds[key]))
 
 
-def check_grade_train(assignment_id: str, grade_train: Mapping[str, Any], where: str) -> None:
-    allowed = {"two_layer_net": TWO_LAYER_MODEL + TWO_LAYER_TRAIN, "fc_net": FC_MODEL + FC_SOLVER}[assignment_id]
+def check_grade_train(assignment_id: str, grade_train: Mapping[str, Any], where: str, flow: str = "",
+                      table: str = "") -> None:
+    """Every key of ``grade_train`` is one the grader's run of this assignment (and flow) uses."""
+    allowed = GRADE_TRAIN_KEYS[assignment_id, flow or ("neural_net" if assignment_id == "two_layer_net" else "")]
+    table = table or f"assignments.{assignment_id}.grade_train"
     for key in grade_train:
         if key not in allowed:
-            raise ConfigError(f"{where}: unknown key 'assignments.{assignment_id}.grade_train.{key}'. "
-                              f"Accepted keys: {', '.join(allowed)}.")
+            raise ConfigError(f"{where}: unknown key '{table}.{key}'" + (f" (flow {flow!r})" if flow else "")
+                              + f". Accepted keys: {', '.join(allowed)}.")
 
 
-def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, data, seconds) -> Check:
+def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, data, seconds,
+                   flow: str = "") -> Check:
     """Train the student's model in a child; score the weights it returns in the parent."""
     split, key = SPLIT[assignment_id]
     threshold = grader_run_threshold(thresholds, key)
     n = int(hyper.get("num_training", data["X_train"].shape[0]))
     flat = lambda X: X.reshape(X.shape[0], -1)  # noqa: E731
-    if assignment_id == "two_layer_net":
+    if assignment_id == "two_layer_net" and flow == MODULAR:
+        check, task = _modular_two_layer_training(hyper, data, n, seconds)
+    elif assignment_id == "two_layer_net":
         check = Check("cifar_accuracy", f"CIFAR-10 {split} accuracy of a TwoLayerNet the grader trains",
                       "TwoLayerNet.train", "cs231n/classifiers/neural_net.py",
                       "The grader trains your TwoLayerNet with fixed hyperparameters: if the small checks "
@@ -122,7 +137,7 @@ def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, dat
         inputs = {"X_train": data["X_train"][:cut], "y_train": data["y_train"][:cut],
                   "X_val": data["X_train"][cut:n], "y_val": data["y_train"][cut:n]}
         task = check.add_task("train", "solver", spec, inputs, seconds)
-    X_eval, y_eval = flat(data[f"X_{split}"]).astype(np.float64), data[f"y_{split}"]
+    X_eval, y_eval = flat(data[f"X_{split}"]).astype(np.float64), data[f"y_{split}"]  # never sent to the child
     X_stats = flat(data["X_train"][:BN_STATS_IMAGES]).astype(np.float64)
 
     def accuracy_of(outputs) -> float:
@@ -155,18 +170,42 @@ def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, dat
     return check
 
 
+def _modular_two_layer_training(hyper: Mapping[str, Any], data, n: int, seconds: float) -> tuple[Check, str]:
+    """The 2021+ TwoLayerNet (fc_net.py), trained by the student's Solver with the course's
+    update rule; the Solver validates on the validation split, the parent scores the test split."""
+    check = Check("cifar_accuracy", "CIFAR-10 test accuracy of a TwoLayerNet the grader trains with your Solver",
+                  "TwoLayerNet.loss / Solver", "cs231n/classifiers/fc_net.py",
+                  "The grader trains your TwoLayerNet with fixed hyperparameters and your Solver: if the small "
+                  "checks pass but this one fails, look at what the Solver calls (TwoLayerNet.loss on batches of "
+                  "shape (N, 3, 32, 32)) and at cs231n/solver.py.", needs_data=True)
+    model = {"input_dim": INPUT_DIM, "num_classes": NUM_CLASSES,
+             **{k: hyper[k] for k in ("hidden_dim", "weight_scale", "reg") if k in hyper}}
+    solver = {"update_rule": hyper.get("update_rule", "sgd"), "verbose": False,
+              "optim_config": {"d": {"learning_rate": hyper.get("learning_rate", 1e-3)}},
+              **{k: hyper[k] for k in ("lr_decay", "batch_size", "num_epochs") if k in hyper}}
+    spec = {"init": {"cls": "cs231n.classifiers.fc_net:TwoLayerNet", "args": [], "kwargs": model},
+            "seed": TRAIN_SEED, "solver": "cs231n.solver:Solver", "solver_kwargs": {"d": solver}}
+    inputs = {"X_train": data["X_train"][:n], "y_train": data["y_train"][:n],
+              "X_val": data["X_val"], "y_val": data["y_val"]}
+    return check, check.add_task("train", "solver", spec, inputs, seconds)
+
+
 def saved_model_check(assignment_id: str, submission: Path, thresholds, data) -> tuple[Check, list[CaseResult]]:
     """Score the model the student saved, in the parent; the results are ready at once."""
-    name = SAVED[assignment_id]
+    name = saved_model_name(assignment_id, submission)
     split, key = SPLIT[assignment_id]
     threshold, review = thresholds[key], thresholds["review_above"]
     check = Check("saved_model", f"Your saved model {name}: {split} accuracy", "the last cells",
-                  TUNING_NOTEBOOK[assignment_id], f"Save your best model with cs231n.model_io "
-                  f"(save_{assignment_id}) as {name} in the submission folder, after tuning it to reach the "
-                  "threshold: the last cells of the notebook do it.", needs_data=True)
+                  TUNING_NOTEBOOK[assignment_id], f"Save your best model with best_model.save(\"{Path(SAVED[assignment_id]).name}\") "
+                  f"(it writes {SAVED[assignment_id]}) after tuning it to reach the threshold, and hand that "
+                  "file in: the last cells of the notebook do it.", needs_data=True)
     results = [CaseResult("file loads", False), CaseResult("keys, shapes and dtypes", False),
                CaseResult(f"{split} accuracy >= {threshold}", False)]
     try:
+        if name == SAVED[assignment_id] and (submission / name).is_file():
+            # lead: merge with sandbox (it unpickles this file in a sandboxed child, never here)
+            raise models.ModelError(f"{name} holds a pickled params dict, which this grader reads only in "
+                                    "its sandbox")
         arrays = models.load_npz(submission / name)
         results[0].passed = True
         X = data[f"X_{split}"].reshape(data[f"X_{split}"].shape[0], -1).astype(np.float64)
@@ -188,3 +227,9 @@ def saved_model_check(assignment_id: str, submission: Path, thresholds, data) ->
         results[2].review = (f"{split} accuracy {acc:.3f} of {name} is above {review}, implausibly "
                              "high for this model (was it trained on the validation or test set?)")
     return check, results
+
+
+def saved_model_name(assignment_id: str, submission: Path) -> str:
+    """The saved model to score: the official ``cs231n/saved/`` file, else the kit's earlier ``.npz``."""
+    official, kit = SAVED[assignment_id], KIT_SAVED[assignment_id]
+    return kit if (submission / kit).is_file() and not (submission / official).is_file() else official

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import analytic
-from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, gradient_case,
-                     hidden_build, reference, rng_for)
+from .base import (Check, CaseResult, add_gradient_cases, compare_case, custom_case, hidden_build,
+                   reference, rng_for)
 
 CLASS = "cs231n.classifiers.neural_net:TwoLayerNet"
 FILE = "cs231n/classifiers/neural_net.py"
@@ -87,16 +87,8 @@ def gradients_check() -> Check:
         inputs = _inputs(f"gradients{reg}")
         spec = {"init": _init(), "method": "loss", "args": [{"a": "X"}, {"a": "y"}], "kwargs": {"reg": reg},
                 "returns": ["loss", {"prefix": "grad_", "keys": list(PARAMS)}]}
-        grad_task = check.add_task(f"reg{reg}analytic", "call", spec, inputs)
-        grid_task = check.add_task(f"reg{reg}numeric", "grid",
-                                   {**spec, "pick": 0, "h": GRAD_STEP, "wrt": [f"param_{k}" for k in PARAMS]},
-                                   inputs)
-        expected = reference("call", spec, inputs)
-        for name in PARAMS:
-            label = f"d{name} with reg = {reg}"
-            check.add_case(label, gradient_case(label, grad_task, f"grad_{name}", grid_task, f"param_{name}",
-                                                inputs[f"param_{name}"].shape, None, expected[f"grad_{name}"],
-                                                "TwoLayerNet.loss forward pass"))
+        grad_task, _ = add_gradient_cases(check, f"reg{reg}", spec, inputs, PARAMS, "TwoLayerNet.loss forward pass",
+                                          f" with reg = {reg}")
     check.add_shape_case([(grad_task, f"grad_{k}", inputs[f"param_{k}"].shape) for k in PARAMS])
     if hidden_build():
         _require_derived(check)

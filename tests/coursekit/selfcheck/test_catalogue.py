@@ -29,6 +29,7 @@ from coursekit.selfcheck.catalogue import (
     check_catalogue,
     coverage,
     load_catalogue,
+    mistake_course,
     regions_without_mistakes,
     source_regions,
 )
@@ -229,6 +230,23 @@ def probe_two_layer_predict(pkg):
     return {"y_pred": two_layer_net(pkg).predict(X)}
 
 
+def probe_modular_two_layer(pkg):
+    """The 2021+ TwoLayerNet (fc_net.py): its seeded initial weights, then scores, loss and
+    gradients with and without regularization on image-shaped inputs."""
+    np.random.seed(0)
+    net = pkg.fc_net.TwoLayerNet(input_dim=12, hidden_dim=7, num_classes=3, weight_scale=0.5)
+    outs = {f"init_{key}": value.copy() for key, value in net.params.items()}
+    r = rng()
+    X, y = r.standard_normal((5, 3, 2, 2)), r.integers(0, 3, 5)
+    net.params["b1"] = 0.3 * r.standard_normal(7)  # live and dead hidden units
+    outs["scores"] = net.loss(X)
+    for reg in (0.0, 0.7):
+        net.reg = reg
+        outs[f"loss{reg}"], grads = net.loss(X, y)
+        outs.update({f"d{key}{reg}": value for key, value in grads.items()})
+    return outs
+
+
 def probe_fc_init(pkg):
     np.random.seed(0)
     net = pkg.fc_net.FullyConnectedNet([6, 5], input_dim=4, num_classes=3,
@@ -308,6 +326,13 @@ PROBES = {
     "tln-train-gradient-ascent": probe_two_layer_train,
     "tln-predict-max-not-argmax": probe_two_layer_predict,
     "tln-predict-argmax-wrong-axis": probe_two_layer_predict,
+    # TwoLayerNet of the modular flow (fc_net.py)
+    "tln-modular-init-uniform": probe_modular_two_layer,
+    "tln-modular-init-transposed": probe_modular_two_layer,
+    "tln-modular-forward-no-relu": probe_modular_two_layer,
+    "tln-modular-reg-no-half": probe_modular_two_layer,
+    "tln-modular-backward-no-relu-gate": probe_modular_two_layer,
+    "tln-modular-reg-grad-missing": probe_modular_two_layer,
     # layers
     "affine-forward-no-reshape": probe_affine,
     "affine-forward-caches-reshaped-x": probe_affine,
@@ -389,11 +414,13 @@ def differences(expected: dict, actual: dict) -> list[str]:
 # --- the real catalogue ----------------------------------------------------------------------
 
 def test_real_catalogue_loads(catalogue, course):
-    """Does autograder/mistakes.toml load, with at least MIN_MISTAKES mistakes on known assignments?"""
+    """Does autograder/mistakes.toml load, with at least MIN_MISTAKES mistakes on known assignments
+    (each in a module of its assignment, in the mistake's flow)?"""
     assert len(catalogue) >= MIN_MISTAKES
     for mistake in catalogue.values():
         assert mistake.assignment in course.assignments, mistake.id
-        assert mistake.module in course.assignments[mistake.assignment].modules, mistake.id
+        assert mistake.module in mistake_course(course, mistake).assignment(mistake.assignment).modules, mistake.id
+    assert {m.flow for m in catalogue.values()} == {"", "modular"}  # both two-layer flows are covered
 
 
 def test_catalogue_has_the_issue_cases(catalogue):

@@ -335,3 +335,20 @@ def custom_case(label: str, task_id: str, test: Callable[[dict[str, np.ndarray]]
             return CaseResult(label, False, f"the values that came back are unusable ({err})")
 
     return judge
+
+
+def add_gradient_cases(check: Check, tag: str, spec: dict, inputs: dict, names, forward_name: str,
+                       label: str = "") -> tuple[str, str]:
+    """For a net's ``loss`` call ``spec`` (returning ``["loss", {"prefix": "grad_", ...}]``): the
+    analytic task, the numeric grid task over ``param_<name>`` of ``inputs``, and one
+    :func:`gradient_case` per parameter against the solution's gradient; (grad task, grid task)."""
+    grad_task = check.add_task(f"{tag}analytic", "call", spec, inputs)
+    grid_task = check.add_task(f"{tag}numeric", "grid",
+                               {**spec, "pick": 0, "h": GRAD_STEP, "wrt": [f"param_{k}" for k in names]}, inputs)
+    expected = reference("call", spec, inputs)
+    for name in names:
+        case = f"d{name}{label}"
+        check.add_case(case, gradient_case(case, grad_task, f"grad_{name}", grid_task, f"param_{name}",
+                                           inputs[f"param_{name}"].shape, None, expected[f"grad_{name}"],
+                                           forward_name))
+    return grad_task, grid_task

@@ -80,7 +80,7 @@ TL_SOFTMAX = """s = s - s.max(axis=1, keepdims=True)
         np.sum(W1 * W1) + np.sum(W2 * W2))"""
 # (file, function, region, lines before, f's body with the forward pass, by hand, the gradients)
 NET_GRADIENTS = {
-    "fc_net": (FC, "loss", 1, "dout = 1.0", FC_FORWARD, FC_HAND,
+    "fc_net": (FC, "FullyConnectedNet.loss", 1, "dout = 1.0", FC_FORWARD, FC_HAND,
                "loss = softmax_loss(scores, y)[0] + 0.5 * self.reg * sum(\n"
                "    np.sum(self.params[f'W{i}'] ** 2) for i in range(1, L + 1))\n"
                "grads = {k: numeric(v) for k, v in self.params.items()}"),

@@ -170,7 +170,7 @@ TL_DB = ("            'b1': dhidden.sum(axis=0),  # (H,)\n", "            'b2': 
 
 TWO_LAYER = [
     Variant("tl-2017-py2-imports-loop-loss", "two_layer_net", "correct",
-            ((NN, "import numpy as np\n", PY2_HEADER + "import numpy as np\n"),
+            ((NN, "import os\n", PY2_HEADER + "import os\n"),
              (NN, TL_LOSS_SHIFT, TL_LOOP_2017),
              (NN, "        for it in range(num_iters):\n", "        for it in xrange(num_iters):\n")),
             files=EXTRAS_2017, replaced=("cs231n/classifiers/__init__.py",)),  # imports a missing linear_svm
@@ -208,7 +208,7 @@ TWO_LAYER = [
               "            y_batch = y[np.random.choice(num_train, batch_size)]\n"),),
             loses=("toy_training",), rule="loss-at-chance"),
     Variant("tl-imports-torch", "two_layer_net", "explained",
-            ((NN, "import numpy as np\n", "import numpy as np\nimport torch\n"),),
+            ((NN, "import os\n\n", "import os\nimport torch\n"),),
             loses=("scores", "loss", "gradients", "toy_training", "predict"), rule="explained-once"),
 ]
 
@@ -475,7 +475,7 @@ SOLVER_LABELS_APART = ((SOLVER, "        y_batch = self.y_train[batch_mask]\n",
 FC = [
     Variant("fc-2017-py2-official-files", "fc_net", "correct",
             ((LAYERS, "import numpy as np\n", PY2_HEADER + "import numpy as np\n", ),
-             (FC, "import numpy as np\n", PY2_HEADER + "import numpy as np\n"),
+             (FC, "import os\n", PY2_HEADER + "import os\n"),
              (LAYER_UTILS, "from .layers import (\n", "from cs231n.fast_layers import *\nfrom .layers import (\n")),
             files={**EXTRAS_2017, **EXTRAS_FC},  # its own Solver; fast_layers imports torch
             replaced=("cs231n/classifiers/__init__.py", "cs231n/fast_layers.py")),
