@@ -5,16 +5,20 @@ The pipeline, in order:
 1. refuse a course root inside the submission (its configuration and code must be the kit's);
 2. validate the course's ``points``, ``thresholds`` and ``grade_train`` for the assignment;
 3. build the checks (their inputs from the grader's seeds, their references from ``source/``);
-4. make sure student code can be isolated (bubblewrap, or the degraded mode asked for), else stop;
-5. run the quick checks' tasks in one sandboxed child (a crash resumes in a fresh one), while
-   the parent loads CIFAR-10 and the training check runs in a second child;
-6. judge every case in the parent, score the saved model (in a guard), and write the reports.
+4. make sure student code can be isolated (bubblewrap and cgroups, or the degraded mode asked
+   for), else stop; stage the submission once, in the grade's private folder;
+5. run the quick checks' tasks in one sandboxed child (a crash resumes in a fresh one; the saved
+   model is read there too), while the parent loads CIFAR-10 and the training check runs in a
+   second child;
+6. judge every case in the parent, score the saved model with the kit's own forward pass (in a
+   guard), and write the reports.
 """
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
-import tempfile
+import stat
 import threading
 import time
 from dataclasses import replace
@@ -24,6 +28,7 @@ from pathlib import Path
 from ..config import Course
 from ..errors import ConfigError, GradingError
 from ..solution import solution_module
+from . import saved_models
 from .checks import accuracy
 from .checks.base import Check, CaseResult, building, explain_once
 from .diagnose import Diagnosis, Evidence, diagnose
@@ -133,20 +138,22 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     validate_assignment(course, assignment_id, names)
     if not fast:
         accuracy.check_cifar10_files(course)  # before any child starts
-    staged = stage_submission(course, assignment_id, submission,
-                              Path(tempfile.mkdtemp(prefix="coursekit-staged-")))
-    sandbox = Sandbox(submission=staged.folder, limits=course.limits, secrets=course_secrets(course, fast),
+    sandbox = Sandbox(submission=None, limits=course.limits, secrets=course_secrets(course, fast),
                       isolation="degraded" if insecure else course.limits.isolation)
     try:
-        sandbox.prepare()  # refuses (GradingError) when student code cannot be isolated
+        sandbox.prepare()  # refuses (IsolationError) when student code cannot be isolated
+        stage_submission(course, assignment_id, submission, sandbox.code_dir)
+        if not fast:
+            _stage_saved_models(submission, sandbox.code_dir, saved_models.SAVED_FILES[assignment_id])
     except BaseException:
         sandbox.close()
-        shutil.rmtree(staged.folder, ignore_errors=True)
         raise
     outcomes: dict[str, Outcome] = {}
     saved: list[tuple[Check, list[CaseResult]]] = []
     seconds = float(course.limits.check_seconds)
     quick_tasks = [replace(t, seconds=seconds) for c in checks for t in c.tasks]
+    if not fast:  # read in the same child as the quick checks; scored once CIFAR-10 is loaded
+        quick_tasks.append(saved_models.load_task(assignment_id, seconds))
     quick = threading.Thread(target=lambda: outcomes.update(sandbox.run_tasks(quick_tasks)))
     try:
         step("running your functions")
@@ -159,14 +166,17 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
             checks.append(trainer)
             step("training your net on CIFAR-10")
             outcomes.update(sandbox.run_tasks(trainer.tasks, threads=2))
+            if quick.is_alive():
+                step("waiting for your functions")
+                quick.join()
             step("scoring your saved model")
-            saved.append(_guarded_saved_model(assignment_id, submission, assignment.thresholds, data))
+            saved.append(_guarded_saved_model(assignment_id, outcomes.get("saved_model.load"),
+                                              assignment.thresholds, data))
     finally:
         if quick.is_alive():
             step("waiting for your functions")
             quick.join()
         sandbox.close()
-        shutil.rmtree(staged.folder, ignore_errors=True)
     step("judging")
     outcomes, explained = explain_once([task for check in checks for task in check.tasks], outcomes)
     tests = [_judge(check, assignment.points[check.name], outcomes, explained) for check in checks]
@@ -186,15 +196,39 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     return report
 
 
-def _guarded_saved_model(assignment_id, submission, thresholds, data) -> tuple[Check, list[CaseResult]]:
+def _guarded_saved_model(assignment_id, loaded, thresholds, data) -> tuple[Check, list[CaseResult]]:
     """The saved-model check; any failure of it costs its case, never the grade."""
     try:
-        return accuracy.saved_model_check(assignment_id, submission, thresholds, data)
+        return accuracy.saved_model_check(assignment_id, loaded, thresholds, data)
     except Exception as err:  # noqa: BLE001 - hostile files must cost this check only
-        name = accuracy.SAVED[assignment_id]
-        check = Check("saved_model", f"Your saved model {name}", "the tuning task", name,
-                      "Save your best model with cs231n.model_io.", needs_data=True)
+        name = saved_models.SAVED_FILES[assignment_id][0]
+        check = Check("saved_model", "Your saved model", "the tuning task", name,
+                      "Save your best model with its save method.", needs_data=True)
         return check, [CaseResult("file loads", False, f"{name} could not be evaluated ({type(err).__name__})")]
+
+
+def _stage_saved_models(submission: Path, dest: Path, relpaths) -> None:  # lead: merge with staging
+    """Copy the saved-model files the grader scores into the staged folder, at the same paths:
+    regular files only, no link followed on the way (each folder and the file opened with
+    O_NOFOLLOW from its parent's descriptor), at most saved_models.MAX_FILE_BYTES each."""
+    for relpath in relpaths:
+        parts = Path(relpath).parts
+        fds = [os.open(submission, os.O_RDONLY | os.O_DIRECTORY)]
+        try:
+            for part in parts[:-1]:
+                fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
+            fds.append(os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fds[-1]))
+            info = os.fstat(fds[-1])
+            if not stat.S_ISREG(info.st_mode) or info.st_size > saved_models.MAX_FILE_BYTES:
+                continue
+            (dest / relpath).parent.mkdir(parents=True, exist_ok=True)
+            with os.fdopen(os.dup(fds[-1]), "rb") as source, open(dest / relpath, "wb") as target:
+                shutil.copyfileobj(source, target)
+        except OSError:  # missing, a link, not a folder: the file counts as absent
+            continue
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def _judge(check: Check, points: float, outcomes: dict[str, Outcome],

@@ -7,7 +7,8 @@ two-layer net, the validation split for the deep net (whose Solver validates on 
 the training images instead).  For a batchnorm net the parent recomputes the normalization statistics
 from training images first: the Solver keeps its best epoch's weights but its last step's
 running averages (the running averages themselves are checked by ``batchnorm_forward``).
-Saved models are read and scored in the parent only, with their own statistics.
+Saved models are read in a sandboxed child (:mod:`..saved_models`) and scored by the parent, with
+their own statistics when they have them, else with statistics of training images.
 """
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ import numpy as np
 from ...config import Course
 from ...errors import ConfigError, DatasetError
 from ...solution import solution_module
-from .. import models
+from .. import models, saved_models
+from ..sandbox.parent import Outcome
 from .base import Check, CaseResult, custom_case
 
 INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
 DATA_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
-SAVED = {"two_layer_net": "best_two_layer_net.npz", "fc_net": "best_fc_net.npz"}
 SPLIT = {"two_layer_net": ("test", "test_accuracy"), "fc_net": ("val", "val_accuracy")}
 TWO_LAYER_MODEL = ("hidden_size", "std", "num_training")
 FC_MODEL = ("hidden_dims", "normalization", "dropout_keep_ratio", "weight_scale", "reg", "num_training")
@@ -143,35 +144,38 @@ def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, dat
     return check
 
 
-def saved_model_check(assignment_id: str, submission: Path, thresholds, data) -> tuple[Check, list[CaseResult]]:
-    """Score the model the student saved, in the parent; the results are ready at once."""
-    name = SAVED[assignment_id]
+def saved_model_check(assignment_id: str, loaded: Outcome | None, thresholds, data) -> tuple[Check, list[CaseResult]]:
+    """Score the model the student saved, from what the sandboxed child read of it (``loaded``, the
+    outcome of :func:`~coursekit.grade.saved_models.load_task`); the results are ready at once."""
+    official, kit = saved_models.SAVED_FILES[assignment_id]
     split, key = SPLIT[assignment_id]
     threshold, review = thresholds[key], thresholds["review_above"]
-    check = Check("saved_model", f"Your saved model {name}: {split} accuracy", "the tuning task",
-                  name, f"Save your best model with cs231n.model_io (save_{assignment_id}) as {name} in "
-                  "the submission folder, after tuning it to reach the threshold.", needs_data=True)
+    check = Check("saved_model", f"Your saved model: {split} accuracy", "the tuning task", official,
+                  f"Save your best model with its save method (model.save(\"{Path(official).name}\") writes "
+                  f"{official}), or with cs231n.model_io as {kit}, after tuning it to reach the threshold.",
+                  needs_data=True)
     results = [CaseResult("file loads", False), CaseResult("keys, shapes and dtypes", False),
                CaseResult(f"{split} accuracy >= {threshold}", False)]
-    try:
-        arrays = models.load_npz(submission / name)
-        results[0].passed = True
-        X = data[f"X_{split}"].reshape(data[f"X_{split}"].shape[0], -1).astype(np.float64)
-        if assignment_id == "two_layer_net":
-            scores = models.two_layer_scores(models.validate_two_layer(arrays, name, INPUT_DIM, NUM_CLASSES), X)
-        else:
-            params, layers, norm = models.validate_fc(arrays, name, INPUT_DIM, NUM_CLASSES)
-            scores = models.fc_scores(params, X, layers, norm)
-        results[1].passed = True
-    except models.ModelError as err:
+    if loaded is None or not loaded.ok:
+        detail = loaded.error if loaded is not None else "the saved model was not read"
         for result in results:
-            result.detail = result.detail or ("" if result.passed else str(err))
+            result.detail = f"{official} or {kit} could not be read: {detail}"
         return check, results
-    acc = models.accuracy(scores, data[f"y_{split}"])
+    results[0].passed = True
+    try:
+        nets = saved_models.nets_of(loaded.stored, INPUT_DIM, NUM_CLASSES, assignment_id)
+        results[1].passed = True
+        X, y = data[f"X_{split}"], data[f"y_{split}"]
+        X_stats = data["X_train"][:saved_models.BN_STATS_IMAGES]
+        acc, net = max(((saved_models.accuracy(net, X, y, X_stats), net) for net in nets), key=lambda a: a[0])
+    except models.ModelError as err:
+        for result in results[1:]:
+            result.passed, result.detail = False, str(err)
+        return check, results
     results[2].passed = acc >= threshold
-    results[2].detail = f"{split} accuracy {acc:.3f} (the kit's own forward pass)" + (
+    results[2].detail = f"{split} accuracy {acc:.3f} of the {net.described} (the kit's own forward pass)" + (
         "" if acc >= threshold else f", below {threshold}")
     if acc > review:
-        results[2].review = (f"{split} accuracy {acc:.3f} of {name} is above {review}, implausibly "
+        results[2].review = (f"{split} accuracy {acc:.3f} of the saved model is above {review}, implausibly "
                              "high for this model (was it trained on the validation or test set?)")
     return check, results
