@@ -9,7 +9,8 @@ for every submission, which it puts in ``/autograder/submission``.  The bundle h
 - ``run_autograder``: grades ``$AUTOGRADER_ROOT/submission`` (root ``/autograder`` unless
   set) into ``$AUTOGRADER_ROOT/results/results.json``, with ``autograder/run_autograder.py``,
   so the checks and scores are those of ``coursekit grade``.  Gradescope's containers run
-  as root but usually block the user namespaces bubblewrap needs: when bwrap cannot run,
+  as root but usually block the user namespaces bubblewrap needs: when bwrap cannot run (or
+  the cgroups the default mode requires are read-only),
   ``run_autograder`` chooses the degraded mode on purpose (``COURSEKIT_INSECURE=1``) after
   making the kit, ``source/`` and the dataset readable by root only; student code then runs
   under a spare uid and results are written by the parent alone;
@@ -70,9 +71,9 @@ python="$AUTOGRADER_ROOT/venv/bin/python"
 export CIFAR10_DIR="${{CIFAR10_DIR:-$AUTOGRADER_ROOT/data/cifar-10-batches-py}}"
 export PYTHONPATH="$kit${{PYTHONPATH:+:$PYTHONPATH}}"
 cd "$kit"
-if ! "$python" -c 'from coursekit.grade.sandbox.isolation import require_bwrap; require_bwrap()' 2>/dev/null; then
-    # No bubblewrap here (user namespaces blocked): the degraded mode, on purpose.  Student code
-    # runs under a spare uid, so everything it must not read becomes root's alone.
+if ! "$python" -c 'from coursekit.grade.sandbox.parent import require_default_isolation as r; r()' 2>/dev/null; then
+    # No bubblewrap (user namespaces blocked) or no writable cgroups here: the degraded mode, on
+    # purpose.  Student code runs under a spare uid, so everything it must not read becomes root's alone.
     export COURSEKIT_INSECURE=1
     chmod -R go-rwx "$AUTOGRADER_ROOT/source" 2>/dev/null || true
     [ -d "$CIFAR10_DIR" ] && chmod -R go-rwx "$CIFAR10_DIR"

@@ -19,7 +19,6 @@ layer by layer, each layer's values spilled to a temporary file.
 """
 from __future__ import annotations
 
-import math
 import tempfile
 from dataclasses import dataclass, field
 
@@ -68,7 +67,7 @@ def nets_of(stored: dict[str, StoredArray], input_dim: int, num_classes: int, as
     Two when the official format leaves it open whether gamma and beta belong to batchnorm or
     to layernorm (the params do not say): the better-scoring one counts.
     """
-    name = SAVED_FILES[assignment_id][int(stored["file"].read())] if "file" in stored else "the saved model"
+    name = _file_name(stored, assignment_id)
     params = {k[len("param_"):]: v for k, v in stored.items() if k.startswith("param_")}
     for key, value in params.items():
         if value.dtype.name not in FLOATS:
@@ -86,6 +85,13 @@ def nets_of(stored: dict[str, StoredArray], input_dim: int, num_classes: int, as
         dims = _inferred_dims(params, name)
         choices = ["batchnorm", "layernorm"] if "gamma1" in params else ["none"]
     return [_net(params, [input_dim, *dims, num_classes], norm, name) for norm in choices]
+
+
+def _file_name(stored, assignment_id: str) -> str:
+    """Which of the assignment's files the child read (it says so in ``which_file``)."""
+    which = stored.get("which_file")
+    index = int(which.read()) if which is not None and which.shape == () and which.dtype.kind in "iu" else -1
+    return SAVED_FILES[assignment_id][index] if index in (0, 1) else "the saved model"
 
 
 def _text(stored, key, name) -> str:
@@ -239,7 +245,3 @@ def accuracy(net: Net, X: np.ndarray, y: np.ndarray, X_stats: np.ndarray) -> flo
     if net.normalization == "batchnorm" and any("running_mean" not in n for n in net.norms):
         net = with_batchnorm_statistics(net, X_stats)
     return float(np.mean(np.argmax(scores(net, X), axis=1) == y))
-
-
-def model_bytes(stored: dict[str, StoredArray]) -> int:
-    return sum(math.prod(v.shape) * v.dtype.itemsize for v in stored.values())

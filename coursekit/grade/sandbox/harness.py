@@ -313,17 +313,17 @@ def run_load_model(spec, arrays):
     bytes) before any array is built.  The official format, ``np.save`` of the params dict (a
     pickled 0-d object array), is unpickled here only, inside the sandbox.  Out come
     ``param_<key>`` (float32 or float64 only), ``hidden_dims``, ``str_<key>`` (UTF-8 bytes of a
-    string field) and ``file`` (which of the files was read).
+    string field) and ``which_file`` (which of the files was read).
     """
     cap = int(spec["max_bytes"])
     for index, relpath in enumerate(spec["files"]):
-        path = os.path.join(spec["submission"], relpath)
+        path = os.path.join(spec["root"], relpath)
         if os.path.isfile(path) and not os.path.islink(path):
             break
     else:
         raise FileNotFoundError("no saved model in the submission (looked for " + " and ".join(spec["files"]) + ")")
     params = _load_npz_checked(path, cap) if path.endswith(".npz") else _load_pickled_params(path)
-    out, total = {"file": _asarray(index)}, 0
+    out, total = {"which_file": _asarray(index)}, 0
     for key, value in params.items():
         if not isinstance(key, str) or not key.isidentifier() or len(key) > MODEL_KEY_CHARS:
             raise ValueError(f"the saved model has a key {str(key)[:80]!r}: keys are names such as 'W1'")
@@ -484,7 +484,7 @@ def main(spec_path):
         report(fd, {"event": "start", "task": name})
         try:
             sys.settrace(tracer)
-            out = DRIVERS[task["driver"]](task, arrays)
+            out = DRIVERS[task["driver"]]({**task, "root": spec["submission"]}, arrays)
             sys.settrace(None)
             _leave_if_forked(main_pid)
             offset, length = write_outputs(out_fd, out)

@@ -464,6 +464,17 @@ class Sandbox:
                     return started, finished, ""
 
 
+def require_default_isolation() -> None:
+    """An IsolationError unless the default mode can grade here: bubblewrap runs and cgroups limit the
+    tree (Gradescope's run_autograder chooses the degraded mode on purpose when this fails)."""
+    isolation.require_bwrap()
+    probe = Cgroup.create(64, 8, root=isolation.cgroup_root())
+    gaps, failed = probe.missing(), probe.failed
+    probe.remove()
+    if gaps:
+        raise IsolationError(no_cgroup_message(gaps, failed))
+
+
 def no_cgroup_message(gaps: list[str], failed: list[str]) -> str:
     """The one paragraph of the refusal to grade without cgroup limits."""
     detail = "; ".join(failed) or "no cgroup hierarchy found"
