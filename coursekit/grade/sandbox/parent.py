@@ -298,7 +298,7 @@ class Sandbox:
                 "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks]}
         (run_dir / "spec.json").write_text(json.dumps(spec))
         chown_tree(run_dir, self._gid)
-        argv = [sys.executable, "-I", "-B", f"{run}/harness.py", f"{run}/spec.json"]
+        argv = child.harness_argv = [sys.executable, "-I", "-B", f"{run}/harness.py", f"{run}/spec.json"]
         tmpfs = self.limits.file_size_mb * watch.MB
         if self.degraded:
             child.work_dir.mkdir(mode=0o700)
@@ -399,7 +399,7 @@ class Sandbox:
     def _where_stuck(self, child: "_Child") -> str:
         """Ask the hung child for its stack; remember the student's function that hung."""
         try:
-            os.kill(processes.find_harness(child.proc.pid), signal.SIGUSR1)
+            os.kill(processes.find_harness(child.proc.pid, child.harness_argv), signal.SIGUSR1)
             time.sleep(STACK_WAIT)
             frame = _innermost_student_frame(_tail(child.files[0].fileno(), 1_000_000), child.code_dir)
         except (OSError, ValueError):
@@ -501,6 +501,7 @@ class _Child:
     work_dir: Path | None  # degraded mode: its working folder on the host
     ended: bool = False  # it said "end": every task was run
     keep_output: bool = False  # a lazy task's outputs are read later, from this file
+    harness_argv: list[str] = field(default_factory=list)  # the harness's command line, to find its pid
 
 
 def _tail(fd: int, size: int = STDERR_TAIL) -> str:

@@ -72,11 +72,12 @@ def descendants(pid: int) -> list[tuple[int, int]]:
     return found
 
 
-def find_harness(pid: int) -> int:
-    """The pid of the harness below ``pid`` (bwrap's init, unshare's, or ``pid`` itself): the
-    highest process of the tree running ``harness.py``, the oldest of those if several."""
+def find_harness(pid: int, argv: list[str]) -> int:
+    """The pid of the harness below ``pid`` (bwrap's init, unshare's, or ``pid`` itself): the highest
+    process of the tree whose command line is ``argv`` (the oldest of those: its forks share it)."""
+    wanted = b"".join(arg.encode() + b"\0" for arg in argv)
     candidates = [(depth, _start(child), child) for child, depth in [(pid, 0), *descendants(pid)]
-                  if b"harness.py" in _cmdline(child)]
+                  if _cmdline(child) == wanted]
     if not candidates:
         raise ProcessLookupError(f"no harness below process {pid}")
     return min(candidates)[2]
