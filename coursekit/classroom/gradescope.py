@@ -71,7 +71,7 @@ python="$AUTOGRADER_ROOT/venv/bin/python"
 export CIFAR10_DIR="${{CIFAR10_DIR:-$AUTOGRADER_ROOT/data/cifar-10-batches-py}}"
 export PYTHONPATH="$kit${{PYTHONPATH:+:$PYTHONPATH}}"
 cd "$kit"
-if ! "$python" -c 'from coursekit.grade.sandbox.parent import require_default_isolation as r; r()' 2>/dev/null; then
+if ! "$python" -c 'from coursekit.grade.sandbox.cgroups import require_default_isolation as r; r()' 2>/dev/null; then
     # No bubblewrap (user namespaces blocked) or no writable cgroups here: the degraded mode, on
     # purpose.  Student code runs under a spare uid, so everything it must not read becomes root's alone.
     export COURSEKIT_INSECURE=1

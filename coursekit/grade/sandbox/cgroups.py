@@ -20,10 +20,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...errors import IsolationError
+from . import isolation
 from .owners import Owner
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "freezer")
+NO_CGROUP_FIX = (
+    "Enable them: run the grader as root with /sys/fs/cgroup writable (in a container, a writable, private "
+    "cgroup namespace: docker run --cgroupns=private with the cgroup mount read-write), or in a delegated "
+    "cgroup v2 subtree (systemd-run --scope -p Delegate=yes ...) with {env} set to it. Or accept the "
+    "risk on purpose with --insecure (isolation = \"degraded\" under [grading], as root): student code "
+    "then runs under a spare uid of its own with RLIMIT_NPROC, the grader's watch kills a tree that holds "
+    "more than memory_mb or reaches max_processes, and the report lists what was missing.")
 KILL_ROUNDS = 50  # passes over cgroup.procs before giving up on a process that keeps forking
 KILL_PAUSE = 0.02  # seconds between passes
 MB = 2**20
@@ -176,3 +185,28 @@ def sweep(root: Path = CGROUP_ROOT) -> int:
         group = Cgroup(folders=folders, version=2 if parents == [root] else 1)
         group.remove()
     return len(stale)
+
+
+def probe(memory_mb: int, max_processes: int) -> tuple[list[str], list[str]]:
+    """(what a grade needs and the cgroups here lack, why) from a cgroup made and removed at once."""
+    group = Cgroup.create(memory_mb, max_processes, root=isolation.cgroup_root())
+    gaps, failed = group.missing(), group.failed
+    group.remove()
+    return gaps, failed
+
+
+def require_default_isolation() -> None:
+    """An IsolationError unless the default mode can grade here: bubblewrap runs and cgroups limit the
+    tree (Gradescope's run_autograder chooses the degraded mode on purpose when this fails)."""
+    isolation.require_bwrap()
+    gaps, failed = probe(64, 8)
+    if gaps:
+        raise IsolationError(no_cgroup_message(gaps, failed))
+
+
+def no_cgroup_message(gaps: list[str], failed: list[str]) -> str:
+    """The one paragraph of the refusal to grade without cgroup limits."""
+    detail = "; ".join(failed) or "no cgroup hierarchy found"
+    return (f"The grader refuses to run student code without cgroup limits on its whole process tree: no "
+            f"{' and no '.join(gaps)} at {isolation.cgroup_root()} ({detail}). "
+            + NO_CGROUP_FIX.format(env=isolation.ENV_CGROUP_ROOT))

@@ -33,7 +33,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import re
 import select
 import shutil
 import signal
@@ -49,16 +48,13 @@ import numpy as np
 
 from ...config import Limits
 from ...errors import GradingError, IsolationError
-from . import isolation, processes, registry, watch
-from .cgroups import Cgroup
+from . import cgroups, isolation, processes, protections, registry, replies, watch
+from .cgroups import Cgroup, no_cgroup_message
+from .replies import Outcome
 from .staging import child_env, chown_tree, copy_package
-from .untrusted import StoredArray, UntrustedDataError, npz_layout, read_npz
 
 HERE = Path(__file__).resolve().parent
 MAX_STATUS_BYTES = 1_000_000  # a child that floods its status pipe is killed
-MAX_OUTPUT_BYTES = 50_000_000  # per task .npz
-MAX_STORED_BYTES = 120_000_000  # per task kept in the output file and read in blocks (the saved model)
-STDERR_TAIL = 1500
 STACK_WAIT = 0.5  # seconds for a hung child to dump its stack (faulthandler, on SIGUSR1)
 START_SECONDS = 30  # to start the sandbox, Python and numpy
 EXIT_GRACE = 2.0  # seconds a child whose pipe closed may take to exit by itself
@@ -66,15 +62,6 @@ RESTART = "restart: another child found a function that hangs"  # _follow's reas
 MIN_CHILD_DISK = 2**20  # bytes of the disk budget a child needs to be started
 # Joins the cgroups named by its first arguments, then becomes the rest of its command line.
 JOIN_CGROUP = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
-NO_CGROUP_FIX = (
-    "Enable them: run the grader as root with /sys/fs/cgroup writable (in a container, a writable, private "
-    "cgroup namespace: docker run --cgroupns=private with the cgroup mount read-write), or in a delegated "
-    "cgroup v2 subtree (systemd-run --scope -p Delegate=yes ...) with {env} set to it. Or accept the "
-    "risk on purpose with --insecure (isolation = \"degraded\" under [grading], as root): student code "
-    "then runs under a spare uid of its own with RLIMIT_NPROC, the grader's watch kills a tree that holds "
-    "more than memory_mb or reaches max_processes, and the report lists what was missing.")
-
-
 @dataclass(frozen=True)
 class Task:
     """One call into student code: a harness driver, its spec, its inputs, its time.
@@ -88,16 +75,6 @@ class Task:
     inputs: dict[str, np.ndarray]
     seconds: float
     lazy: bool = False
-
-
-@dataclass
-class Outcome:
-    """What became of one task: its outputs, or why there are none."""
-
-    ok: bool
-    outputs: dict[str, np.ndarray] = field(default_factory=dict)
-    error: str = ""
-    stored: dict[str, StoredArray] = field(default_factory=dict)  # a lazy task's, open until close()
 
 
 @dataclass
@@ -168,12 +145,10 @@ class Sandbox:
 
     def _cgroup_gaps(self) -> list[str]:
         """What the cgroups lack; in the bwrap mode an IsolationError if anything (fail closed)."""
-        probe = Cgroup.create(self.limits.memory_mb, self.limits.max_processes, root=isolation.cgroup_root())
-        gaps = probe.missing()
-        probe.remove()
+        gaps, failed = cgroups.probe(self.limits.memory_mb, self.limits.max_processes)
         if gaps and not self.degraded:
-            raise IsolationError(no_cgroup_message(gaps, probe.failed))
-        return [f"{gap} ({'; '.join(probe.failed) or 'not available'})" for gap in gaps]
+            raise IsolationError(no_cgroup_message(gaps, failed))
+        return [f"{gap} ({'; '.join(failed) or 'not available'})" for gap in gaps]
 
     def close(self) -> None:
         """Delete the grade's folder and files, free its reservations (idempotent)."""
@@ -262,17 +237,17 @@ class Sandbox:
                 os.close(read_fd)
             if child.proc is not None:
                 _kill(child.proc, cgroup, uid if self.degraded else None, grace=watch_grace(why, child.ended))
-            tail = _tail(child.files[0].fileno())
+            tail = replies.tail(child.files[0].fileno())
             self._end_child(child)
         if why == RESTART:
             return True
         if started is not None and not finished:
-            outcomes[started] = Outcome(False, error=why or _died(child.proc, tail, cgroup))
+            outcomes[started] = Outcome(False, error=why or replies.died(child.proc, tail, cgroup))
         elif started is None and not outcomes.keys() & {t.id for t in tasks}:
             # The child died before the first task started: nothing of the submission ran.
             for task in tasks:
                 outcomes[task.id] = Outcome(False, error="the grading process could not start: "
-                                            + (why or _died(child.proc, tail, cgroup)))
+                                            + (why or replies.died(child.proc, tail, cgroup)))
         if self._disk.left() < MIN_CHILD_DISK:  # a write that failed on the budget says so
             for task in tasks:
                 if task.id in outcomes and "File too large" in outcomes[task.id].error:
@@ -359,49 +334,16 @@ class Sandbox:
 
     def _record_protections(self, uid: int, tmpfs: int, cgroup: Cgroup) -> None:
         """What this parent set up, in words (never what the child says)."""
-        nproc = (f"RLIMIT_NPROC {self.limits.max_processes} (enforced: the spare uid's own processes)"
-                 if self.degraded else f"RLIMIT_NPROC {self.limits.max_processes} " + (
-                     "(not enforced: the child's real uid is root outside its namespace; the pids cgroup bounds it)"
-                     if os.geteuid() == 0 else "(counted in its user namespace)"))
-        limits = [f"per process: CPU {self.limits.cpu_seconds} s, address space {self.limits.memory_mb} MB, "
-                  f"file size {self.limits.file_size_mb} MB (less once the disk budget runs low), no core "
-                  f"dumps, {nproc}",
-                  f"the grader's watch, every {watch.WATCH_POLL} s: at most {self.limits.memory_mb} MB of memory "
-                  f"over all the child's processes and fewer than {self.limits.max_processes} processes and "
-                  "threads, else the whole tree is killed",
-                  f"disk budget {self._disk.describe()} for the whole grade (the staged code once, every child's "
-                  "stderr and outputs" + (", its working folder and its files in /tmp" if self.degraded else "")
-                  + "), counted as they are written; deleted once read"]
-        failed = [f"no cgroup: {gap}; the tree is bounded by the watch and RLIMIT_NPROC only"
-                  for gap in self._no_cgroup]
-        if self.degraded:
-            active = [f"DEGRADED mode (--insecure): no bubblewrap; spare uid {uid} reserved for this child alone "
-                      f"(no other child on this machine has it), no groups but the grade's ({self._gid}), "
-                      "no_new_privs; course files checked unreadable by other users; the grade's files "
-                      "readable by its group only (an unpredictable folder, mode 0750)", *limits]
-            if self._unshare:
-                active.append("util-linux unshare: network namespace: yes (no network); PID namespace: yes "
-                              "(its own /proc; a root init as PID 1 ends the namespace with the grader); "
-                              "mount namespace: yes")
-            else:
-                failed += ["network namespace: no (util-linux unshare could not make one: student code may "
-                           "reach the network)", "PID namespace: no (student code sees the machine's processes "
-                           "and their command lines; none of the grader's holds a secret)"]
-            failed.append("no private /tmp: /tmp, /var/tmp and /dev/shm are shared (the child's files there "
-                          "count against the disk budget and are deleted after it)")
-            if not isolation.python_reachable():
-                failed.append("the spare uid cannot reach the Python installation: student code can import "
-                              "only the modules loaded before the switch (numpy and common ones)")
-        else:
-            active = [*isolation.describe_bwrap(uid, tmpfs), *limits]
-        self.protections = {"active": active + cgroup.describe(), "failed": failed}
+        self.protections = protections.describe(
+            self.limits, self.isolation, uid=uid, gid=self._gid, tmpfs=tmpfs, disk=self._disk.describe(),
+            namespaces=bool(self._unshare), cgroup=cgroup.describe(), no_cgroup=self._no_cgroup)
 
     def _where_stuck(self, child: "_Child") -> str:
         """Ask the hung child for its stack; remember the student's function that hung."""
         try:
             os.kill(processes.find_harness(child.proc.pid, child.harness_argv), signal.SIGUSR1)
             time.sleep(STACK_WAIT)
-            frame = _innermost_student_frame(_tail(child.files[0].fileno(), 1_000_000), child.code_dir)
+            frame = replies.innermost_student_frame(replies.tail(child.files[0].fileno(), 1_000_000), child.code_dir)
         except (OSError, ValueError):
             return ""
         if frame is None:
@@ -448,39 +390,20 @@ class Sandbox:
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
-                event = _parse(line)
+                event = replies.parse(line)
                 kind, name = event.get("event"), event.get("task")
                 if kind == "start" and name in tasks and name not in outcomes:
                     started, finished, began = name, False, time.monotonic()
                     deadline = began + tasks[name].seconds
                 elif kind == "done" and name == started and not finished:
                     finished = True
-                    outcomes[name] = _outcome(event, child.files[1].fileno(), tasks[name].lazy)
+                    outcomes[name] = replies.outcome(event, child.files[1].fileno(), tasks[name].lazy)
                     child.keep_output |= bool(outcomes[name].stored)
                     self.seconds[name] = round(time.monotonic() - began, 3)
                     deadline = time.monotonic() + START_SECONDS
                 elif kind == "end":
                     child.ended = True  # its exit status no longer matters: no grace period
                     return started, finished, ""
-
-
-def require_default_isolation() -> None:
-    """An IsolationError unless the default mode can grade here: bubblewrap runs and cgroups limit the
-    tree (Gradescope's run_autograder chooses the degraded mode on purpose when this fails)."""
-    isolation.require_bwrap()
-    probe = Cgroup.create(64, 8, root=isolation.cgroup_root())
-    gaps, failed = probe.missing(), probe.failed
-    probe.remove()
-    if gaps:
-        raise IsolationError(no_cgroup_message(gaps, failed))
-
-
-def no_cgroup_message(gaps: list[str], failed: list[str]) -> str:
-    """The one paragraph of the refusal to grade without cgroup limits."""
-    detail = "; ".join(failed) or "no cgroup hierarchy found"
-    return (f"The grader refuses to run student code without cgroup limits on its whole process tree: no "
-            f"{' and no '.join(gaps)} at {isolation.cgroup_root()} ({detail}). "
-            + NO_CGROUP_FIX.format(env=isolation.ENV_CGROUP_ROOT))
 
 
 def watch_grace(why: str, ended: bool) -> float:
@@ -504,65 +427,6 @@ class _Child:
     harness_argv: list[str] = field(default_factory=list)  # the harness's command line, to find its pid
 
 
-def _tail(fd: int, size: int = STDERR_TAIL) -> str:
-    """The last ``size`` bytes of a file the parent holds (a child's stderr)."""
-    try:
-        end = os.fstat(fd).st_size
-        return os.pread(fd, size, max(0, end - size)).decode(errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def _innermost_student_frame(dump: str, code_dir: str) -> tuple[str, str, str] | None:
-    """(file, line, function) of the deepest submission frame in a faulthandler dump."""
-    stack = dump.rsplit("most recent call first", 1)[-1]
-    for path, line, function in re.findall(r'File "([^"]+)", line (\d+) in (\S+)', stack):
-        if path.startswith(str(code_dir) + "/") and not path.endswith("/harness.py"):
-            return os.path.relpath(path, code_dir), line, function
-    return None
-
-
-def _parse(line: bytes) -> dict:
-    try:
-        event = json.loads(line.decode("utf-8", "replace"))
-    except ValueError:
-        return {}
-    return event if isinstance(event, dict) else {}
-
-
-def _outcome(event: dict, out_fd: int, lazy: bool = False) -> Outcome:
-    if not event.get("ok"):
-        return Outcome(False, error=str(event.get("error", "the check failed"))[:STDERR_TAIL])
-    try:
-        if lazy:
-            return Outcome(True, stored=stored_output(out_fd, event.get("offset"), event.get("length")))
-        return Outcome(True, outputs=read_output(out_fd, event.get("offset"), event.get("length")))
-    except (OSError, ValueError) as err:
-        return Outcome(False, error=f"the results of this check could not be read back ({err})")
-
-
-def _place(offset, length, cap: int) -> None:
-    if not isinstance(offset, int) or not isinstance(length, int) or offset < 0 or length < 0:
-        raise UntrustedDataError("the child reported no valid place for its outputs")
-    if length > cap:
-        raise UntrustedDataError(f"the outputs take {length / 1e6:.0f} MB (at most {cap / 1e6:.0f} MB)")
-
-
-def read_output(out_fd: int, offset, length) -> dict[str, np.ndarray]:
-    """One task's arrays from the child's output file: bounded, parsed before inflating."""
-    _place(offset, length, MAX_OUTPUT_BYTES)
-    data = os.pread(out_fd, length, offset)
-    return read_npz(data, max_total_bytes=MAX_OUTPUT_BYTES)
-
-
-def stored_output(out_fd: int, offset, length) -> dict[str, StoredArray]:
-    """Where one lazy task's arrays are in the child's output file: headers checked, nothing read."""
-    _place(offset, length, MAX_STORED_BYTES)
-    if offset + length > os.fstat(out_fd).st_size:
-        raise UntrustedDataError("the child reported outputs past the end of its file")
-    return npz_layout(out_fd, offset, length, max_total_bytes=MAX_STORED_BYTES)
-
-
 def _kill(proc: subprocess.Popen, cgroup: Cgroup, uid: int | None, grace: float = 0.0) -> None:
     """Kill the child's whole tree: its cgroup, its process group, and (degraded) its uid.
 
@@ -582,19 +446,3 @@ def _kill(proc: subprocess.Popen, cgroup: Cgroup, uid: int | None, grace: float 
     proc.wait()
     if uid is not None:
         processes.kill_uid(uid)
-
-
-def _died(proc: subprocess.Popen, tail: str, cgroup: Cgroup) -> str:
-    code = proc.returncode
-    if code is not None and code > 128 and code - 128 in signal.Signals._value2member_map_:
-        code = 128 - code  # bwrap (and the degraded mode's init) exit with 128 + N when the harness dies of N
-    if code is not None and code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        how = f"the process was killed by {name}"
-        if -code == signal.SIGXCPU:
-            how += " (CPU time limit)"
-    else:
-        how = f"the process exited with code {code} (did the code call os._exit or exit()?)"
-    if cgroup.out_of_memory() and "memory" not in how:
-        how += " (memory limit of the whole process tree)"
-    return how + (f"; its last words: {tail}" if tail else "")
