@@ -405,14 +405,17 @@ def _leave_if_forked(main_pid):
 
 
 def poison(hung, root):
-    """A trace function that stops any call of a function that hung in an earlier child."""
-    codes = {(os.path.join(root, path), function): path for path, function in hung}
+    """A trace function that stops any call of a function that hung (or went past a limit) in an
+    earlier child: ``hung`` lists [path, function] or [path, function, what it did]."""
+    codes = {(os.path.join(root, entry[0]), entry[1]): (entry[0], entry[2] if len(entry) > 2 else
+                                                         "did not finish in an earlier check (an endless loop?)")
+             for entry in hung}
 
     def tracer(frame, event, arg):
         key = (frame.f_code.co_filename, frame.f_code.co_name)
         if event == "call" and key in codes:
-            raise TimeoutError(f"{key[1]} ({codes[key]}) did not finish in an earlier check, so it "
-                               "was not run again: it hangs (an endless loop?)")
+            path, what = codes[key]
+            raise TimeoutError(f"{key[1]} ({path}) {what}, so it was not run again")
 
     return tracer
 

@@ -91,7 +91,8 @@ class Sandbox:
     limits: Limits
     isolation: str = "bwrap"
     secrets: tuple[Path, ...] = ()
-    hung: set[tuple[str, str]] = field(default_factory=set)  # (file, function) that hung once
+    hung: set[tuple[str, str]] = field(default_factory=set)  # (file, function) that hung or went past a limit
+    hung_how: dict[tuple[str, str], str] = field(default_factory=dict)  # what it did, if not hang
     root: Path | None = None  # the grade's private folder, made by prepare()
     protections: dict[str, list[str]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each finished task
@@ -219,7 +220,7 @@ class Sandbox:
             registry.release_uid(uid)
 
     def _run_child_as(self, uid, number, tasks, outcomes, threads, budget_end) -> bool:
-        poisoned = sorted(self.hung.copy())
+        poisoned = [[*key, self.hung_how[key]] if key in self.hung_how else list(key) for key in sorted(self.hung.copy())]
         cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes, root=isolation.cgroup_root())
         if cgroup.missing() and not self.degraded:  # fail closed, before anything of the child exists
             cgroup.remove()
@@ -338,8 +339,9 @@ class Sandbox:
             self.limits, self.isolation, uid=uid, gid=self._gid, tmpfs=tmpfs, disk=self._disk.describe(),
             namespaces=bool(self._unshare), cgroup=cgroup.describe(), no_cgroup=self._no_cgroup)
 
-    def _where_stuck(self, child: "_Child") -> str:
-        """Ask the hung child for its stack; remember the student's function that hung."""
+    def _where_stuck(self, child: "_Child", how: str = "") -> str:
+        """Ask the child for its stack; remember the student's function it was in (``how``: what it did
+        there, when it is not a hang), so that later checks stop it at its first call."""
         try:
             os.kill(processes.find_harness(child.proc.pid, child.harness_argv), signal.SIGUSR1)
             time.sleep(STACK_WAIT)
@@ -349,6 +351,8 @@ class Sandbox:
         if frame is None:
             return ""
         path, line, function = frame
+        if how:
+            self.hung_how.setdefault((path, function), how)
         self.hung.add((path, function))
         return f" while running {function} ({path}, line {line})"
 
@@ -378,6 +382,9 @@ class Sandbox:
             if now >= next_look:
                 next_look = now + watch.WATCH_POLL
                 why = self._watch(child)
+                if why and started is not None and not finished and "disk budget" not in why:
+                    why += self._where_stuck(child, how="went past a limit in an earlier check (" + why.split(
+                        " and were stopped")[0].replace("the check's processes ", "its processes ") + ")")
                 if why:
                     return started, False, why
             ready, _, _ = select.select([read_fd], [], [], min(timeout, watch.WATCH_POLL))

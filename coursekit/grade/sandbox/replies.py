@@ -44,10 +44,11 @@ def tail(fd: int, size: int = STDERR_TAIL) -> str:
 
 
 def innermost_student_frame(dump: str, code_dir: str) -> tuple[str, str, str] | None:
-    """(file, line, function) of the deepest submission frame in a faulthandler dump."""
+    """(file, line, function) of the deepest named function of the submission in a faulthandler dump
+    (a comprehension or a lambda, ``<listcomp>``, names every one of its file: its function counts)."""
     stack = dump.rsplit("most recent call first", 1)[-1]
     for path, line, function in re.findall(r'File "([^"]+)", line (\d+) in (\S+)', stack):
-        if path.startswith(str(code_dir) + "/") and not path.endswith("/harness.py"):
+        if path.startswith(str(code_dir) + "/") and not path.endswith("/harness.py") and not function.startswith("<"):
             return os.path.relpath(path, code_dir), line, function
     return None
 
