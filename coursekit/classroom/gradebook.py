@@ -101,6 +101,8 @@ def redact(url: str | None) -> str | None:
             netloc = netloc.replace(":" + parts.password + "@", ":***@", 1)
         query = "&".join(f"{k}=***" if k.lower() in SECRET_QUERY_KEYS else f"{k}={v}"
                          for k, v in parse_qsl(parts.query, keep_blank_values=True))
+        if not _has_secret(url):
+            return url  # as given (urlsplit would drop the empty host of sqlite:///)
         return parts._replace(netloc=netloc, query=query).geturl()
     except ValueError:
         return "(a gradebook URL that cannot be shown)"
