@@ -189,7 +189,8 @@ class Sandbox:
             before = len(outcomes)
             if self._disk.left() < MIN_CHILD_DISK:
                 for task in pending:
-                    outcomes[task.id] = Outcome(False, error=self._disk_message("not run: "))
+                    outcomes[task.id] = Outcome(False, error=self._disk_message(
+                        "not run: earlier checks used up the grade's disk budget"))
                 break
             restarted = self._run_child(pending, outcomes, threads, budget_end)
             pending = [task for task in pending if task.id not in outcomes]
@@ -203,9 +204,10 @@ class Sandbox:
                 break
         return outcomes
 
-    def _disk_message(self, prefix: str = "") -> str:
-        return (f"{prefix}the grade's disk budget of {self._disk.describe()} is used up (the submission's "
-                "files, and what its checks wrote to stderr, to their outputs and to files, together)")
+    def _disk_message(self, lead: str) -> str:
+        """``lead`` ("stopped: this check used up the grade's disk budget", say), then what the budget holds."""
+        return (f"{lead} of {self._disk.describe()} (the submission's files, and what its checks write to "
+                "stderr, to their outputs and to files, all together)")
 
     # --- one child --------------------------------------------------------------------
 
@@ -249,10 +251,11 @@ class Sandbox:
             for task in tasks:
                 outcomes[task.id] = Outcome(False, error="the grading process could not start: "
                                             + (why or replies.died(child.proc, tail, cgroup)))
-        if self._disk.left() < MIN_CHILD_DISK:  # a write that failed on the budget says so
+        if child.file_size < self.limits.file_size_mb * watch.MB:  # a write stopped by what is left of the budget
             for task in tasks:
                 if task.id in outcomes and "File too large" in outcomes[task.id].error:
-                    outcomes[task.id].error = self._disk_message("stopped: ")
+                    outcomes[task.id].error = self._disk_message(
+                        "stopped: a file reached what is left of the grade's disk budget")
         return False
 
     def _start(self, child: "_Child", tasks: list[Task], poisoned, threads: int) -> int:
@@ -263,9 +266,9 @@ class Sandbox:
         np.savez(run_dir / "inputs.npz", **{f"{t.id}/{k}": v for t in tasks for k, v in t.inputs.items()})
         run = str(run_dir) if self.degraded else isolation.CHILD_RUN
         stderr, out, info = (f.fileno() for f in child.files)
+        child.file_size = min(self.limits.file_size_mb * watch.MB, self._disk.left() // 2)  # stderr and outputs
         limits = {"cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
-                  "file_size_bytes": min(self.limits.file_size_mb * watch.MB, self._disk.left() // 2),
-                  "max_processes": self.limits.max_processes}
+                  "file_size_bytes": child.file_size, "max_processes": self.limits.max_processes}
         read_fd, write_fd = os.pipe()
         spec = {"status_fd": write_fd, "output_fd": out, "submission": child.code_dir,
                 "inputs": f"{run}/inputs.npz", "poisoned": poisoned, "limits": limits,
@@ -330,7 +333,7 @@ class Sandbox:
         pids = child.cgroup.pids() | (set(processes.uid_pids(child.uid)) if self.degraded else set())
         why = watch.tree_limits(pids, self.limits.memory_mb, self.limits.max_processes)
         if not why and not self._disk.update(child.number, self._child_bytes(child)):
-            why = self._disk_message("stopped: ")
+            why = self._disk_message("stopped: this check used up the grade's disk budget")
         return why
 
     def _record_protections(self, uid: int, tmpfs: int, cgroup: Cgroup) -> None:
@@ -432,6 +435,7 @@ class _Child:
     ended: bool = False  # it said "end": every task was run
     keep_output: bool = False  # a lazy task's outputs are read later, from this file
     harness_argv: list[str] = field(default_factory=list)  # the harness's command line, to find its pid
+    file_size: int = 0  # its RLIMIT_FSIZE: the file size limit, or half what is left of the disk budget
 
 
 def _kill(proc: subprocess.Popen, cgroup: Cgroup, uid: int | None, grace: float = 0.0) -> None:
