@@ -212,9 +212,9 @@ def _stage_saved_models(submission: Path, dest: Path, relpaths) -> None:  # lead
     regular files only, no link followed on the way (each folder and the file opened with
     O_NOFOLLOW from its parent's descriptor), at most saved_models.MAX_FILE_BYTES each."""
     for relpath in relpaths:
-        parts = Path(relpath).parts
-        fds = [os.open(submission, os.O_RDONLY | os.O_DIRECTORY)]
+        parts, fds = Path(relpath).parts, []
         try:
+            fds.append(os.open(submission, os.O_RDONLY | os.O_DIRECTORY))
             for part in parts[:-1]:
                 fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
             fds.append(os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fds[-1]))

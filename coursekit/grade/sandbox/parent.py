@@ -50,7 +50,7 @@ from ...config import Limits
 from ...errors import GradingError, IsolationError
 from . import cgroups, isolation, processes, protections, registry, replies, watch
 from .cgroups import Cgroup, no_cgroup_message
-from .replies import Outcome
+from .replies import MAX_STORED_BYTES, Outcome
 from .staging import child_env, chown_tree, copy_package
 
 HERE = Path(__file__).resolve().parent
@@ -227,8 +227,8 @@ class Sandbox:
         if cgroup.missing() and not self.degraded:  # fail closed, before anything of the child exists
             cgroup.remove()
             raise IsolationError(no_cgroup_message(cgroup.missing(), cgroup.failed))
-        child = _Child(None, number, uid, cgroup, [tempfile.TemporaryFile(dir=self.root) for _ in range(3)],
-                       str(self.code_dir) if self.degraded else isolation.CHILD_CODE,
+        child = _Child(None, number, uid, cgroup, [tempfile.TemporaryFile(dir=self.root) for _ in range(2)],
+                       replies.StderrPipe(), str(self.code_dir) if self.degraded else isolation.CHILD_CODE,
                        self.root / f"work{number}" if self.degraded else None)
         started, finished, why, read_fd = None, True, "interrupted", -1
         try:
@@ -240,7 +240,8 @@ class Sandbox:
                 os.close(read_fd)
             if child.proc is not None:
                 _kill(child.proc, cgroup, uid if self.degraded else None, grace=watch_grace(why, child.ended))
-            tail = replies.tail(child.files[0].fileno())
+            child.stderr.drain()
+            tail = child.stderr.tail()
             self._end_child(child)
         if why == RESTART:
             return True
@@ -265,8 +266,9 @@ class Sandbox:
         shutil.copy(HERE / "harness.py", run_dir / "harness.py")
         np.savez(run_dir / "inputs.npz", **{f"{t.id}/{k}": v for t in tasks for k, v in t.inputs.items()})
         run = str(run_dir) if self.degraded else isolation.CHILD_RUN
-        stderr, out, info = (f.fileno() for f in child.files)
-        child.file_size = min(self.limits.file_size_mb * watch.MB, self._disk.left() // 2)  # stderr and outputs
+        out, info = (f.fileno() for f in child.files)
+        wanted = max(self.limits.file_size_mb * watch.MB, MAX_STORED_BYTES if any(t.lazy for t in tasks) else 0)
+        child.file_size = min(wanted, self._disk.left())  # its outputs (stderr is a pipe, not a file)
         limits = {"cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
                   "file_size_bytes": child.file_size, "max_processes": self.limits.max_processes}
         read_fd, write_fd = os.pipe()
@@ -293,7 +295,7 @@ class Sandbox:
             child.proc = subprocess.Popen(
                 ["/bin/sh", "-c", JOIN_CGROUP, "sh", str(len(procs)), *procs, *argv],
                 cwd=child.work_dir if self.degraded else self.root, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+                stdout=subprocess.DEVNULL, stderr=child.stderr.write_fd, start_new_session=True,
                 pass_fds=(write_fd, out, info, *([options.fileno()] if options else [])),
                 env=child_env(str(child.work_dir) if self.degraded else isolation.CHILD_ROOT, threads))
         except BaseException:
@@ -301,6 +303,8 @@ class Sandbox:
             raise
         finally:
             os.close(write_fd)
+            os.close(child.stderr.write_fd)
+            child.stderr.write_fd = -1
             if options is not None:
                 options.close()
         return read_fd
@@ -310,19 +314,20 @@ class Sandbox:
         tmp = watch.uid_entries(child.uid) if self.degraded else []
         self._disk.settle(child.number, self._child_bytes(child, tmp))
         child.cgroup.remove()
+        child.stderr.close()
         if child.work_dir is not None:
             shutil.rmtree(child.work_dir, ignore_errors=True)
         watch.remove_entries(tmp)
         shutil.rmtree(self.root / f"run{child.number}", ignore_errors=True)
-        stderr, out, info = child.files
+        out, info = child.files
         with self._lock:
             self._kept += [out] if child.keep_output else []
-        for f in (stderr, info) if child.keep_output else child.files:
+        for f in [info] if child.keep_output else child.files:
             f.close()
 
     def _child_bytes(self, child: "_Child", tmp: list[Path] | None = None) -> int:
         """What the child has written on the host so far."""
-        used = sum(watch.fd_bytes(f.fileno()) for f in child.files[:2])
+        used = sum(watch.fd_bytes(f.fileno()) for f in child.files)
         if child.work_dir is not None:
             used += watch.tree_bytes(child.work_dir)
             used += sum(watch.tree_bytes(p) for p in (watch.uid_entries(child.uid) if tmp is None else tmp))
@@ -347,8 +352,8 @@ class Sandbox:
         there, when it is not a hang), so that later checks stop it at its first call."""
         try:
             os.kill(processes.find_harness(child.proc.pid, child.harness_argv), signal.SIGUSR1)
-            time.sleep(STACK_WAIT)
-            frame = replies.innermost_student_frame(replies.tail(child.files[0].fileno(), 1_000_000), child.code_dir)
+            child.stderr.drain(STACK_WAIT)
+            frame = replies.innermost_student_frame(child.stderr.tail(replies.STDERR_KEEP), child.code_dir)
         except (OSError, ValueError):
             return ""
         if frame is None:
@@ -390,8 +395,11 @@ class Sandbox:
                         " and were stopped")[0].replace("the check's processes ", "its processes ") + ")")
                 if why:
                     return started, False, why
-            ready, _, _ = select.select([read_fd], [], [], min(timeout, watch.WATCH_POLL))
-            if not ready:
+            watched = [read_fd] + ([child.stderr.read_fd] if child.stderr.read_fd >= 0 else [])
+            ready, _, _ = select.select(watched, [], [], min(timeout, watch.WATCH_POLL))
+            if child.stderr.read_fd in ready:
+                child.stderr.drain()
+            if read_fd not in ready:
                 continue
             chunk = os.read(read_fd, 65536)
             total += len(chunk)
@@ -407,7 +415,7 @@ class Sandbox:
                     deadline = began + tasks[name].seconds
                 elif kind == "done" and name == started and not finished:
                     finished = True
-                    outcomes[name] = replies.outcome(event, child.files[1].fileno(), tasks[name].lazy)
+                    outcomes[name] = replies.outcome(event, child.files[0].fileno(), tasks[name].lazy)
                     child.keep_output |= bool(outcomes[name].stored)
                     self.seconds[name] = round(time.monotonic() - began, 3)
                     deadline = time.monotonic() + START_SECONDS
@@ -429,7 +437,8 @@ class _Child:
     number: int
     uid: int
     cgroup: Cgroup
-    files: list
+    files: list  # outputs, bwrap's info
+    stderr: replies.StderrPipe
     code_dir: str
     work_dir: Path | None  # degraded mode: its working folder on the host
     ended: bool = False  # it said "end": every task was run

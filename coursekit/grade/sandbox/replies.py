@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +23,9 @@ from .untrusted import StoredArray, UntrustedDataError, npz_layout, read_npz
 
 MAX_OUTPUT_BYTES = 50_000_000  # per task .npz
 MAX_STORED_BYTES = 120_000_000  # per task kept in the output file and read in blocks (the saved model)
-STDERR_TAIL = 1500
+STDERR_TAIL = 1500  # characters of a child's last words in a message
+STDERR_KEEP = 65536  # bytes of a child's stderr kept in memory (a stack dump fits)
+MAX_STDERR_BYTES = 64 * 2**20  # read from one child's stderr at most
 
 
 @dataclass
@@ -34,13 +38,42 @@ class Outcome:
     stored: dict[str, StoredArray] = field(default_factory=dict)  # a lazy task's, open until close()
 
 
-def tail(fd: int, size: int = STDERR_TAIL) -> str:
-    """The last ``size`` bytes of a file the parent holds (a child's stderr)."""
-    try:
-        end = os.fstat(fd).st_size
-        return os.pread(fd, size, max(0, end - size)).decode(errors="replace").strip()
-    except OSError:
-        return ""
+class StderrPipe:
+    """A child's stderr: a pipe the parent drains as it goes, keeping only the last bytes in memory
+    (nothing of it reaches the disk; past MAX_STDERR_BYTES the parent stops reading, and the
+    child's further writes fail)."""
+
+    def __init__(self):
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        self.kept, self.total = bytearray(), 0
+
+    def drain(self, seconds: float = 0.0) -> None:
+        """Read what is there (and, for ``seconds``, what comes), keeping the last STDERR_KEEP bytes."""
+        end = time.monotonic() + seconds
+        while self.read_fd >= 0:
+            try:
+                chunk = os.read(self.read_fd, 65536)
+            except BlockingIOError:
+                if time.monotonic() >= end:
+                    return
+                select.select([self.read_fd], [], [], max(0.0, end - time.monotonic()))
+                continue
+            if not chunk or self.total > MAX_STDERR_BYTES:
+                self.close()
+                return
+            self.total += len(chunk)
+            self.kept += chunk
+            del self.kept[:-STDERR_KEEP]
+
+    def tail(self, size: int = STDERR_TAIL) -> str:
+        return bytes(self.kept[-size:]).decode(errors="replace").strip()
+
+    def close(self) -> None:
+        for name in ("read_fd", "write_fd"):
+            if getattr(self, name) >= 0:
+                os.close(getattr(self, name))
+                setattr(self, name, -1)
 
 
 def innermost_student_frame(dump: str, code_dir: str) -> tuple[str, str, str] | None:
