@@ -188,11 +188,21 @@ def sweep(root: Path = CGROUP_ROOT) -> int:
 
 
 def probe(memory_mb: int, max_processes: int) -> tuple[list[str], list[str]]:
-    """(what a grade needs and the cgroups here lack, why) from a cgroup made and removed at once."""
-    group = Cgroup.create(memory_mb, max_processes, root=isolation.cgroup_root())
+    """(what a grade needs and the cgroups here lack, why) from a cgroup made and removed at once.
+    A hierarchy that worked once is not probed again by this process (each child's own cgroup is
+    still checked before it starts: a hierarchy that stops working still refuses)."""
+    root = isolation.cgroup_root()
+    if root in _WORKED:
+        return [], []
+    group = Cgroup.create(memory_mb, max_processes, root=root)
     gaps, failed = group.missing(), group.failed
     group.remove()
+    if not gaps:
+        _WORKED.add(root)
     return gaps, failed
+
+
+_WORKED: set[Path] = set()  # cgroup hierarchies where probe() found every limit a grade needs
 
 
 def require_default_isolation() -> None:

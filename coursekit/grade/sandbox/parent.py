@@ -159,7 +159,7 @@ class Sandbox:
             f.close()
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
-            registry.release_uid(self._gid)
+            registry.release_uid(self._gid, kill=False)  # a group: no process runs as it
             registry.forget_folders(self._record)
             self.root = None
 
@@ -219,7 +219,7 @@ class Sandbox:
         try:
             return self._run_child_as(uid, next(self._runs), tasks, outcomes, threads, budget_end)
         finally:
-            registry.release_uid(uid)
+            registry.release_uid(uid, kill=self.degraded)  # a bwrap child's uid exists in its namespace only
 
     def _run_child_as(self, uid, number, tasks, outcomes, threads, budget_end) -> bool:
         poisoned = [[*key, self.hung_how[key]] if key in self.hung_how else list(key) for key in sorted(self.hung.copy())]

@@ -48,13 +48,24 @@ def _pids() -> list[int]:
 
 
 def uid_pids(uid: int) -> list[int]:
-    """Pids of the processes whose real uid is ``uid``."""
-    found = []
-    for pid in _pids():
-        uids = _status(pid).get("Uid", "").split()
-        if uids and uids[0] == str(uid):
-            found.append(pid)
-    return found
+    """Pids of the processes whose real uid is ``uid`` (a scan of /proc: a few milliseconds)."""
+    return [pid for pid in _pids() if _real_uid(pid) == uid]
+
+
+def _real_uid(pid: int) -> int | None:
+    try:
+        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, 8192)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    start = data.find(b"\nUid:\t") + len(b"\nUid:\t")
+    end = data.find(b"\t", start)
+    return int(data[start:end]) if start >= len(b"\nUid:\t") and end > start else None
 
 
 def descendants(pid: int) -> list[tuple[int, int]]:

@@ -94,9 +94,11 @@ def reserve_uid() -> int:
                          "in use): run `coursekit grade --cleanup`.")
 
 
-def release_uid(uid: int) -> None:
-    """Kill whatever still runs as ``uid`` and free it."""
-    kill_uid(uid)
+def release_uid(uid: int, kill: bool = True) -> None:
+    """Kill whatever still runs as ``uid`` (unless ``kill`` is False: a uid no host process ever had,
+    a bwrap child's or a grade's group) and free it."""
+    if kill:
+        kill_uid(uid)
     try:
         (state_dir() / "uids" / str(uid)).unlink()
     except FileNotFoundError:
