@@ -235,7 +235,8 @@ def with_batchnorm_statistics(net: Net, X: np.ndarray) -> Net:
                 total += (z - shift).sum(axis=0)
                 squares += ((z - shift) ** 2).sum(axis=0)
             mean = total / X.shape[0]
-            norms[i]["running_mean"], norms[i]["running_var"] = shift + mean, np.maximum(squares / X.shape[0] - mean ** 2, 0)
+            norms[i]["running_mean"] = shift + mean
+            norms[i]["running_var"] = np.maximum(squares / X.shape[0] - mean ** 2, 0)
             previous, current = current, previous
     return out
 

@@ -62,6 +62,8 @@ RESTART = "restart: another child found a function that hangs"  # _follow's reas
 MIN_CHILD_DISK = 2**20  # bytes of the disk budget a child needs to be started
 # Joins the cgroups named by its first arguments, then becomes the rest of its command line.
 JOIN_CGROUP = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
+
+
 @dataclass(frozen=True)
 class Task:
     """One call into student code: a harness driver, its spec, its inputs, its time.
@@ -138,10 +140,16 @@ class Sandbox:
             self._bwrap = isolation.require_bwrap()
         self._no_cgroup = self._cgroup_gaps()
         self._gid = registry.reserve_uid()
-        self.root = Path(tempfile.mkdtemp(prefix="coursekit-grade-"))
-        self._record = registry.record_folders([self.root])
-        self.code_dir.mkdir()
-        chown_tree(self.root, self._gid)
+        try:
+            self.root = Path(tempfile.mkdtemp(prefix="coursekit-grade-"))
+            self._record = registry.record_folders([self.root])
+            self.code_dir.mkdir()
+            chown_tree(self.root, self._gid)
+        except BaseException:
+            if self.root is None:
+                registry.release_uid(self._gid, kill=False)
+            self.close()
+            raise
         self._disk = watch.DiskBudget(self.limits.disk_mb * watch.MB)
 
     def _cgroup_gaps(self) -> list[str]:
@@ -160,7 +168,8 @@ class Sandbox:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             registry.release_uid(self._gid, kill=False)  # a group: no process runs as it
-            registry.forget_folders(self._record)
+            if self._record is not None:
+                registry.forget_folders(self._record)
             self.root = None
 
     def _ensure_code(self) -> None:
@@ -207,7 +216,7 @@ class Sandbox:
     def _disk_message(self, lead: str) -> str:
         """``lead`` ("stopped: this check used up the grade's disk budget", say), then what the budget holds."""
         return (f"{lead} of {self._disk.describe()} (the submission's files, and what its checks write to "
-                "stderr, to their outputs and to files, all together)")
+                "their outputs and to files, all together)")
 
     # --- one child --------------------------------------------------------------------
 
@@ -222,7 +231,8 @@ class Sandbox:
             registry.release_uid(uid, kill=self.degraded)  # a bwrap child's uid exists in its namespace only
 
     def _run_child_as(self, uid, number, tasks, outcomes, threads, budget_end) -> bool:
-        poisoned = [[*key, self.hung_how[key]] if key in self.hung_how else list(key) for key in sorted(self.hung.copy())]
+        poisoned = [[*key, self.hung_how[key]] if key in self.hung_how else list(key)
+                    for key in sorted(self.hung.copy())]
         cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes, root=isolation.cgroup_root())
         if cgroup.missing() and not self.degraded:  # fail closed, before anything of the child exists
             cgroup.remove()
@@ -431,7 +441,7 @@ def watch_grace(why: str, ended: bool) -> float:
 
 @dataclass
 class _Child:
-    """A running child: its process, uid, cgroup, files (stderr, outputs, info), code as it sees it."""
+    """A running child: its process, uid, cgroup, files (outputs, bwrap's info), stderr, code as it sees it."""
 
     proc: subprocess.Popen | None  # None until started
     number: int

@@ -55,6 +55,6 @@ def _limits(limits: Limits, degraded: bool, disk: str) -> list[str]:
             f"the grader's watch, every {watch.WATCH_POLL} s: at most {limits.memory_mb} MB of memory over all the "
             f"child's processes and fewer than {limits.max_processes} processes and threads, else the whole tree "
             "is killed",
-            f"disk budget {disk} for the whole grade (the staged code once, every child's stderr and outputs"
+            f"disk budget {disk} for the whole grade (the staged code once, every child's outputs"
             + (", its working folder and its files in /tmp" if degraded else "") + "), counted as they are "
-            "written; deleted once read"]
+            "written; deleted once read; stderr a pipe, its last 64 KB kept in memory"]

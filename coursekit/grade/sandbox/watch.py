@@ -7,10 +7,10 @@ spare uid), their memory and their tasks (:func:`~.processes.usage`), and kills 
 holds more than ``memory_mb`` or reaches ``max_processes``.
 
 :class:`DiskBudget` is one grade's disk, over all its children: the staged code, then what
-each child writes on the host (its stderr and outputs, and in the degraded mode its working
-folder and its files in the shared temporary folders), counted as it is written.  A child's
-file size limit is what is left; a child that goes past it is killed; once it is used up, the
-checks not run yet are not started.
+each child writes on the host (its outputs, and in the degraded mode its working folder and
+its files in the shared temporary folders; its stderr is a pipe, never a file), counted as it
+is written.  A child's file size limit is what is left; a child that goes past it is killed;
+once it is used up, the checks not run yet are not started.
 """
 from __future__ import annotations
 
