@@ -139,7 +139,7 @@ class Sandbox:
         else:
             self._bwrap = isolation.require_bwrap()
         self._no_cgroup = self._cgroup_gaps()
-        self._gid = registry.reserve_uid()
+        self._gid = registry.reserve_uid(host=False)  # a group, never a process's uid
         try:
             self.root = Path(tempfile.mkdtemp(prefix="coursekit-grade-"))
             self._record = registry.record_folders([self.root])
@@ -224,11 +224,11 @@ class Sandbox:
                    budget_end: float) -> bool:
         """Run ``tasks`` in one child (under a uid reserved for it) until it ends; True when it was
         stopped to be rerun with a function that hangs poisoned (another child found it)."""
-        uid = registry.reserve_uid()
+        uid = registry.reserve_uid(host=self.degraded)  # a bwrap child's uid exists in its namespace only
         try:
             return self._run_child_as(uid, next(self._runs), tasks, outcomes, threads, budget_end)
         finally:
-            registry.release_uid(uid, kill=self.degraded)  # a bwrap child's uid exists in its namespace only
+            registry.release_uid(uid, kill=self.degraded)
 
     def _run_child_as(self, uid, number, tasks, outcomes, threads, budget_end) -> bool:
         poisoned = [[*key, self.hung_how[key]] if key in self.hung_how else list(key)

@@ -65,8 +65,9 @@ def state_dir() -> Path:
     return folder
 
 
-def reserve_uid() -> int:
-    """A spare uid that no account, no running process and no other grade has; released with release_uid.
+def reserve_uid(host: bool = True) -> int:
+    """A spare uid that no account, no other grade and (``host``: it will run processes on the host,
+    to be killed by uid) no running process has; released with release_uid.
 
     The reservation is made whole before it appears: a file naming its owner is linked to
     ``uids/<uid>``, and ``link`` fails if that name exists, so two graders cannot both win.
@@ -84,7 +85,7 @@ def reserve_uid() -> int:
                 os.link(draft, folder / str(uid))
             except FileExistsError:
                 continue
-            if uid_pids(uid):  # processes of no account, and not ours: leave the uid alone
+            if host and uid_pids(uid):  # processes of no account, and not ours: leave the uid alone
                 (folder / str(uid)).unlink()
                 continue
             return uid
