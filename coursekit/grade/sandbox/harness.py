@@ -1,6 +1,6 @@
 """The child side of the grader: runs a student's functions on the grader's inputs.
 
-This file is copied next to the submission and run as ``python -I harness.py SPEC_JSON``.
+This file is copied into the child's run folder and run as ``python -I harness.py SPEC_JSON``.
 It imports nothing from the kit (the kit is hidden from the child): only the standard
 library, numpy, and the submission's ``cs231n`` package.  It never judges anything; it
 writes what the student's code returned as one ``.npz`` per task (plain arrays only) and
@@ -13,7 +13,9 @@ reports progress as JSON lines on a file descriptor the parent gave it:
 A task's outputs are appended to the output file descriptor (one ``.npz`` per task, at
 ``offset``, ``length`` bytes).  Before any student code is imported the harness applies
 the resource limits of the spec and, in the degraded mode (no bubblewrap), switches to
-the spare uid it was given.  Every task runs in its own try/except (``SystemExit`` included), so one failing task
+the spare uid (and the grade's group) it was given.  The saved model is read by a driver of
+its own (``load_model``): a pickled ``.npy`` is unpickled here, in the sandbox, never in the
+parent.  Every task runs in its own try/except (``SystemExit`` included), so one failing task
 does not stop the next.  A task that kills the process is found by the parent as the
 one that started and never finished.
 """
