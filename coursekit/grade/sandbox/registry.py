@@ -134,15 +134,18 @@ def sweep() -> Swept:
     folder = state_dir()
     uids = folders = 0
     for entry in sorted((folder / "uids").iterdir()):
-        if entry.name.startswith("."):  # a reservation being made (or left half-made)
-            if _stale(entry, entry.name[1:].rsplit("-", 1)[0]):
-                entry.unlink(missing_ok=True)
-        elif _stale(entry, entry.read_text(errors="replace").strip()):
-            if entry.name.isdigit():
-                release_uid(int(entry.name))
-            else:
-                entry.unlink(missing_ok=True)
-            uids += 1
+        try:
+            if entry.name.startswith("."):  # a reservation being made (or left half-made)
+                if _stale(entry, entry.name[1:].rsplit("-", 1)[0]):
+                    entry.unlink(missing_ok=True)
+            elif _stale(entry, entry.read_text(errors="replace").strip()):
+                if entry.name.isdigit():
+                    release_uid(int(entry.name))
+                else:
+                    entry.unlink(missing_ok=True)
+                uids += 1
+        except FileNotFoundError:  # released meanwhile by its grader (or by another sweep)
+            continue
     for entry in sorted((folder / "grades").iterdir()):
         if _stale(entry, entry.name.rsplit("-", 1)[0]):
             for path in _recorded(entry):

@@ -65,10 +65,18 @@ def left_by(pid: int) -> tuple[list[Path], list[Path], list[Path]]:
     """(temporary folders, uid reservations, cgroups) that the grader ``pid`` recorded or made."""
     state = isolation.state_dir_path()
     records = list((state / "grades").glob(f"{pid}-*"))
-    folders = [Path(p) for record in records for p in json.loads(record.read_text())]
-    uids = [f for f in (state / "uids").iterdir() if f.read_text().startswith(f"{pid}-")]
+    folders = [Path(p) for record in records for p in json.loads(_read(record) or "[]")]
+    uids = [f for f in (state / "uids").iterdir() if _read(f).startswith(f"{pid}-")]
     cgroups = [p for p in isolation.cgroup_root().glob(f"**/coursekit-{pid}-*") if p.is_dir()]
     return folders + records, uids, cgroups
+
+
+def _read(path: Path) -> str:
+    """A registry file's text ('' if another grader removed it meanwhile)."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="spare uids and cgroups need root")
