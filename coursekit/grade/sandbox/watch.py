@@ -25,7 +25,7 @@ from . import processes
 
 WATCH_POLL = 0.2  # seconds between two looks at a running child
 MAX_COUNTED_ENTRIES = 10_000  # files of a folder the disk count looks at; more counts as over budget
-SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")  # writable by every uid: a degraded child's files there count
+SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # writable by every uid: a degraded child's files there count
 MB = 2**20
 
 
