@@ -27,8 +27,8 @@ def describe(limits: Limits, mode: str, *, uid: int, gid: int, tmpfs: int, disk:
                    "network)", "PID namespace: no (student code sees the machine's processes and their command "
                    "lines; none of the grader's holds a secret)"]
     if degraded:
-        failed.append("no private /tmp: /tmp, /var/tmp, /dev/shm and /run/lock are shared (the child's files there count "
-                      "against the disk budget and are deleted after it)")
+        failed.append("no private /tmp: /tmp, /var/tmp, /dev/shm and /run/lock are shared (the child's files "
+                      "there count against the disk budget and are deleted after it)")
         if not isolation.python_reachable():
             failed.append("the spare uid cannot reach the Python installation: student code can import only the "
                           "modules loaded before the switch (numpy and common ones)")
