@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .config import Course, load_config
-from .errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEM, CoursekitError
+from .errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEM, CoursekitError, UsageError
 
 TICK_SECONDS = 1.0  # how often a progress bar redraws its elapsed time while a stage runs
 ENV_FAST = "COURSEKIT_FAST"  # "1": --fast, as nbgrader autograde and run_autograder read it
@@ -126,20 +126,32 @@ def cmd_grade(args) -> int:
 
     Exit code 0 when the grade was written, whatever the score.
     """
+    if args.cleanup:
+        from .grade.sandbox.registry import sweep
+
+        print(sweep().summary())
+        return EXIT_OK
     from .classroom.batch import grade_batch, looks_like_batch
     from .classroom.results import FEEDBACK
     from .grade import grade_submission
     from .grade.feedback import feedback_format
     from .grade.pipeline import STAGES
 
+    if not args.assignment or not args.submission:
+        raise UsageError("coursekit grade needs ASSIGNMENT and SUBMISSION_DIR (or --cleanup alone).")
     args.fast = args.fast or os.environ.get(ENV_FAST) == "1"
     if args.feedback:
         feedback_format(args.feedback)  # before anything runs
+    gradebook = None
+    if args.gradebook is not None or args.gradebook_file is not None:
+        from .classroom.gradebook import gradebook_url
+
+        gradebook = gradebook_url(args.gradebook, args.gradebook_file)  # never a password on the command line
     course, folder = _course(args), Path(args.submission)
     if looks_like_batch(folder, args.assignment):
         out = Path(args.out or Path("graded") / args.assignment)
         batch = grade_batch(course, args.assignment, folder, out, workers=args.workers, fast=args.fast,
-                            gradebook=args.gradebook, progress=not _quiet(args), insecure=args.insecure,
+                            gradebook=gradebook, progress=not _quiet(args), insecure=args.insecure,
                             feedback=Path(args.feedback).name if args.feedback else FEEDBACK,
                             regrade=args.regrade)
         print(batch.summary())
@@ -260,10 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="execute the solution notebooks first and store their outputs")
 
     grade = command("grade", cmd_grade, "grade one submission, or a class of them")
-    grade.add_argument("assignment", metavar="ASSIGNMENT", help="assignment id from course.toml")
-    grade.add_argument("submission", metavar="SUBMISSION_DIR",
+    grade.add_argument("assignment", metavar="ASSIGNMENT", nargs="?", help="assignment id from course.toml")
+    grade.add_argument("submission", metavar="SUBMISSION_DIR", nargs="?",
                        help="the student's folder (laid out like release/ASSIGNMENT/), or nbgrader's "
                             "submitted/ folder (submitted/<student_id>/ASSIGNMENT/) to grade a class")
+    grade.add_argument("--cleanup", action="store_true",
+                       help="only kill, delete and remove what graders that are gone (SIGKILLed, say) left behind: "
+                            "processes of their spare uids, temporary folders, cgroups (every grade does it first)")
     grade.add_argument("--results", metavar="results.json",
                        help="one submission: write the grade in Gradescope's results.json format here")
     grade.add_argument("--feedback", metavar="feedback.md|.html",
@@ -283,10 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--workers", type=int, default=None, help="a class: grades run at once (default: CPUs)")
     grade.add_argument("--regrade", action="store_true",
                        help="a class: grade every student again (default: only new or changed submissions)")
-    grade.add_argument("--gradebook", metavar="DB_URL",
+    grade.add_argument("--gradebook", metavar="DB_URL", nargs="?", const="",
                        help="a class: also write each student's score for every check this run graded into the "
                             "cells of coursekit_modules in this nbgrader gradebook (e.g. sqlite:///gradebook.db); "
-                            "scores an instructor entered by hand are kept")
+                            "scores an instructor entered by hand are kept. With no value, the URL in "
+                            "$COURSEKIT_GRADEBOOK_URL. A URL with a password is refused here: every process can "
+                            "read a command line")
+    grade.add_argument("--gradebook-file", metavar="PATH",
+                       help="a class: the gradebook URL, read from this file (chmod 600: it may hold a password)")
 
     gradescope = command("gradescope", cmd_gradescope, "build the Gradescope autograder zip")
     gradescope.add_argument("assignment", metavar="ASSIGNMENT", help="assignment id from course.toml")

@@ -56,6 +56,9 @@ class Limits:
     # Optional: nbgrader's limit for one notebook cell (autograde, validate); written into
     # nbgrader_config.py.  Measured: see autograder/README.md ("Notebook timeouts").
     notebook_cell_seconds: int = 3600
+    # Optional: the disk one grade may use on the host, over all its children together: the staged
+    # submission, and what its checks write (stderr, outputs; in the degraded mode, files).
+    disk_mb: int = 256
 
 
 @dataclass(frozen=True)

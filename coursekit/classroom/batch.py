@@ -128,7 +128,9 @@ def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, w
         from .gradebook import record_grades
 
         report.recorded = record_grades(gradebook, assignment_id, out, points=course.assignment(assignment_id).points)
-        report.gradebook = gradebook
+        from .gradebook import redact
+
+        report.gradebook = redact(gradebook)  # the URL may hold a password: never printed
     report.seconds = time.monotonic() - start
     return report
 

@@ -13,19 +13,101 @@ manual score, which nbgrader prefers to the auto score: it is never overwritten.
 checks the batch graded are written: a check it did not run (fast mode skips the CIFAR-10
 checks) or a student it could not grade (an error row) leaves the gradebook's score as it
 was, so a fast regrade never lowers points that a full one gave.
+
+The gradebook's URL never sits on a command line, where every process of the machine can read
+it (student code included, in the degraded mode without a PID namespace): :func:`gradebook_url`
+takes it from ``$COURSEKIT_GRADEBOOK_URL`` or from a file only its owner can read, and refuses a
+URL with a password given on the command line.  :func:`redact` is the URL as it may be shown.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 from typing import Mapping
 
+from urllib.parse import parse_qsl, urlsplit
+
+from ..errors import UsageError
 from ..tracks.kitnotebook import KIT_NOTEBOOK_ID
 from .results import iter_results
 
 NOTEBOOK = KIT_NOTEBOOK_ID
+ENV_GRADEBOOK_URL = "COURSEKIT_GRADEBOOK_URL"
+SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "secret", "token")
+
+
+def gradebook_url(option: str | None, file: str | None) -> str | None:
+    """The gradebook URL of ``--gradebook [URL]`` / ``--gradebook-file PATH`` (None: no gradebook).
+
+    ``--gradebook`` with no value reads $COURSEKIT_GRADEBOOK_URL; a URL on the command line must
+    hold no password (``sqlite:///gradebook.db`` holds none); the file must be a regular file of
+    the grader's user that no one else may read (chmod 600).  A UsageError says what to do.
+    """
+    if option is not None and file is not None:
+        raise UsageError("Give the gradebook either with --gradebook or with --gradebook-file, not both.")
+    if file is not None:
+        return _url_from_file(Path(file))
+    if option is None:
+        return None
+    if option == "":
+        url = os.environ.get(ENV_GRADEBOOK_URL, "").strip()
+        if not url:
+            raise UsageError(f"--gradebook with no URL reads it from ${ENV_GRADEBOOK_URL}, which is not set. "
+                             f"Set it (export {ENV_GRADEBOOK_URL}=postgresql://...), or pass --gradebook-file PATH.")
+        return url
+    if _has_secret(option):
+        raise UsageError(f"The gradebook URL on the command line holds a password ({redact(option)}): every "
+                         f"process on this machine can read a command line. Put the URL in ${ENV_GRADEBOOK_URL} "
+                         "and pass --gradebook with no value, or write it to a file only you can read "
+                         "(chmod 600 FILE) and pass --gradebook-file FILE.")
+    return option
+
+
+def _url_from_file(path: Path) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as err:
+        raise UsageError(f"--gradebook-file {path} cannot be read ({err.strerror}): give a file that holds "
+                         "the gradebook URL.") from None
+    with os.fdopen(fd) as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            raise UsageError(f"--gradebook-file {path} may be read by others (mode {stat.filemode(info.st_mode)}, "
+                             f"owner uid {info.st_uid}): it holds a secret. Run chmod 600 {path} as its "
+                             "owner, the user who grades.")
+        url = f.read(10_000).strip()
+    if not url:
+        raise UsageError(f"--gradebook-file {path} is empty: write the gradebook URL in it.")
+    return url
+
+
+def _has_secret(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return bool(parts.password) or any(key.lower() in SECRET_QUERY_KEYS for key, _ in parse_qsl(parts.query))
+    except ValueError:
+        return True  # a URL that cannot be parsed is not shown nor taken from the command line
+
+
+def redact(url: str | None) -> str | None:
+    """The URL with its password (and secret query values) hidden, as it may be printed."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password:
+            netloc = netloc.replace(":" + parts.password + "@", ":***@", 1)
+        query = "&".join(f"{k}=***" if k.lower() in SECRET_QUERY_KEYS else f"{k}={v}"
+                         for k, v in parse_qsl(parts.query, keep_blank_values=True))
+        if not _has_secret(url):
+            return url  # as given (urlsplit would drop the empty host of sqlite:///)
+        return parts._replace(netloc=netloc, query=query).geturl()
+    except ValueError:
+        return "(a gradebook URL that cannot be shown)"
 
 
 def batch_points(out_dir: Path, assignment_id: str) -> dict[str, float]:

@@ -9,7 +9,8 @@ for every submission, which it puts in ``/autograder/submission``.  The bundle h
 - ``run_autograder``: grades ``$AUTOGRADER_ROOT/submission`` (root ``/autograder`` unless
   set) into ``$AUTOGRADER_ROOT/results/results.json``, with ``autograder/run_autograder.py``,
   so the checks and scores are those of ``coursekit grade``.  Gradescope's containers run
-  as root but usually block the user namespaces bubblewrap needs: when bwrap cannot run,
+  as root but usually block the user namespaces bubblewrap needs: when bwrap cannot run (or
+  the cgroups the default mode requires are read-only),
   ``run_autograder`` chooses the degraded mode on purpose (``COURSEKIT_INSECURE=1``) after
   making the bundle's own files (the kit, ``source/``) readable by root only and copying the
   dataset into a folder only root can read (the dataset given is never changed); student
@@ -77,13 +78,13 @@ export PYTHONPATH="$kit${{PYTHONPATH:+:$PYTHONPATH}}"
 private=""
 trap '[ -z "$private" ] || rm -rf "$private"' EXIT
 cd "$kit"
-if "$python" -c 'from coursekit.grade.sandbox.isolation import require_bwrap; require_bwrap()' 2>/dev/null; then
+if "$python" -c 'from coursekit.grade.sandbox.cgroups import require_default_isolation as r; r()' 2>/dev/null; then
     echo "run_autograder: isolation: bubblewrap (namespaces, allow-list filesystem, cgroup)"
 else
-    # No bubblewrap here (user namespaces blocked): the degraded mode, on purpose.  Student code
-    # runs under a spare uid, so everything it must not read has to be root's alone: the
-    # bundle's own files are made so; the dataset, which may be shared, is never touched:
-    # the grade reads a private copy.
+    # No bubblewrap (user namespaces blocked) or no writable cgroups here: the degraded mode, on
+    # purpose.  Student code runs under a spare uid, so everything it must not read has to be
+    # root's alone: the bundle's own files are made so; the dataset, which may be shared, is
+    # never touched: the grade reads a private copy.
     export COURSEKIT_INSECURE=1
     echo "run_autograder: isolation: DEGRADED mode (bubblewrap cannot run here): student code runs" \\
          "under a spare uid, without namespaces"

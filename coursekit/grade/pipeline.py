@@ -5,17 +5,21 @@ The pipeline, in order:
 1. refuse a course root inside the submission (its configuration and code must be the kit's);
 2. validate the course's ``points``, ``thresholds`` and ``grade_train`` for the assignment;
 3. build the checks (their inputs from the grader's seeds, their references from ``source/``);
-4. make sure student code can be isolated (bubblewrap, or the degraded mode asked for), else stop;
-5. run the quick checks' tasks in one sandboxed child (a crash resumes in a fresh one), while
-   the parent loads CIFAR-10 and the training check runs in a second child;
-6. judge every case in the parent, score the saved model (in a guard), and write the reports.
+4. make sure student code can be isolated (bubblewrap and cgroups, or the degraded mode asked
+   for), else stop; stage the submission once, in the grade's private folder;
+5. run the quick checks' tasks in one sandboxed child (a crash resumes in a fresh one; the saved
+   model is read there too), while the parent loads CIFAR-10 and the training check runs in a
+   second child;
+6. judge every case in the parent, score the saved model with the kit's own forward pass (in a
+   guard), and write the reports.
 """
 from __future__ import annotations
 
 import difflib
+import os
 import secrets
 import shutil
-import tempfile
+import stat
 import threading
 import time
 from dataclasses import replace
@@ -25,6 +29,7 @@ from pathlib import Path
 from ..config import Course
 from ..errors import ConfigError, GradingError
 from ..solution import solution_module
+from . import saved_models
 from .checks import accuracy
 from .checks.base import Check, CaseResult, building, explain_once
 from .diagnose import Diagnosis, Evidence, diagnose
@@ -167,15 +172,15 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     validate_assignment(course, assignment_id, names)
     if not fast:
         accuracy.check_cifar10_files(course)  # before any child starts
-    staged = stage_submission(course, assignment_id, submission,
-                              Path(tempfile.mkdtemp(prefix="coursekit-staged-")))
-    sandbox = Sandbox(submission=staged.folder, limits=course.limits, secrets=course_secrets(course, fast),
+    sandbox = Sandbox(submission=None, limits=course.limits, secrets=course_secrets(course, fast),
                       isolation="degraded" if insecure else course.limits.isolation)
     try:
-        sandbox.prepare()  # refuses (GradingError) when student code cannot be isolated
+        sandbox.prepare()  # refuses (IsolationError) when student code cannot be isolated
+        staged = stage_submission(course, assignment_id, submission, sandbox.code_dir,
+                                  saved_models=() if fast else saved_models.SAVED_FILES[assignment_id],
+                                  saved_bytes=saved_models.MAX_FILE_BYTES)
     except BaseException:
         sandbox.close()
-        shutil.rmtree(staged.folder, ignore_errors=True)
         raise
     outcomes: dict[str, Outcome] = {}
     saved: list[tuple[Check, list[CaseResult]]] = []
@@ -184,6 +189,8 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     # or numeric, must not wait behind the check's small cases, which a numeric gradient makes slow.
     quick_tasks = [replace(t, seconds=seconds) for c in checks
                    for t in sorted(c.tasks, key=lambda task: task.driver != "analytic")]
+    if not fast:  # read in the same child as the quick checks; scored once CIFAR-10 is loaded
+        quick_tasks.append(saved_models.load_task(assignment_id, seconds))
     quick = threading.Thread(target=lambda: outcomes.update(sandbox.run_tasks(quick_tasks)))
     try:
         step("running your functions")
@@ -197,14 +204,17 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
             checks.append(trainer)
             step("training your net on CIFAR-10")
             outcomes.update(sandbox.run_tasks(trainer.tasks, threads=2))
+            if quick.is_alive():
+                step("waiting for your functions")
+                quick.join()
             step("scoring your saved model")
-            saved.append(_guarded_saved_model(assignment_id, staged.folder, assignment.thresholds, data))
+            saved.append(_guarded_saved_model(assignment_id, outcomes.get("saved_model.load"),
+                                              assignment.thresholds, data))
     finally:
         if quick.is_alive():
             step("waiting for your functions")
             quick.join()
         sandbox.close()
-        shutil.rmtree(staged.folder, ignore_errors=True)
     step("judging")
     outcomes, explained = explain_once([task for check in checks for task in check.tasks], outcomes)
     tests = [_judge(check, assignment.points[check.name], outcomes, explained) for check in checks]
@@ -226,14 +236,13 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     return report
 
 
-def _guarded_saved_model(assignment_id, submission, thresholds, data) -> tuple[Check, list[CaseResult]]:
+def _guarded_saved_model(assignment_id, loaded, thresholds, data) -> tuple[Check, list[CaseResult]]:
     """The saved-model check; any failure of it costs its case, never the grade."""
     try:
-        return accuracy.saved_model_check(assignment_id, submission, thresholds, data)
+        return accuracy.saved_model_check(assignment_id, loaded, thresholds, data)
     except Exception as err:  # noqa: BLE001 - hostile files must cost this check only
-        name = accuracy.SAVED[assignment_id]
-        check = Check("saved_model", f"Your saved model {name}", "the last cells",
-                      accuracy.TUNING_NOTEBOOK[assignment_id],
+        name = saved_models.SAVED_FILES[assignment_id][0]
+        check = Check("saved_model", "Your saved model", "the last cells", accuracy.TUNING_NOTEBOOK[assignment_id],
                       "Save your best model with best_model.save(...) in your notebook.", needs_data=True)
         return check, [CaseResult("file loads", False, f"{name} could not be evaluated ({type(err).__name__})")]
 

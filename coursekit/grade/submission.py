@@ -11,9 +11,10 @@ submission the grader takes
   when the assignment has them;
 - every module of the submission's ``cs231n`` package that these import, directly or through
   each other, with the package ``__init__.py`` files (found by parsing: :mod:`.imports`);
-- the saved models the grader scores, at the same relative paths: ``*.npz`` at the top
-  (``best_fc_net.npz``) and ``cs231n/saved/*.npy`` (the official 2021+ format), each at most
-  ``[grading] file_size_mb``, at most :data:`MAX_SAVED_FILES` and 4 x ``file_size_mb`` together.
+- the saved model the grader scores, at its own relative path: the first present of the files
+  it looks for (``cs231n/saved/best_fc_net.npy``, the official 2021+ format, then the kit's
+  ``best_fc_net.npz`` at the top; :data:`coursekit.grade.saved_models.SAVED_FILES`), at most
+  :data:`coursekit.grade.saved_models.MAX_FILE_BYTES`.
 
 Every module of the assignment the submission lacks is the kit's release copy, rendered from
 ``source/`` (never the solution: a graded module the student did not hand in is the release
@@ -40,7 +41,7 @@ from ..tracks.modules import render_module
 from ..tracks.regions import parse_regions, split_lines
 from .imports import import_closure, module_name
 from .sandbox.harness import FALLBACK_DIR, REPLACED_KEY
-from .sandbox.paths import Refused, Tree
+from .sandbox.paths import Refused, RefusedError, Tree
 
 PACKAGE = "cs231n"
 # The files the official collectSubmission.sh scripts name (CODE=, 2020-2026; their zip also
@@ -51,8 +52,6 @@ STAND_INS = {"cs231n/fast_layers.py": '"""The course\'s stand-in for fast_layers
                                       'layers): nothing of this course uses them."""\n'}
 SAVED_FOLDER = "cs231n/saved"
 SAVED_SUFFIXES = (".npy", ".npz")
-MAX_SAVED_FILES = 8
-SAVED_TOTAL_FILES = 4  # the saved models together: at most this many times file_size_mb
 MAX_MODULE_BYTES = 2 * 2**20  # a module larger than this is not taken (real ones are < 100 kB)
 MAX_CODE_BYTES = 32 * 2**20  # all modules taken from one submission together
 MAX_REPLACED_BYTES = 64_000  # of the replacements a child reports
@@ -94,8 +93,12 @@ def student_files(course: Course, assignment_id: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*with_regions, *assignment.student_files]))
 
 
-def stage_submission(course: Course, assignment_id: str, submission: Path, dest: Path) -> StagedSubmission:
-    """Write into ``dest`` what the child runs (see the module's docstring); ``dest`` is returned."""
+def stage_submission(course: Course, assignment_id: str, submission: Path, dest: Path,
+                     saved_models: tuple[str, ...] = (), saved_bytes: int = 0) -> StagedSubmission:
+    """Write into ``dest`` what the child runs (see the module's docstring); ``dest`` is returned.
+
+    ``saved_models``: the saved-model files the grader scores, in the order it looks for them;
+    the first one present (at most ``saved_bytes``) is staged at its own path."""
     assignment = course.assignment(assignment_id)
     graded = student_files(course, assignment_id)
     with Tree(submission) as tree:
@@ -103,9 +106,9 @@ def stage_submission(course: Course, assignment_id: str, submission: Path, dest:
         roots = [*graded, *(path for path in COLLECTED if path in assignment.modules)]
         needed = import_closure(roots, lambda path: path in reader.files or path in STAND_INS, reader.module)
         taken = [path for path in needed if reader.module(path) is not None]
-        saved = [path for path in sorted(reader.files) if _is_saved_model(path)][:MAX_SAVED_FILES]
-        saved = [path for path in saved if reader.saved_model(path, course.limits.file_size_mb) is not None]
-    for path in [*taken, *saved]:
+        saved = next(([path] for path in saved_models if path in reader.files
+                      and reader.copy_saved_model(path, dest / path, saved_bytes)), [])
+    for path in taken:
         _write(dest / path, reader.data[path])
     kit, missing, fallbacks = [], [], {}
     for path in (p for p in assignment.modules if p.endswith(".py")):  # the child sees code only
@@ -140,7 +143,7 @@ class _Reader:
             else:
                 self.files.add(entry.path)
         self.data: dict[str, bytes] = {}
-        self._code_bytes = self._saved_bytes = 0
+        self._code_bytes = 0
 
     def module(self, path: str) -> bytes | None:
         """The bytes of a module of the submission, or None (absent, refused, too large)."""
@@ -154,20 +157,20 @@ class _Reader:
             self.data[path] = data
         return self.data[path]
 
-    def saved_model(self, path: str, limit_mb: int) -> bytes | None:
-        """A saved model's bytes (at most ``limit_mb``; all of them at most SAVED_TOTAL_FILES times
-        that), or None."""
-        if path not in self.data:
-            data = self._read(path, limit_mb * 2**20)
-            if data is None:
-                return None
-            if self._saved_bytes + len(data) > SAVED_TOTAL_FILES * limit_mb * 2**20:
-                self.refused.append(Refused(path, f"one saved model too many (all of them together may "
-                                                  f"take {SAVED_TOTAL_FILES * limit_mb} MB)"))
-                return None
-            self._saved_bytes += len(data)
-            self.data[path] = data
-        return self.data[path]
+    def copy_saved_model(self, path: str, target: Path, limit: int) -> bool:
+        """Copy a saved model (at most ``limit`` bytes) to ``target``, streamed (it may be large)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.tree.copy(path, target, limit)
+            return True
+        except RefusedError as err:
+            self.refused.append(Refused(err.path, err.why))
+        except ValueError:
+            self.refused.append(Refused(path, f"larger than {limit / 2**20:g} MB"))
+        except OSError:  # gone since the walk
+            pass
+        self.files.discard(path)
+        return False
 
     def _read(self, path: str, limit: int) -> bytes | None:
         data = self.tree.take(path, max(limit, 0))

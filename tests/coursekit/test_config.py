@@ -131,6 +131,15 @@ def test_isolation_mode_is_read_and_checked(tmp_path):
         load_config(bad)
 
 
+def test_disk_budget_is_read_with_its_default(tmp_path):
+    """Is [grading] disk_mb read (256 MB when absent), and a value that is not an integer named?"""
+    assert load_config(ROOT / "course.toml").limits.disk_mb == 256
+    line = next(line for line in real_text().splitlines() if line.startswith("disk_mb"))
+    assert load_config(write(tmp_path, real_text().replace(line, ""))).limits.disk_mb == 256
+    with pytest.raises(ConfigError, match=r"'grading.disk_mb' must be an integer"):
+        load_config(write(tmp_path, real_text().replace(line, 'disk_mb = "lots"')))
+
+
 def test_points_split_into_checks_and_questions():
     """Are [points] the grader's checks and [points.questions] the notebooks' manual cells, apart?"""
     fc = load_config(ROOT / "course.toml").assignment("fc_net")

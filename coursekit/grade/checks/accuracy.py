@@ -7,7 +7,8 @@ two-layer net, the validation split for the deep net (whose Solver validates on 
 the training images instead).  For a batchnorm net the parent recomputes the normalization statistics
 from training images first: the Solver keeps its best epoch's weights but its last step's
 running averages (the running averages themselves are checked by ``batchnorm_forward``).
-Saved models are read and scored in the parent only, with their own statistics.
+Saved models are read in a sandboxed child (:mod:`..saved_models`) and scored by the parent, with
+their own statistics when they have them, else with statistics of training images.
 """
 from __future__ import annotations
 
@@ -19,16 +20,12 @@ import numpy as np
 from ...config import Course
 from ...errors import ConfigError, DatasetError
 from ...solution import solution_module
-from .. import models
+from .. import models, saved_models
+from ..sandbox.parent import Outcome
 from .base import Check, CaseResult, custom_case
 
 INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
 DATA_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
-# The model a student's notebook saves: `best_model.save("best_two_layer_net.npy")`, as in the
-# official CS231n code, writes np.save of the params dict to cs231n/saved/ (read only in the
-# sandbox: it is a pickle).  KIT_SAVED: the kit's earlier plain-array format, still accepted.
-SAVED = {"two_layer_net": "cs231n/saved/best_two_layer_net.npy", "fc_net": "cs231n/saved/best_fc_net.npy"}
-KIT_SAVED = {"two_layer_net": "best_two_layer_net.npz", "fc_net": "best_fc_net.npz"}
 SPLIT = {"two_layer_net": ("test", "test_accuracy"), "fc_net": ("val", "val_accuracy")}
 MODULAR = "modular"  # the two-layer assignment's 2021+ flow: TwoLayerNet in fc_net.py, trained by the Solver
 TWO_LAYER_MODEL = ("hidden_size", "std", "num_training")
@@ -43,7 +40,7 @@ TRAIN_SEED = 0
 NEAR_MISS = 0.9  # a trained net above this fraction of the threshold earns half the points
 BN_STATS_IMAGES = 10_000  # training images whose statistics replace the trained net's running averages
 SOLVER_VAL_IMAGES = 1_000  # training images the student's Solver validates on (fc_net); never scored
-TUNING_NOTEBOOK = {"two_layer_net": "two_layer_net.ipynb", "fc_net": "tuning.ipynb"}  # saves SAVED
+TUNING_NOTEBOOK = {"two_layer_net": "two_layer_net.ipynb", "fc_net": "tuning.ipynb"}  # saves the model
 TWO_LAYER_CODE_CHECKS = ("scores", "loss", "gradients", "toy_training")  # what the grader's training runs
 FC_CODE_CHECKS = ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
                   "fc_init", "fc_loss", "fc_gradients")
@@ -190,46 +187,38 @@ def _modular_two_layer_training(hyper: Mapping[str, Any], data, n: int, seconds:
     return check, check.add_task("train", "solver", spec, inputs, seconds)
 
 
-def saved_model_check(assignment_id: str, submission: Path, thresholds, data) -> tuple[Check, list[CaseResult]]:
-    """Score the model the student saved, in the parent; the results are ready at once."""
-    name = saved_model_name(assignment_id, submission)
+def saved_model_check(assignment_id: str, loaded: Outcome | None, thresholds, data) -> tuple[Check, list[CaseResult]]:
+    """Score the model the student saved, from what the sandboxed child read of it (``loaded``, the
+    outcome of :func:`~coursekit.grade.saved_models.load_task`); the results are ready at once."""
+    official, kit = saved_models.SAVED_FILES[assignment_id]
     split, key = SPLIT[assignment_id]
     threshold, review = thresholds[key], thresholds["review_above"]
-    check = Check("saved_model", f"Your saved model {name}: {split} accuracy", "the last cells",
-                  TUNING_NOTEBOOK[assignment_id], f"Save your best model with best_model.save(\"{Path(SAVED[assignment_id]).name}\") "
-                  f"(it writes {SAVED[assignment_id]}) after tuning it to reach the threshold, and hand that "
-                  "file in: the last cells of the notebook do it.", needs_data=True)
+    check = Check("saved_model", f"Your saved model: {split} accuracy", "the last cells",
+                  TUNING_NOTEBOOK[assignment_id], f"Save your best model with best_model.save(\"{Path(official).name}\") "
+                  f"(it writes {official}; the kit's earlier {kit} is read too) after tuning it to reach the "
+                  "threshold, and hand that file in: the last cells of the notebook do it.", needs_data=True)
     results = [CaseResult("file loads", False), CaseResult("keys, shapes and dtypes", False),
                CaseResult(f"{split} accuracy >= {threshold}", False)]
-    try:
-        if name == SAVED[assignment_id] and (submission / name).is_file():
-            # lead: merge with sandbox (it unpickles this file in a sandboxed child, never here)
-            raise models.ModelError(f"{name} holds a pickled params dict, which this grader reads only in "
-                                    "its sandbox")
-        arrays = models.load_npz(submission / name)
-        results[0].passed = True
-        X = data[f"X_{split}"].reshape(data[f"X_{split}"].shape[0], -1).astype(np.float64)
-        if assignment_id == "two_layer_net":
-            scores = models.two_layer_scores(models.validate_two_layer(arrays, name, INPUT_DIM, NUM_CLASSES), X)
-        else:
-            params, layers, norm = models.validate_fc(arrays, name, INPUT_DIM, NUM_CLASSES)
-            scores = models.fc_scores(params, X, layers, norm)
-        results[1].passed = True
-    except models.ModelError as err:
+    if loaded is None or not loaded.ok:
+        detail = loaded.error if loaded is not None else "the saved model was not read"
         for result in results:
-            result.detail = result.detail or ("" if result.passed else str(err))
+            result.detail = f"{official} or {kit} could not be read: {detail}"
         return check, results
-    acc = models.accuracy(scores, data[f"y_{split}"])
+    results[0].passed = True
+    try:
+        nets = saved_models.nets_of(loaded.stored, INPUT_DIM, NUM_CLASSES, assignment_id)
+        results[1].passed = True
+        X, y = data[f"X_{split}"], data[f"y_{split}"]
+        X_stats = data["X_train"][:saved_models.BN_STATS_IMAGES]
+        acc, net = max(((saved_models.accuracy(net, X, y, X_stats), net) for net in nets), key=lambda a: a[0])
+    except models.ModelError as err:
+        for result in results[1:]:
+            result.passed, result.detail = False, str(err)
+        return check, results
     results[2].passed = acc >= threshold
-    results[2].detail = f"{split} accuracy {acc:.3f} (the kit's own forward pass)" + (
+    results[2].detail = f"{split} accuracy {acc:.3f} of the {net.described} (the kit's own forward pass)" + (
         "" if acc >= threshold else f", below {threshold}")
     if acc > review:
-        results[2].review = (f"{split} accuracy {acc:.3f} of {name} is above {review}, implausibly "
+        results[2].review = (f"{split} accuracy {acc:.3f} of the saved model is above {review}, implausibly "
                              "high for this model (was it trained on the validation or test set?)")
     return check, results
-
-
-def saved_model_name(assignment_id: str, submission: Path) -> str:
-    """The saved model to score: the official ``cs231n/saved/`` file, else the kit's earlier ``.npz``."""
-    official, kit = SAVED[assignment_id], KIT_SAVED[assignment_id]
-    return kit if (submission / kit).is_file() and not (submission / official).is_file() else official

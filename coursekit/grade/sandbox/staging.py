@@ -26,16 +26,20 @@ def copy_package(submission: Path, run_dir: Path, skip=lambda path: False) -> li
     return copy_python_files(submission, run_dir, skip)
 
 
-def chown_tree(folder: Path, uid: int) -> None:
-    """Degraded mode: the run folder readable by the spare uid; its parent only passable."""
-    for dirpath, _, files in os.walk(folder):
-        os.chown(dirpath, 0, 0)
-        os.chmod(dirpath, 0o755)
-        for name in files:
-            os.chown(os.path.join(dirpath, name), 0, 0)
-            os.chmod(os.path.join(dirpath, name), 0o644)
-    os.chown(folder, uid, uid)  # its working folder; the staged files stay root's
-    os.chmod(folder.parent, 0o711)  # the child may pass through the root, not list it
+def chown_tree(folder: Path, gid: int) -> None:
+    """A grade's folder readable by the grade's group only: root-owned, group ``gid``, folders 0750,
+    files 0640.  The children of the grade (spare uids in that group) may read it, not change it
+    or its modes; other students' children (other groups) cannot enter it.  Links are left as
+    they are (never followed).  A grader that is not root cannot give files away: 0700 / 0600."""
+    root = os.geteuid() == 0
+    for dirpath, _, files in os.walk(folder):  # every real folder is a dirpath once; links are not walked
+        for path in [dirpath, *(os.path.join(dirpath, name) for name in files)]:
+            if os.path.islink(path):
+                continue
+            is_dir = os.path.isdir(path)
+            if root:
+                os.chown(path, 0, gid, follow_symlinks=False)
+            os.chmod(path, (0o750 if is_dir else 0o640) if root else (0o700 if is_dir else 0o600))
 
 
 def child_env(home: str, threads: int) -> dict[str, str]:

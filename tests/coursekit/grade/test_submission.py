@@ -119,25 +119,36 @@ def test_student_files_outside_the_folder_are_refused(course, bad):
 
 
 def test_saved_models_are_staged_at_their_paths_capped_and_never_through_links(course, tmp_path):
-    """Are best_fc_net.npz and cs231n/saved/*.npy staged as regular files, and a link that leaves or a
-    file over file_size_mb left out, with a note?"""
-    course = dataclasses.replace(course, limits=dataclasses.replace(course.limits, file_size_mb=1))
+    """Is the first saved model the grader looks for staged as a regular file at its own path (the
+    official cs231n/saved/*.npy before the kit's .npz), and one that links out of the submission or
+    is over the cap left out, with a note?"""
+    looked_for = ("cs231n/saved/best_fc_net.npy", "best_fc_net.npz")
     submission = copy_solution(course, "fc_net", tmp_path / "sub")
-    np.savez(submission / "best_fc_net.npz", W1=np.ones(3))
     (submission / "cs231n/saved").mkdir()
     np.save(submission / "cs231n/saved/best_fc_net.npy", np.ones(2))
-    np.save(submission / "cs231n/saved/huge.npy", np.zeros(2**18))  # 2 MB
-    np.savez(tmp_path / "reference.npz", W1=np.zeros(3))
-    os.symlink(tmp_path / "reference.npz", submission / "best_two_layer_net.npz")
-    staged = stage_submission(course, "fc_net", submission, tmp_path / "staged")
-    for relpath in ("best_fc_net.npz", "cs231n/saved/best_fc_net.npy"):
-        assert (staged.folder / relpath).read_bytes() == (submission / relpath).read_bytes()
-        assert not (staged.folder / relpath).is_symlink()
-    assert not (staged.folder / "best_two_layer_net.npz").exists()
-    assert not (staged.folder / "cs231n/saved/huge.npy").exists()
-    assert ("best_two_layer_net.npz is a link to a place outside your submission; it was not read, "
+    np.savez(submission / "best_fc_net.npz", W1=np.ones(3))
+    staged = stage_submission(course, "fc_net", submission, tmp_path / "both", saved_models=looked_for,
+                              saved_bytes=2**20)
+    official = staged.folder / looked_for[0]
+    assert official.read_bytes() == (submission / looked_for[0]).read_bytes() and not official.is_symlink()
+    assert not (staged.folder / looked_for[1]).exists()  # the grader reads the first one present only
+
+    (submission / looked_for[0]).unlink()
+    np.save(tmp_path / "reference.npy", np.zeros(2))
+    os.symlink(tmp_path / "reference.npy", submission / looked_for[0])
+    staged = stage_submission(course, "fc_net", submission, tmp_path / "linked", saved_models=looked_for,
+                              saved_bytes=2**20)
+    assert not (staged.folder / looked_for[0]).exists()
+    assert (staged.folder / looked_for[1]).read_bytes() == (submission / looked_for[1]).read_bytes()
+    assert (f"{looked_for[0]} is a link to a place outside your submission; it was not read, "
             "so your saved model counts as missing.") in staged.notes
-    assert any(note.startswith("cs231n/saved/huge.npy is larger than 1 MB") for note in staged.notes)
+
+    (submission / looked_for[0]).unlink()
+    np.save(submission / looked_for[0], np.zeros(2**18))  # 2 MB
+    staged = stage_submission(course, "fc_net", submission, tmp_path / "huge", saved_models=looked_for[:1],
+                              saved_bytes=2**20)
+    assert not (staged.folder / looked_for[0]).exists()
+    assert any(note.startswith(f"{looked_for[0]} is larger than 1 MB") for note in staged.notes)
 
 
 def course_link(course, target: str, absolute: bool, at):

@@ -1,6 +1,6 @@
 """The child side of the grader: runs a student's functions on the grader's inputs.
 
-This file is copied next to the submission and run as ``python -I harness.py SPEC_JSON``.
+This file is copied into the child's run folder and run as ``python -I harness.py SPEC_JSON``.
 It imports nothing from the kit (the kit is hidden from the child): only the standard
 library, numpy, and the submission's ``cs231n`` package.  It never judges anything; it
 writes what the student's code returned as one ``.npz`` per task (plain arrays only) and
@@ -13,7 +13,9 @@ reports progress as JSON lines on a file descriptor the parent gave it:
 A task's outputs are appended to the output file descriptor (one ``.npz`` per task, at
 ``offset``, ``length`` bytes).  Before any student code is imported the harness applies
 the resource limits of the spec and, in the degraded mode (no bubblewrap), switches to
-the spare uid it was given.  Every task runs in its own try/except (``SystemExit`` included), so one failing task
+the spare uid (and the grade's group) it was given.  The saved model is read by a driver of
+its own (``load_model``): a pickled ``.npy`` is unpickled here, in the sandbox, never in the
+parent.  Every task runs in its own try/except (``SystemExit`` included), so one failing task
 does not stop the next.  A task that kills the process is found by the parent as the
 one that started and never finished.
 """
@@ -506,11 +508,6 @@ def run_analytic(spec, arrays):
     return {key: _asarray(value) for key, value in out.items()}
 
 
-DRIVERS = {"call": run_call, "grid": run_grid, "optim": run_optim,
-           "train_two_layer": run_train_two_layer, "solver": run_solver,
-           "analytic": run_analytic}
-
-
 # --- import fallback: the course's copy of a module whose own copy fails to import ---------
 
 FALLBACK_DIR = "_coursekit_fallback"  # beside the staged cs231n/ (coursekit/grade/submission.py)
@@ -599,6 +596,87 @@ def with_replacements(out):
         out[REPLACED_KEY] = _frombuffer(_dumps(_replaced).encode(), dtype=np.uint8)
     return out
 
+# --- the saved model, read inside the sandbox -----------------------------------------
+
+MODEL_STRINGS = ("arch", "normalization")  # the kit's .npz: 0-d string arrays
+MODEL_FLOATS = ("float32", "float64")
+MODEL_KEY_CHARS = 64
+
+
+def run_load_model(spec, arrays):
+    """Load the saved model (the first of ``spec["files"]`` present) and return plain arrays.
+
+    The kit's ``.npz`` is read with ``allow_pickle=False``, its headers checked (dtype, total
+    bytes) before any array is built.  The official format, ``np.save`` of the params dict (a
+    pickled 0-d object array), is unpickled here only, inside the sandbox.  Out come
+    ``param_<key>`` (float32 or float64 only), ``hidden_dims``, ``str_<key>`` (UTF-8 bytes of a
+    string field) and ``which_file`` (which of the files was read).
+    """
+    cap = int(spec["max_bytes"])
+    for index, relpath in enumerate(spec["files"]):
+        path = os.path.join(spec["root"], relpath)
+        if os.path.isfile(path) and not os.path.islink(path):
+            break
+    else:
+        raise FileNotFoundError("no saved model in the submission (looked for " + " and ".join(spec["files"]) + ")")
+    params = _load_npz_checked(path, cap) if path.endswith(".npz") else _load_pickled_params(path)
+    out, total = {"which_file": _asarray(index)}, 0
+    for key, value in params.items():
+        if not isinstance(key, str) or not key.isidentifier() or len(key) > MODEL_KEY_CHARS:
+            raise ValueError(f"the saved model has a key {str(key)[:80]!r}: keys are names such as 'W1'")
+        value = _asarray(value)
+        if key in MODEL_STRINGS and value.dtype.kind == "U" and value.size == 1:
+            out["str_" + key] = np.frombuffer(str(value.reshape(())).encode()[:4 * MODEL_KEY_CHARS], np.uint8)
+        elif key == "hidden_dims" and value.dtype.kind in "iu" and value.ndim == 1 and value.size <= 1000:
+            out[key] = value.astype(np.int64)
+        elif value.dtype.name in MODEL_FLOATS:
+            total += value.nbytes
+            if total > cap:
+                raise ValueError(f"the saved model's arrays hold more than {cap / 1e6:.0f} MB")
+            out["param_" + key] = np.ascontiguousarray(value)
+        else:
+            raise TypeError(f"'{key}' of the saved model has dtype {value.dtype}: save float32 or float64 arrays")
+    return out
+
+
+def _load_npz_checked(path, cap):
+    """The arrays of an .npz, every header read (dtype, shape) before any array is built."""
+    import zipfile
+    from numpy.lib import format as npy_format
+
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{os.path.basename(path)} is not a valid .npz file (np.savez writes one)")
+    with np.load(path, allow_pickle=False) as archive:
+        total = 0
+        for name in archive.files:
+            with archive.zip.open(name + ".npy") as member:
+                version = npy_format.read_magic(member)
+                read_header = {(1, 0): npy_format.read_array_header_1_0,
+                               (2, 0): npy_format.read_array_header_2_0}.get(version)
+                if read_header is None:
+                    raise ValueError(f"{os.path.basename(path)}: array {name!r} has .npy version {version}")
+                shape, _, dtype = read_header(member)
+            total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            if dtype.hasobject or total > cap:
+                raise ValueError(f"{os.path.basename(path)}: array {name!r} has dtype {dtype} and shape {shape} "
+                                 f"(plain numbers, at most {cap / 1e6:.0f} MB in all)")
+        return {name: archive[name] for name in archive.files}
+
+
+def _load_pickled_params(path):
+    """The params dict of the official format (np.save(path, model.params)); unpickled in the sandbox only."""
+    loaded = np.load(path, allow_pickle=True)
+    if isinstance(loaded, np.ndarray) and loaded.dtype.hasobject and loaded.shape == ():
+        loaded = loaded.item()
+    if not isinstance(loaded, dict):
+        raise TypeError(f"{os.path.basename(path)} holds a {type(loaded).__name__}, not the params dict "
+                        "(save the model with model.save, which does np.save(path, self.params))")
+    return loaded
+
+
+DRIVERS = {"call": run_call, "grid": run_grid, "optim": run_optim, "load_model": run_load_model,
+           "train_two_layer": run_train_two_layer, "solver": run_solver, "analytic": run_analytic}
+
 
 # --- main -----------------------------------------------------------------------------
 
@@ -627,14 +705,17 @@ def _leave_if_forked(main_pid):
 
 
 def poison(hung, root):
-    """A trace function that stops any call of a function that hung in an earlier child."""
-    codes = {(os.path.join(root, path), function): path for path, function in hung}
+    """A trace function that stops any call of a function that hung (or went past a limit) in an
+    earlier child: ``hung`` lists [path, function] or [path, function, what it did]."""
+    codes = {(os.path.join(root, entry[0]), entry[1]): (entry[0], entry[2] if len(entry) > 2 else
+                                                         "did not finish in an earlier check (an endless loop?)")
+             for entry in hung}
 
     def tracer(frame, event, arg):
         key = (frame.f_code.co_filename, frame.f_code.co_name)
         if event == "call" and key in codes:
-            raise TimeoutError(f"{key[1]} ({codes[key]}) did not finish in an earlier check, so it "
-                               "was not run again: it hangs (an endless loop?)")
+            path, what = codes[key]
+            raise TimeoutError(f"{key[1]} ({path}) {what}, so it was not run again")
 
     return tracer
 
@@ -644,28 +725,34 @@ def report(fd, event):
 
 
 def set_limits(limits):
-    """Per-process limits (the parent's cgroup bounds the whole tree)."""
+    """Per-process limits (the parent's cgroup and watch bound the whole tree).
+
+    RLIMIT_NPROC counts the processes of the real uid: it bounds a fork bomb where the child
+    runs under a spare uid of its own (degraded mode), not where it maps to root (bwrap as root).
+    """
+    file_size = limits["file_size_bytes"] if "file_size_bytes" in limits else limits["file_size_mb"] * MB
     table = [(resource.RLIMIT_CPU, limits["cpu_seconds"]), (resource.RLIMIT_AS, limits["memory_mb"] * MB),
-             (resource.RLIMIT_FSIZE, limits["file_size_mb"] * MB), (resource.RLIMIT_CORE, 0)]
+             (resource.RLIMIT_FSIZE, file_size), (resource.RLIMIT_CORE, 0)]
     if "max_processes" in limits:
         table.append((resource.RLIMIT_NPROC, limits["max_processes"]))
     for kind, value in table:
         resource.setrlimit(kind, (value, value))
 
 
-def drop_privileges(uid):
-    """Degraded mode only: become the spare uid for good, with no way back, and die with the grader."""
+def drop_privileges(uid, gid, parent_pid):
+    """Degraded mode only: become the spare uid (group: the grade's) for good, with no way back,
+    and die with the process that started the harness (the grader, or the namespace's init)."""
     for name in PRELOAD:
         importlib.import_module(name)
     libc = ctypes.CDLL(None, use_errno=True)
     os.setgroups([])
-    os.setgid(uid)
+    os.setgid(gid)
     os.setuid(uid)
     if os.getuid() != uid or os.geteuid() != uid or libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         os._exit(97)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
-    if os.getppid() == 1:
-        os._exit(98)  # the grader is already gone
+    if os.getppid() != parent_pid:
+        os._exit(98)  # the process that started the harness is already gone
 
 
 def write_outputs(fd, out):
@@ -687,7 +774,7 @@ def main(spec_path):
     with np.load(spec["inputs"], allow_pickle=False) as data:
         store = {key: data[key] for key in data.files}
     if spec.get("drop_uid") is not None:
-        drop_privileges(spec["drop_uid"])
+        drop_privileges(spec["drop_uid"], spec.get("drop_gid", spec["drop_uid"]), spec["parent_pid"])
     set_limits(spec["limits"])
     sys.path.insert(0, spec["submission"])
     install_fallbacks(spec["submission"])
@@ -702,7 +789,7 @@ def main(spec_path):
         try:
             skip_numeric_check(name)
             sys.settrace(tracer)
-            out = with_replacements(DRIVERS[task["driver"]](task, arrays))
+            out = with_replacements(DRIVERS[task["driver"]]({**task, "root": spec["submission"]}, arrays))
             sys.settrace(None)
             _leave_if_forked(main_pid)
             offset, length = write_outputs(out_fd, out)

@@ -110,14 +110,35 @@ class Tree:
         try:
             if os.fstat(fd).st_size > max_bytes:
                 raise ValueError(f"{path} is larger than {max_bytes / 2**20:g} MB")
-            data = b""
+            data = bytearray()
             while len(data) <= max_bytes and (chunk := os.read(fd, min(CHUNK, max_bytes + 1 - len(data)))):
                 data += chunk
         finally:
             os.close(fd)
         if len(data) > max_bytes:  # it grew after the size was read
             raise ValueError(f"{path} is larger than {max_bytes / 2**20:g} MB")
-        return data
+        return bytes(data)
+
+    def copy(self, path: str, target, max_bytes: int) -> int:
+        """Copy the regular file at ``path`` to ``target`` (a new file), in chunks: the bytes copied.
+        A ValueError when it is (or grows) larger than ``max_bytes``; nothing is left at ``target`` then."""
+        fd = self.open_file(path)
+        copied = 0
+        try:
+            if os.fstat(fd).st_size > max_bytes:
+                raise ValueError(f"{path} is larger than {max_bytes / 2**20:g} MB")
+            with open(target, "xb") as out:
+                while chunk := os.read(fd, CHUNK):
+                    copied += len(chunk)
+                    if copied > max_bytes:
+                        break
+                    out.write(chunk)
+        finally:
+            os.close(fd)
+        if copied > max_bytes:
+            os.unlink(target)
+            raise ValueError(f"{path} is larger than {max_bytes / 2**20:g} MB")
+        return copied
 
     def take(self, path: str, max_bytes: int) -> bytes | Refused | None:
         """:meth:`read`, with what goes wrong as a value: a :class:`Refused` (a link that leaves,
