@@ -1,14 +1,19 @@
 """``grade_submission``: grade one student folder for one assignment.
 
-The pipeline, in order:
+A grade has three phases.  ``grade_submission`` runs them in one process; class mode runs
+the second on Dask workers (:mod:`coursekit.classroom.batch`), with the same code:
 
-1. refuse a course root inside the submission (its configuration and code must be the kit's);
-2. validate the course's ``points``, ``thresholds`` and ``grade_train`` for the assignment;
-3. build the checks (their inputs from the grader's seeds, their references from ``source/``);
-4. make sure student code can be isolated (bubblewrap, or the degraded mode asked for), else stop;
-5. run the quick checks' tasks in one sandboxed child (a crash resumes in a fresh one), while
-   the parent loads CIFAR-10 and the training check runs in a second child;
-6. judge every case in the parent, score the saved model (in a guard), and write the reports.
+1. *prepare* (:func:`prepare_grade`, where the course is): refuse a course root inside the
+   submission; validate the course's ``points``, ``thresholds`` and ``grade_train``; choose the
+   hidden seed; build the checks (inputs from the grader's seeds, references from ``source/``);
+   stage the submission and pack it with the checks' child tasks into a :class:`.job.GradeJob`
+   (inputs only: no reference, no solution code; the training task names its CIFAR-10 slices);
+2. *execute* (:func:`execute_grade`, anywhere the kit and the dataset are): make sure student
+   code can be isolated (bubblewrap, or the degraded mode asked for), else stop; run the quick
+   tasks in one sandboxed child (a crash resumes in a fresh one) while the training task runs
+   in a second child; return the raw outcomes and delete everything;
+3. *judge* (:func:`judge_grade`, where the course is): judge every case against the references,
+   score the saved model (in a guard) and make the report.
 """
 from __future__ import annotations
 
@@ -17,11 +22,11 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-
 from ..config import Course
+from ..data.split import LazySplit
 from ..errors import ConfigError, GradingError
 from ..solution import solution_module
 from .checks import accuracy
@@ -30,6 +35,7 @@ from .diagnose import Diagnosis, Evidence, diagnose
 from .checks.layers import layer_checks
 from .checks.nets import net_checks
 from .feedback import feedback_format
+from .job import Execution, GradeJob, pack_folder, staged_digest, unpack_files
 from .report import GradeReport, TestResult
 from .sandbox.parent import Outcome, Sandbox
 from .submission import stage_submission
@@ -38,7 +44,7 @@ from .checks.two_layer import two_layer_checks
 CODE_CHECKS = {"two_layer_net": two_layer_checks, "fc_net": lambda: [*layer_checks(), *net_checks()]}
 DATA_CHECKS = ("cifar_accuracy", "saved_model")
 STAGES = ("running your functions", "loading CIFAR-10", "training your net on CIFAR-10",
-          "scoring your saved model", "waiting for your functions", "judging")  # what ``progress`` hears
+          "waiting for your functions", "scoring your saved model", "judging")  # what ``progress`` hears
 REQUIRED_THRESHOLDS = {"two_layer_net": ("test_accuracy", "review_above"),
                        "fc_net": ("val_accuracy", "review_above")}
 SOLUTION_MODULES = {"two_layer_net": ("classifiers.neural_net",),
@@ -119,11 +125,45 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     given, is called with the name of each stage as it starts (see ``STAGES``).  Raises
     ConfigError, DatasetError or GradingError only when the grader itself cannot run (also
     when student code cannot be isolated).
+
+    The three phases of a grade run here in one process; class mode runs the middle one on
+    Dask workers (:mod:`coursekit.classroom.batch`).
     """
     start = time.monotonic()
     step = progress or (lambda stage: None)
     if feedback_path is not None:
         feedback_format(feedback_path)  # an unknown extension is an error before anything runs
+    data = LazySplit(lambda: accuracy.load_cifar10(course))
+    prepared = prepare_grade(course, assignment_id, submission_dir, fast=fast, seed=seed, insecure=insecure,
+                             data=data)
+    execution = execute_grade(prepared.job, data, progress=step)
+    report = judge_grade(course, prepared, execution, data, progress=step)
+    report.execution_time = time.monotonic() - start
+    if results_path is not None:
+        report.write_results(Path(results_path))
+    if feedback_path is not None:
+        report.write_feedback(Path(feedback_path))
+    return report
+
+
+@dataclass
+class PreparedGrade:
+    """Phase 1's result, kept where the course is: the job to run, and the checks that judge it."""
+
+    job: GradeJob
+    checks: list[Check]  # their judges hold the references: never sent anywhere
+    names: list[str]  # every check of the points table, in its order
+    seed: int  # the hidden cases' seed, recorded in the report
+    submission: Path
+    fast: bool
+
+
+def prepare_grade(course: Course, assignment_id: str, submission_dir, *, fast: bool = False,
+                  seed: int | None = None, insecure: bool = False, data=None,
+                  blas_threads: int = 2) -> PreparedGrade:
+    """Phase 1 (where the course is): stage the submission, choose the hidden seed, build the
+    checks and from them the job (inputs only, no references).  ``data``: the CIFAR-10 split the
+    training check is judged on (read at judging time; a data.split.LazySplit loads it then)."""
     assignment = course.assignment(assignment_id)
     submission = Path(submission_dir).resolve()
     check_submission_folder(course, submission, assignment_id)  # before anything reads the course
@@ -131,59 +171,90 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     checks = build_checks(course, assignment_id, hidden_seed=seed)
     names = [check.name for check in checks] + list(DATA_CHECKS)
     validate_assignment(course, assignment_id, names)
+    seconds = float(course.limits.check_seconds)
+    quick_tasks = tuple(replace(t, seconds=seconds) for c in checks for t in c.tasks)
+    training: tuple = ()
     if not fast:
         accuracy.check_cifar10_files(course)  # before any child starts
-    staged = stage_submission(course, assignment_id, submission,
-                              Path(tempfile.mkdtemp(prefix="coursekit-staged-")))
-    sandbox = Sandbox(submission=staged.folder, limits=course.limits, secrets=course_secrets(course, fast),
-                      isolation="degraded" if insecure else course.limits.isolation)
+        trainer = accuracy.training_check(assignment_id, assignment.grade_train, assignment.thresholds,
+                                          data, float(course.limits.wall_seconds))
+        checks.append(trainer)
+        training = tuple(trainer.tasks)
+    folder = Path(tempfile.mkdtemp(prefix="coursekit-staged-"))
+    try:
+        files = pack_folder(stage_submission(course, assignment_id, submission, folder).folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    job = GradeJob(assignment_id, files, staged_digest(files), quick_tasks, training, course.limits,
+                   "degraded" if insecure else course.limits.isolation, course_secrets(course, fast),
+                   blas_threads)
+    return PreparedGrade(job, checks, names, seed, submission, fast)
+
+
+def execute_grade(job: GradeJob, data=None, *, progress=None, scratch: str | Path | None = None) -> Execution:
+    """Phase 2 (anywhere the kit and the dataset are): run every task of ``job`` in the sandbox.
+
+    The staged files go to a private folder under ``scratch`` (the system's temp folder by
+    default); the quick tasks run in one child (a crash resumes in a fresh one) while the
+    training task's CIFAR-10 slices are read from ``data`` and it trains in a second child.
+    Everything written is deleted before returning the raw outcomes.  Raises GradingError
+    (IsolationError) when student code cannot be isolated as the job asks.
+    """
+    step = progress or (lambda stage: None)
+    folder = unpack_files(job, scratch)
+    sandbox = Sandbox(submission=folder, limits=job.limits, secrets=job.secrets, isolation=job.isolation,
+                      root=Path(tempfile.mkdtemp(prefix="coursekit-grade-", dir=scratch)))
     try:
         sandbox.prepare()  # refuses (GradingError) when student code cannot be isolated
     except BaseException:
         sandbox.close()
-        shutil.rmtree(staged.folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     outcomes: dict[str, Outcome] = {}
-    saved: list[tuple[Check, list[CaseResult]]] = []
-    seconds = float(course.limits.check_seconds)
-    quick_tasks = [replace(t, seconds=seconds) for c in checks for t in c.tasks]
-    quick = threading.Thread(target=lambda: outcomes.update(sandbox.run_tasks(quick_tasks)))
+    quick = threading.Thread(target=lambda: outcomes.update(sandbox.run_tasks(list(job.quick))))
     try:
         step("running your functions")
         quick.start()
-        if not fast:
+        if job.training:
             step("loading CIFAR-10")
-            data = accuracy.load_cifar10(course)
-            trainer = accuracy.training_check(assignment_id, assignment.grade_train, assignment.thresholds,
-                                              data, float(course.limits.wall_seconds))
-            checks.append(trainer)
+            tasks = [accuracy.resolve_inputs(task, data) for task in job.training]
             step("training your net on CIFAR-10")
-            outcomes.update(sandbox.run_tasks(trainer.tasks, threads=2))
-            step("scoring your saved model")
-            saved.append(_guarded_saved_model(assignment_id, submission, assignment.thresholds, data))
+            outcomes.update(sandbox.run_tasks(tasks, threads=job.blas_threads))
     finally:
         if quick.is_alive():
             step("waiting for your functions")
             quick.join()
         sandbox.close()
-        shutil.rmtree(staged.folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    return Execution(job.digest, outcomes, dict(sandbox.seconds), sandbox.protections)
+
+
+def judge_grade(course: Course, prepared: PreparedGrade, execution: Execution, data=None, *,
+                progress=None) -> GradeReport:
+    """Phase 3 (where the course is): judge the outcomes against the references, score the
+    saved model with the kit's own forward pass, and make the report (written by the caller)."""
+    step = progress or (lambda stage: None)
+    if execution.digest != prepared.job.digest:
+        raise GradingError("The outcomes that came back belong to another submission's files (content hash "
+                           f"{execution.digest[:12]}, expected {prepared.job.digest[:12]}). Grade it again.")
+    assignment_id, checks = prepared.job.assignment_id, prepared.checks
+    assignment = course.assignment(assignment_id)
+    saved: list[tuple[Check, list[CaseResult]]] = []
+    if not prepared.fast:
+        step("scoring your saved model")
+        saved.append(_guarded_saved_model(assignment_id, prepared.submission, assignment.thresholds, data))
     step("judging")
-    outcomes, explained = explain_once([task for check in checks for task in check.tasks], outcomes)
+    outcomes, explained = explain_once([task for check in checks for task in check.tasks], execution.outcomes)
     tests = [_judge(check, assignment.points[check.name], outcomes, explained) for check in checks]
     tests += [_result(check, assignment.points[check.name], results) for check, results in saved]
-    tests.sort(key=lambda t: names.index(t.key))
-    report = GradeReport(assignment_id, tests, protections=sandbox.protections,
-                         skipped=list(DATA_CHECKS) if fast else [],
-                         seconds={"checks": round(sum(v for k, v in sandbox.seconds.items()
-                                                      if not k.startswith("cifar_accuracy")), 2),
-                                  "training": sandbox.seconds.get("cifar_accuracy.train")},
-                         hidden_seed=seed)
-    report.execution_time = time.monotonic() - start
-    if results_path is not None:
-        report.write_results(Path(results_path))
-    if feedback_path is not None:
-        report.write_feedback(Path(feedback_path))
-    return report
+    tests.sort(key=lambda t: prepared.names.index(t.key))
+    seconds = execution.seconds
+    return GradeReport(assignment_id, tests, protections=execution.protections,
+                       skipped=list(DATA_CHECKS) if prepared.fast else [],
+                       seconds={"checks": round(sum(v for k, v in seconds.items()
+                                                    if not k.startswith("cifar_accuracy")), 2),
+                                "training": seconds.get("cifar_accuracy.train")},
+                       hidden_seed=prepared.seed)
 
 
 def _guarded_saved_model(assignment_id, submission, thresholds, data) -> tuple[Check, list[CaseResult]]:

@@ -11,6 +11,8 @@ Saved models are read and scored in the parent only, with their own statistics.
 """
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,6 +22,7 @@ from ...config import Course
 from ...errors import ConfigError, DatasetError
 from ...solution import solution_module
 from .. import models
+from ..sandbox.parent import Task
 from .base import Check, CaseResult, custom_case
 
 INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
@@ -34,6 +37,33 @@ TRAIN_SEED = 0
 NEAR_MISS = 0.9  # a trained net above this fraction of the threshold earns half the points
 BN_STATS_IMAGES = 10_000  # training images whose statistics replace the trained net's running averages
 SOLVER_VAL_IMAGES = 1_000  # training images the student's Solver validates on (fc_net); never scored
+
+
+@dataclass(frozen=True)
+class DataSlice:
+    """``data[key][start:stop]`` of the course's CIFAR-10 split, named instead of sent: the
+    machine that runs the training child (a Dask worker, in class mode) loads it from its own
+    copy of the dataset (:func:`resolve_inputs`)."""
+
+    key: str
+    start: int
+    stop: int | None  # None: to the end
+    flat: bool = False  # one row of 3072 values per image
+
+    def take(self, data: Mapping[str, np.ndarray]) -> np.ndarray:
+        array = data[self.key][self.start:self.stop]
+        return array.reshape(array.shape[0], -1) if self.flat else array
+
+
+def resolve_inputs(task: Task, data: Mapping[str, np.ndarray]) -> Task:
+    """``task`` with each DataSlice input replaced by its arrays from ``data``."""
+    return replace(task, inputs={key: value.take(data) if isinstance(value, DataSlice) else value
+                                 for key, value in task.inputs.items()})
+
+
+def train_images(data: Mapping[str, np.ndarray]) -> int:
+    """How many training images ``data`` holds, without loading a lazy split (data.split.LazySplit)."""
+    return getattr(data, "train_images", None) or len(data["y_train"])
 
 
 def check_cifar10_files(course: Course) -> None:
@@ -72,10 +102,13 @@ def check_grade_train(assignment_id: str, grade_train: Mapping[str, Any], where:
 
 
 def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, data, seconds) -> Check:
-    """Train the student's model in a child; score the weights it returns in the parent."""
+    """Train the student's model in a child; score the weights it returns in the parent.
+
+    The task names its CIFAR-10 inputs (:class:`DataSlice`); ``data`` is read only when the
+    weights are judged, so it may be a mapping that loads the dataset on first use."""
     split, key = SPLIT[assignment_id]
     threshold = grader_run_threshold(thresholds, key)
-    n = int(hyper.get("num_training", data["X_train"].shape[0]))
+    n = int(hyper.get("num_training", train_images(data)))
     flat = lambda X: X.reshape(X.shape[0], -1)  # noqa: E731
     if assignment_id == "two_layer_net":
         check = Check("cifar_accuracy", f"CIFAR-10 {split} accuracy of a TwoLayerNet the grader trains",
@@ -86,8 +119,8 @@ def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, dat
         spec = {"init": {"cls": "cs231n.classifiers.neural_net:TwoLayerNet",
                          "args": [INPUT_DIM, hyper["hidden_size"], NUM_CLASSES], "kwargs": {"std": hyper["std"]}},
                 "seed": TRAIN_SEED, "hyper": {**{k: hyper[k] for k in TWO_LAYER_TRAIN if k in hyper}, "verbose": False}}
-        inputs = {"X": flat(data["X_train"][:n]), "y": data["y_train"][:n],
-                  "X_val": flat(data["X_val"]), "y_val": data["y_val"]}
+        inputs = {"X": DataSlice("X_train", 0, n, flat=True), "y": DataSlice("y_train", 0, n),
+                  "X_val": DataSlice("X_val", 0, None, flat=True), "y_val": DataSlice("y_val", 0, None)}
         task = check.add_task("train", "train_two_layer", spec, inputs, seconds)
     else:
         check = Check("cifar_accuracy", f"CIFAR-10 {split} accuracy of a FullyConnectedNet the grader trains "
@@ -107,14 +140,20 @@ def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, dat
         # The Solver picks its best epoch on a slice of the training images; the split the
         # parent scores on never reaches the child, so training on it cannot help.
         cut = n - min(SOLVER_VAL_IMAGES, max(1, n // 10))
-        inputs = {"X_train": data["X_train"][:cut], "y_train": data["y_train"][:cut],
-                  "X_val": data["X_train"][cut:n], "y_val": data["y_train"][cut:n]}
+        inputs = {"X_train": DataSlice("X_train", 0, cut), "y_train": DataSlice("y_train", 0, cut),
+                  "X_val": DataSlice("X_train", cut, n), "y_val": DataSlice("y_train", cut, n)}
         task = check.add_task("train", "solver", spec, inputs, seconds)
-    X_eval, y_eval = flat(data[f"X_{split}"]).astype(np.float64), data[f"y_{split}"]
-    X_stats = flat(data["X_train"][:BN_STATS_IMAGES]).astype(np.float64)
+
+    @functools.cache
+    def held_out() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The split the child never sees, and the images of the batchnorm statistics: read from
+        ``data`` at judging time only (a class grade loads CIFAR-10 on the client once)."""
+        return (flat(data[f"X_{split}"]).astype(np.float64), data[f"y_{split}"],
+                flat(data["X_train"][:BN_STATS_IMAGES]).astype(np.float64))
 
     def accuracy_of(outputs) -> float:
         """The accuracy of the weights the child returned; ModelError if they are unusable."""
+        X_eval, y_eval, X_stats = held_out()
         arrays = {k[len("param_"):]: v for k, v in outputs.items() if k.startswith("param_")}
         arrays.update({k: v for k, v in outputs.items() if k.startswith("running_")})
         if assignment_id == "two_layer_net":
