@@ -51,8 +51,9 @@ class Execution:
 
     digest: str  # the job's, echoed: the outcomes belong to these files
     outcomes: dict[str, Outcome]
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each finished task
     protections: dict[str, list[str]] = field(default_factory=dict)
+    wall: float = 0.0  # seconds the whole execution took
 
 
 def staged_digest(files: tuple[tuple[str, bytes], ...]) -> str:

@@ -200,7 +200,7 @@ def execute_grade(job: GradeJob, data=None, *, progress=None, scratch: str | Pat
     Everything written is deleted before returning the raw outcomes.  Raises GradingError
     (IsolationError) when student code cannot be isolated as the job asks.
     """
-    step = progress or (lambda stage: None)
+    step, start = progress or (lambda stage: None), time.monotonic()
     folder = unpack_files(job, scratch)
     sandbox = Sandbox(submission=folder, limits=job.limits, secrets=job.secrets, isolation=job.isolation,
                       root=Path(tempfile.mkdtemp(prefix="coursekit-grade-", dir=scratch)))
@@ -226,7 +226,7 @@ def execute_grade(job: GradeJob, data=None, *, progress=None, scratch: str | Pat
             quick.join()
         sandbox.close()
         shutil.rmtree(folder, ignore_errors=True)
-    return Execution(job.digest, outcomes, dict(sandbox.seconds), sandbox.protections)
+    return Execution(job.digest, outcomes, dict(sandbox.seconds), sandbox.protections, time.monotonic() - start)
 
 
 def judge_grade(course: Course, prepared: PreparedGrade, execution: Execution, data=None, *,
