@@ -184,25 +184,30 @@ class _InFlight:
     prepared: pipeline.PreparedGrade
     batch: dict  # extra_data.batch of the student's results.json
     seconds: float  # preparing it took
-    future: object  # distributed.Future of the worker's phase
+    future: object = None  # distributed.Future of the worker's phase, once sent
 
 
 def _grade_all(engine: clusters.Engine, course: Course, assignment_id: str, todo: list[tuple[str, Path]],
                out: Path, report: BatchReport, options: Options) -> None:
-    """Prepare, send, judge and write every student of ``todo``: a window of grades per worker in flight."""
+    """Prepare, send, judge and write every student of ``todo``.
+
+    One grade per worker thread is in flight, and one more is prepared ahead: a finished grade's
+    slot gets the next job at once, before this process judges the finished one.  No grade
+    waits in a worker's queue, where the death of that worker would count against it too.
+    """
     from distributed import as_completed
     from tqdm import tqdm
 
     client, kit = engine.client, clusters.kit_fingerprint()
     data = LazySplit(lambda: accuracy.load_cifar10(course))  # the client's copy, for judging; read once
-    pending, flying = iter(todo), {}
-    finished = as_completed()
+    pending, ready, flying = iter(todo), [], {}
+    finished = as_completed(loop=client.loop)
+    bar = tqdm(total=len(todo), desc=f"grading {assignment_id} on {engine.workers()} workers", unit="student",
+               file=sys.stderr, disable=not (options.progress and sys.stderr.isatty()))
 
-    def send_more() -> None:
-        while len(flying) < clusters.WINDOW_PER_WORKER * engine.workers():
-            student, submission = next(pending, (None, None))
-            if student is None:
-                return
+    def prepare_next() -> _InFlight | None:
+        """The next student's phase 1; a student whose preparation fails is an error row at once."""
+        for student, submission in pending:
             batch = {"student_id": student, "fast": options.fast, "hash": submission_hash(submission)}
             start = time.monotonic()
             try:
@@ -215,17 +220,23 @@ def _grade_all(engine: clusters.Engine, course: Course, assignment_id: str, todo
                 _write_error(out, student, assignment_id, batch, f"{type(err).__name__}: {err}", report)
                 bar.update(1)
                 continue
-            future = client.submit(clusters.run_job, prepared.job, kit, pure=False,
-                                   key=f"coursekit-grade-{student}-{prepared.job.digest[:12]}-{os.urandom(4).hex()}")
-            flying[future.key] = _InFlight(student, submission, prepared, batch, time.monotonic() - start, future)
-            finished.add(future)
+            return _InFlight(student, submission, prepared, batch, time.monotonic() - start)
+        return None
 
-    bar = tqdm(total=len(todo), desc=f"grading {assignment_id}", unit="student", file=sys.stderr,
-               disable=not (options.progress and sys.stderr.isatty()))
+    def send_more() -> None:
+        while len(flying) < engine.slots() and (item := ready.pop() if ready else prepare_next()):
+            item.future = client.submit(clusters.run_job, item.prepared.job, kit, pure=False,
+                                        key=f"coursekit-grade-{item.student}-{os.urandom(6).hex()}")
+            flying[item.future.key] = item
+            finished.add(item.future)
+        if not ready and (item := prepare_next()):
+            ready.append(item)
+
     try:
         send_more()
         for future in finished:
             item = flying.pop(future.key)
+            send_more()  # the freed slot works while this grade is judged
             _finish(engine, course, future, item, out, report, options, data)
             future.release()
             bar.set_description_str(f"grading {assignment_id} on {engine.workers()} workers")

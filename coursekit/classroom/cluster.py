@@ -35,8 +35,8 @@ from ..grade.job import Execution, GradeJob
 
 KIT = Path(__file__).resolve().parents[1]
 ALLOWED_FAILURES = 1  # a grade is rerun once after its worker died; the second death is an error row
+MAX_ERROR = 2000  # characters of an unexpected error sent back from a worker
 CONNECT_SECONDS = 20  # to reach a named scheduler
-WINDOW_PER_WORKER = 2  # grades prepared and sent ahead per worker: one running, one queued
 DASK_CONFIG = {
     "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
     "distributed.comm.timeouts.connect": f"{CONNECT_SECONDS}s",
@@ -57,8 +57,12 @@ class Engine:
     allowed_failures: int | None  # the scheduler's, when it could be read
 
     def workers(self) -> int:
-        """Workers connected now (at least 1, for sizing the window)."""
-        return max(1, len(self.client.scheduler_info().get("workers", {})))
+        """Workers connected now."""
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def slots(self) -> int:
+        """Grades that can run at once: the workers' threads (at least 1, so grades wait for a worker)."""
+        return max(1, sum(w.get("nthreads", 1) for w in self.client.scheduler_info().get("workers", {}).values()))
 
 
 def default_workers() -> int:
@@ -80,7 +84,7 @@ def open_cluster(course: Course, cluster: str | None = None, workers: int | None
         if address == LOCAL_CLUSTER:
             count = workers or default_workers()
             env = {ENV_DATA_DIR: str(course.data.cifar10_dir)}  # this course's dataset, wherever it is
-            with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
+            with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0",
                               silence_logs=logging.ERROR, env=env) as local, Client(local) as client:
                 yield Engine(client, local.scheduler_address, True, 1 if count > 1 else 2, ALLOWED_FAILURES)
             return
@@ -140,6 +144,8 @@ def run_job(job: GradeJob, kit: str) -> Execution:
         return execute_grade(job, data, scratch=worker.local_directory if worker else None)
     except CoursekitError as err:  # the grader cannot run there: say where
         raise type(err)(f"On {where}: {err}") from None
+    except Exception as err:  # noqa: BLE001 - a bug of the kit: sent back as text, which always pickles
+        raise RuntimeError(f"On {where}: {type(err).__name__}: {str(err)[:MAX_ERROR]}") from None
 
 
 def _this_worker():
