@@ -37,11 +37,13 @@ KIT = Path(__file__).resolve().parents[1]
 ALLOWED_FAILURES = 1  # a grade is rerun once after its worker died; the second death is an error row
 MAX_ERROR = 2000  # characters of an unexpected error sent back from a worker
 CONNECT_SECONDS = 20  # to reach a named scheduler
-DASK_CONFIG = {
-    "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
-    "distributed.comm.timeouts.connect": f"{CONNECT_SECONDS}s",
-    "distributed.worker.daemon": False,  # a worker's grade starts processes of its own (the sandbox)
-}
+
+
+def dask_config() -> dict:
+    """What class mode sets explicitly in Dask's configuration (the rest is Dask's default)."""
+    return {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,  # Dask's default: 3
+            "distributed.comm.timeouts.connect": f"{CONNECT_SECONDS}s",  # Dask's default: 30 s
+            "distributed.worker.daemon": False}  # a grade starts processes of its own (the sandbox)
 LOST_CONNECTION = (CancelledError, OSError)  # a future the scheduler dropped; a closed connection
 QUIET_LOGGERS = ("distributed", "tornado")  # worker losses and restarts become error rows, not log noise
 
@@ -80,7 +82,7 @@ def open_cluster(course: Course, cluster: str | None = None, workers: int | None
     address = cluster or course.cluster
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
-    with dask.config.set(DASK_CONFIG):
+    with dask.config.set(dask_config()):
         if address == LOCAL_CLUSTER:
             count = workers or default_workers()
             env = {ENV_DATA_DIR: str(course.data.cifar10_dir)}  # this course's dataset, wherever it is

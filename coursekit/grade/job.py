@@ -5,7 +5,7 @@ A grade has three phases (:mod:`.pipeline`): *prepare* and *judge* run where the
 sandbox, in the same process for a single grade or on a Dask worker in class mode
 (:mod:`coursekit.classroom.cluster`).  So a :class:`GradeJob` carries only what the sandboxed
 child receives anyway: the staged submission's bytes (content-hashed), the child tasks'
-inputs (no reference value, no solution code, no course path), the CIFAR-10 slices of the
+inputs (no reference value, no solution code, no course file), the CIFAR-10 slices of the
 training task by name (the worker loads them from its own copy), and the limits.  An
 :class:`Execution` carries back the raw outcomes: arrays, errors, timings, protections.
 Both are plain picklable data, never closures.
