@@ -74,9 +74,9 @@ class BatchReport:
 
     def summary(self) -> str:
         where = f" on {self.workers} Dask worker{'s' * (self.workers != 1)} ({self.cluster})" if self.cluster else ""
-        lines = [f"{self.assignment}: {self.students} students, {self.graded} graded now{where}, "
+        lines = [f"{self.assignment}: {self.students} students, {self.graded} graded now, "
                  f"{self.resumed} already graded; mean {self.mean_score:.2f} / {self.max_score:g} "
-                 f"in {self.seconds:.1f} s."]
+                 f"in {self.seconds:.1f} s{where}."]
         lines += [f"ERROR {student}: {message}" for student, message in self.errors]
         lines += [f"wrote {path}" for path in self.files]
         if self.gradebook:
