@@ -24,6 +24,7 @@ import functools
 import hashlib
 import logging
 import os
+import signal
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,6 +36,10 @@ from ..grade.job import Execution, GradeJob
 
 KIT = Path(__file__).resolve().parents[1]
 ALLOWED_FAILURES = 1  # a grade is rerun once after its worker died; the second death is an error row
+# BLAS threads of a grade's training child in class mode, however many workers share a machine: one
+# worker with two threads was 4.2x slower than two workers of one thread on 2 busy cores (bench
+# "class", README), and the same count everywhere keeps the arithmetic of every machine the same.
+CLASS_BLAS_THREADS = 1
 MAX_ERROR = 2000  # characters of an unexpected error sent back from a worker
 CONNECT_SECONDS = 20  # to reach a named scheduler
 
@@ -87,8 +92,9 @@ def open_cluster(course: Course, cluster: str | None = None, workers: int | None
             count = workers or default_workers()
             env = {ENV_DATA_DIR: str(course.data.cifar10_dir)}  # this course's dataset, wherever it is
             with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0",
-                              silence_logs=logging.ERROR, env=env) as local, Client(local) as client:
-                yield Engine(client, local.scheduler_address, True, 1 if count > 1 else 2, ALLOWED_FAILURES)
+                              silence_logs=logging.ERROR, env=env, preload=[__name__]) as local, \
+                    Client(local) as client:
+                yield Engine(client, local.scheduler_address, True, CLASS_BLAS_THREADS, ALLOWED_FAILURES)
             return
         if workers is not None:
             raise UsageError(f"--workers sets the size of the embedded cluster on this machine; with the "
@@ -96,7 +102,7 @@ def open_cluster(course: Course, cluster: str | None = None, workers: int | None
                               "on the machines instead, or pass --cluster local.")
         client = _connect(address, where)
         try:
-            yield Engine(client, address, False, 1, _allowed_failures(client))
+            yield Engine(client, address, False, CLASS_BLAS_THREADS, _allowed_failures(client))
         finally:
             client.close()
 
@@ -128,6 +134,13 @@ def _scheduler_allowed_failures(dask_scheduler=None) -> int:
 
 
 # --- the worker's side ------------------------------------------------------------------
+
+def dask_setup(worker) -> None:
+    """Preloaded into the embedded cluster's worker processes: Ctrl-C at the terminal reaches them
+    too, but it is the client's to handle (it cancels the grades and closes the cluster); a worker
+    would print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
 
 def run_job(job: GradeJob, kit: str) -> Execution:
     """Phase 2 of one grade, on a Dask worker: the sandbox, the limits and the fail-closed probe

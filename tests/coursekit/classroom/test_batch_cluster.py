@@ -184,3 +184,52 @@ def test_grade_batch_names_the_course_toml_key_when_its_scheduler_is_unreachable
     named = dataclasses.replace(course, cluster=f"tcp://127.0.0.1:{closed_port()}")
     with pytest.raises(GradingError, match=r"\[grading\] cluster"):
         grade_batch(named, ASSIGNMENT, submitted, tmp_path / "out", fast=True, progress=False)
+
+
+INTERRUPT_WAIT = 600  # seconds for grades to be written, or the command to end, on a busy machine
+
+
+def test_ctrl_c_at_the_terminal_keeps_finished_grades_and_leaves_nothing(tmp_path):
+    """Does Ctrl-C (SIGINT to the whole foreground process group, workers included) end the command
+    with exit code 130 and one line, keep every grade written, and leave no process of it?"""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    for student in ("s1", "s2", "s3", "s4", "s5", "s6"):
+        shutil.copytree(ROOT / "solutions" / ASSIGNMENT / "cs231n", submitted / student / ASSIGNMENT / "cs231n")
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("coursekit")), "--config", str(ROOT / "course.toml"),
+                             "grade", ASSIGNMENT, str(submitted), "--fast", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        end = time.monotonic() + INTERRUPT_WAIT
+        while len(list(out.glob("students/*/results.json"))) < 2 and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.1)
+        group = [proc.pid, *(p.pid for p in psutil.Process(proc.pid).children(recursive=True))]
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=INTERRUPT_WAIT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    written = list(out.glob("students/*/results.json"))
+    assert proc.returncode == 130 and err.strip() == "coursekit: interrupted", err
+    assert 2 <= len(written) < 6
+    assert all(json.loads(path.read_text())["score"] == 36.0 for path in written)
+    end = time.monotonic() + 60
+    while any(map(_alive, group)) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not [pid for pid in group if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
