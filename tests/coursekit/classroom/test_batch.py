@@ -159,7 +159,11 @@ def test_results_json_is_gradescope_format(graded):
 
 def test_an_interrupted_batch_resumes_without_regrading(course, klass, tmp_path, monkeypatch):
     """After Ctrl-C part way, does the next run grade only the students not yet finished?"""
-    submitted, _ = klass
+    submitted = tmp_path / "submitted"  # 8 of the class: enough to stop part way
+    students = sorted(klass[1])[::-1][:8]
+    for student in students:
+        shutil.copytree(klass[0] / student, submitted / student)
+    out = tmp_path / "out"
     calls: list[str] = []
     judge, prepare = batch.judge_grade, batch.prepare_grade
 
@@ -171,22 +175,22 @@ def test_an_interrupted_batch_resumes_without_regrading(course, klass, tmp_path,
 
     monkeypatch.setattr(batch, "judge_grade", interrupting)
     with pytest.raises(KeyboardInterrupt):
-        grade_batch(course, ASSIGNMENT, submitted, tmp_path, workers=WORKERS, fast=True, progress=False)
-    done = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob(f"{STUDENTS}/*/{RESULTS}")}
+        grade_batch(course, ASSIGNMENT, submitted, out, workers=WORKERS, fast=True, progress=False)
+    done = {p.parent.name: p.stat().st_mtime_ns for p in out.glob(f"{STUDENTS}/*/{RESULTS}")}
     assert len(done) == 5  # the five judged before Ctrl-C, each written whole
-    (tmp_path / STUDENTS / sorted(done)[0] / RESULTS).write_text('{"score": 3')  # a torn file is not "done"
+    (out / STUDENTS / sorted(done)[0] / RESULTS).write_text('{"score": 3')  # a torn file is not "done"
     del done[sorted(done)[0]]
 
     calls.clear()
     monkeypatch.setattr(batch, "judge_grade", judge)
     counting = lambda *a, **k: calls.append(Path(a[2]).parent.name) or prepare(*a, **k)  # noqa: E731
     monkeypatch.setattr(batch, "prepare_grade", counting)
-    report = grade_batch(course, ASSIGNMENT, submitted, tmp_path, workers=WORKERS, fast=True, progress=False)
-    assert sorted(calls) == sorted(set(klass[1]) - set(done))
-    assert (report.graded, report.resumed, report.students) == (20 - len(done), len(done), 20)
+    report = grade_batch(course, ASSIGNMENT, submitted, out, workers=WORKERS, fast=True, progress=False)
+    assert sorted(calls) == sorted(set(students) - set(done))
+    assert (report.graded, report.resumed, report.students) == (8 - len(done), len(done), 8)
     for student, mtime in done.items():
-        assert (tmp_path / STUDENTS / student / RESULTS).stat().st_mtime_ns == mtime, student
-    assert len(read_csv(tmp_path)) == 20
+        assert (out / STUDENTS / student / RESULTS).stat().st_mtime_ns == mtime, student
+    assert len(read_csv(out)) == 8
 
 
 def test_cli_grades_a_class_and_still_grades_one_submission(klass, tmp_path, capsys):
