@@ -272,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a class: grade on the workers of this Dask scheduler (default: [grading] cluster in "
                             "course.toml, else 'local': an embedded cluster on this machine)")
     grade.add_argument("--workers", type=int, default=None,
-                       help="a class: worker processes of the embedded local cluster (default: one per core)")
+                       help="a class: worker processes of the embedded local cluster (default: one per two cores)")
     grade.add_argument("--regrade", action="store_true",
                        help="a class: grade every student again (default: only new or changed submissions)")
     grade.add_argument("--gradebook", metavar="DB_URL",
