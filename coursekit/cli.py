@@ -15,7 +15,7 @@ import threading
 from importlib import metadata
 from pathlib import Path
 
-from .config import Course, load_config
+from .config import Course, cluster_problem, load_config
 from .errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEM, CoursekitError, UsageError
 
 TICK_SECONDS = 1.0  # how often a progress bar redraws its elapsed time while a stage runs
@@ -147,13 +147,16 @@ def cmd_grade(args) -> int:
         from .classroom.gradebook import gradebook_url
 
         gradebook = gradebook_url(args.gradebook, args.gradebook_file)  # never a password on the command line
+    problem = cluster_problem(args.cluster) if args.cluster else ""
+    if problem or (args.workers is not None and args.workers < 1):
+        raise UsageError(f"--cluster {problem}" if problem else f"--workers must be 1 or more, got {args.workers}.")
     course, folder = _course(args), Path(args.submission)
     if looks_like_batch(folder, args.assignment):
         out = Path(args.out or Path("graded") / args.assignment)
         batch = grade_batch(course, args.assignment, folder, out, workers=args.workers, fast=args.fast,
                             gradebook=gradebook, progress=not _quiet(args), insecure=args.insecure,
                             feedback=Path(args.feedback).name if args.feedback else FEEDBACK,
-                            regrade=args.regrade)
+                            regrade=args.regrade, cluster=args.cluster, seed=args.seed)
         print(batch.summary())
         return EXIT_PROBLEM if batch.errors else EXIT_OK
     stages = [s for s in STAGES if s != "waiting for your functions"
@@ -289,13 +292,18 @@ def build_parser() -> argparse.ArgumentParser:
                             f"points, and --gradebook keeps the scores it has for them; {ENV_FAST}=1 in the "
                             "environment does the same")
     grade.add_argument("--seed", type=int, help="the seed of the hidden cases, to reproduce a grade "
-                       "(results.json records it; fresh for every grade by default)")
+                       "(results.json records it; fresh for every grade by default); a class: each student's "
+                       "seed is drawn from it and the student id")
     grade.add_argument("--insecure", action="store_true",
                        help="when bubblewrap cannot isolate student code, grade anyway in the degraded mode "
                             "(spare uid, no namespaces; the course files must be readable by root only)")
     grade.add_argument("--out", metavar="DIR", help="a class: output folder, with students/<id>/ and grades.csv "
                        "(default graded/ASSIGNMENT)")
-    grade.add_argument("--workers", type=int, default=None, help="a class: grades run at once (default: CPUs)")
+    grade.add_argument("--cluster", metavar="tcp://HOST:PORT",
+                       help="a class: grade on the workers of this Dask scheduler (default: [grading] cluster in "
+                            "course.toml, else 'local': an embedded cluster on this machine)")
+    grade.add_argument("--workers", type=int, default=None,
+                       help="a class: worker processes of the embedded local cluster (default: one per two cores)")
     grade.add_argument("--regrade", action="store_true",
                        help="a class: grade every student again (default: only new or changed submissions)")
     grade.add_argument("--gradebook", metavar="DB_URL", nargs="?", const="",

@@ -25,6 +25,8 @@ ENV_DATA_DIR = "CIFAR10_DIR"
 ENV_COURSE_ROOT = "COURSEKIT_ROOT"
 STUB_STYLES = ("raise", "pass")
 ISOLATION_MODES = ("bwrap", "degraded")
+CLUSTER_SCHEMES = ("tcp://", "tls://")  # [grading] cluster: a Dask scheduler's address
+LOCAL_CLUSTER = "local"  # the embedded local cluster (the default when no cluster is named)
 QUESTIONS = "questions"  # [assignments.<id>.points.questions]: the notebooks' manually graded cells
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's
 DEFAULT_VISIBILITY = "default"  # [assignments.<id>.visibility] key for the checks not named
@@ -112,6 +114,9 @@ class Course:
     data: Data
     limits: Limits
     assignments: Mapping[str, Assignment] = field(repr=False)
+    # [grading] cluster: the Dask scheduler class mode sends grades to ("tcp://HOST:PORT"), or
+    # "local" (the default): an embedded cluster of worker processes on this machine.
+    cluster: str = LOCAL_CLUSTER
 
     @property
     def source_dir(self) -> Path:
@@ -158,8 +163,8 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
          "grading": ((dict,), True), "assignments": ((dict,), True)},
     "course": {"name": ((str,), True), "stub": ((str,), False)},
     "data": {"cifar10_dir": ((str,), True), "url": ((str,), True), "md5": ((str,), True)},
-    "grading": {f.name: ((str,) if f.name == "isolation" else (int,), f.default is MISSING)
-                for f in fields(Limits)},
+    "grading": {**{f.name: ((str,) if f.name == "isolation" else (int,), f.default is MISSING)
+                   for f in fields(Limits)}, "cluster": ((str,), False)},
     "assignment": {
         "title": ((str,), True),
         "modules": ((list,), True),
@@ -223,6 +228,11 @@ def _parse(raw: dict, path: Path) -> Course:
     if grading.get("isolation", "bwrap") not in ISOLATION_MODES:
         raise ConfigError(f"{path}: key 'grading.isolation' must be one of {ISOLATION_MODES}, "
                           f"got {grading['isolation']!r}.")
+    grading = dict(grading)
+    cluster = grading.pop("cluster", LOCAL_CLUSTER)
+    problem = cluster_problem(cluster)
+    if problem:
+        raise ConfigError(f"{path}: key 'grading.cluster' {problem}")
     root = path.parent
     data_dir = os.environ.get(ENV_DATA_DIR) or data["cifar10_dir"]
     return Course(
@@ -235,7 +245,20 @@ def _parse(raw: dict, path: Path) -> Course:
         assignments=MappingProxyType({
             key: _parse_assignment(key, value, path) for key, value in raw["assignments"].items()
         }),
+        cluster=cluster,
     )
+
+
+def cluster_problem(address: str) -> str:
+    """Why ``address`` names no Dask scheduler ('' when it does, or when it is "local")."""
+    if address == LOCAL_CLUSTER:
+        return ""
+    scheme = next((s for s in CLUSTER_SCHEMES if address.startswith(s)), None)
+    host, _, port = address[len(scheme):].rpartition(":") if scheme else ("", "", "")
+    if scheme is None or not host or not port.isdigit() or any(c.isspace() for c in address):
+        return (f"must be a Dask scheduler's address, tcp://HOST:PORT (the address `dask scheduler` "
+                f"prints, e.g. tcp://10.0.0.5:8786), or \"{LOCAL_CLUSTER}\"; got {address!r}.")
+    return ""
 
 
 def _parse_assignment(key: str, raw: Any, path: Path) -> Assignment:

@@ -1,46 +1,52 @@
 """``grade_submission``: grade one student folder for one assignment.
 
-The pipeline, in order:
+A grade has three phases.  ``grade_submission`` runs them in one process; class mode runs
+the second on Dask workers (:mod:`coursekit.classroom.batch`), with the same code:
 
-1. refuse a course root inside the submission (its configuration and code must be the kit's);
-2. validate the course's ``points``, ``thresholds`` and ``grade_train`` for the assignment;
-3. build the checks (their inputs from the grader's seeds, their references from ``source/``);
-4. make sure student code can be isolated (bubblewrap and cgroups, or the degraded mode asked
-   for), else stop; stage the submission once, in the grade's private folder;
-5. run the quick checks' tasks in one sandboxed child (a crash resumes in a fresh one; the saved
-   model is read there too), while the parent loads CIFAR-10 and the training check runs in a
-   second child;
-6. judge every case in the parent, score the saved model with the kit's own forward pass (in a
-   guard), and write the reports.
+1. *prepare* (:func:`prepare_grade`, where the course is): refuse a course root inside the
+   submission; validate the course's ``points``, ``thresholds`` and ``grade_train``; choose the
+   hidden seed; build the checks (inputs from the grader's seeds, references from ``source/``);
+   stage the submission (its modules, the kit's fallbacks and the saved model the grader scores)
+   and pack it with the checks' child tasks into a :class:`.job.GradeJob` (inputs only: no
+   reference, no solution code; the training task names its CIFAR-10 slices);
+2. *execute* (:func:`execute_grade`, anywhere the kit and the dataset are): make sure student
+   code can be isolated (bubblewrap and cgroups, or the degraded mode asked for), else stop;
+   unpack the staged files once into the grade's private folder; run the quick tasks in one
+   sandboxed child (a crash resumes in a fresh one; the saved model is read there too) while
+   the training task runs in a second child; score the saved model with the kit's own forward
+   pass (it is read from the child's file, so here); return the raw outcomes and delete
+   everything;
+3. *judge* (:func:`judge_grade`, where the course is): judge every case against the references
+   and make the report.
 """
 from __future__ import annotations
 
 import difflib
-import os
 import secrets
 import shutil
-import stat
+import tempfile
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-
 from ..config import Course
+from ..data.split import LazySplit
 from ..errors import ConfigError, GradingError
 from ..solution import solution_module
 from . import saved_models
 from .checks import accuracy
 from .checks.base import Check, CaseResult, building, explain_once
-from .diagnose import Diagnosis, Evidence, diagnose
 from .checks.layers import layer_checks
+from .checks.modular_two_layer import modular_two_layer_checks
 from .checks.nets import net_checks
+from .checks.two_layer import two_layer_checks
+from .diagnose import Diagnosis, Evidence, diagnose
 from .feedback import feedback_format
+from .job import Execution, GradeJob, pack_folder, staged_digest, unpack_into
 from .report import GradeReport, TestResult
 from .sandbox.parent import Outcome, Sandbox
-from .submission import stage_submission
-from .checks.two_layer import two_layer_checks
-from .checks.modular_two_layer import modular_two_layer_checks
+from .submission import StagedSubmission, stage_submission
 
 # assignment -> flow (course.toml's `assignments.<id>.flow`) -> its code checks.  A course
 # without the key gets the first flow; "" is an assignment with one flow only.
@@ -51,7 +57,7 @@ CODE_CHECKS = {
 }
 DATA_CHECKS = ("cifar_accuracy", "saved_model")
 STAGES = ("running your functions", "loading CIFAR-10", "training your net on CIFAR-10",
-          "scoring your saved model", "waiting for your functions", "judging")  # what ``progress`` hears
+          "waiting for your functions", "scoring your saved model", "judging")  # what ``progress`` hears
 REQUIRED_THRESHOLDS = {"two_layer_net": ("test_accuracy", "review_above"),
                        "fc_net": ("val_accuracy", "review_above")}
 SOLUTION_MODULES = {  # imported before any check is built: a broken source/ fails at once
@@ -158,76 +164,19 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     ConfigError, DatasetError or GradingError only when the grader itself cannot run (also
     when student code cannot be isolated).  ``notes``: lines about how the submission was read
     (say, an upload's layout), shown first among the report's notes.
+
+    The three phases of a grade run here in one process; class mode runs the middle one on
+    Dask workers (:mod:`coursekit.classroom.batch`).
     """
     start = time.monotonic()
     step = progress or (lambda stage: None)
     if feedback_path is not None:
         feedback_format(feedback_path)  # an unknown extension is an error before anything runs
-    assignment = course.assignment(assignment_id)
-    submission = Path(submission_dir).resolve()
-    check_submission_folder(course, submission, assignment_id)  # before anything reads the course
-    seed = secrets.randbelow(2**31) if seed is None else int(seed)
-    checks = build_checks(course, assignment_id, hidden_seed=seed)
-    names = [check.name for check in checks] + list(DATA_CHECKS)
-    validate_assignment(course, assignment_id, names)
-    if not fast:
-        accuracy.check_cifar10_files(course)  # before any child starts
-    sandbox = Sandbox(submission=None, limits=course.limits, secrets=course_secrets(course, fast),
-                      isolation="degraded" if insecure else course.limits.isolation)
-    try:
-        sandbox.prepare()  # refuses (IsolationError) when student code cannot be isolated
-        staged = stage_submission(course, assignment_id, submission, sandbox.code_dir,
-                                  saved_models=() if fast else saved_models.SAVED_FILES[assignment_id],
-                                  saved_bytes=saved_models.MAX_FILE_BYTES)
-    except BaseException:
-        sandbox.close()
-        raise
-    outcomes: dict[str, Outcome] = {}
-    saved: list[tuple[Check, list[CaseResult]]] = []
-    seconds = float(course.limits.check_seconds)
-    # In each check, its large-input gradient task first (checks/analytic.py): the verdict, derived
-    # or numeric, must not wait behind the check's small cases, which a numeric gradient makes slow.
-    quick_tasks = [replace(t, seconds=seconds) for c in checks
-                   for t in sorted(c.tasks, key=lambda task: task.driver != "analytic")]
-    if not fast:  # read in the same child as the quick checks; scored once CIFAR-10 is loaded
-        quick_tasks.append(saved_models.load_task(assignment_id, seconds))
-    quick = threading.Thread(target=lambda: outcomes.update(sandbox.run_tasks(quick_tasks)))
-    try:
-        step("running your functions")
-        quick.start()
-        if not fast:
-            step("loading CIFAR-10")
-            data = accuracy.load_cifar10(course)
-            trainer = accuracy.training_check(assignment_id, assignment.grade_train, assignment.thresholds,
-                                              data, float(course.limits.wall_seconds),
-                                              flow=grader_flow(course, assignment_id))
-            checks.append(trainer)
-            step("training your net on CIFAR-10")
-            outcomes.update(sandbox.run_tasks(trainer.tasks, threads=2))
-            if quick.is_alive():
-                step("waiting for your functions")
-                quick.join()
-            step("scoring your saved model")
-            saved.append(_guarded_saved_model(assignment_id, outcomes.get("saved_model.load"),
-                                              assignment.thresholds, data))
-    finally:
-        if quick.is_alive():
-            step("waiting for your functions")
-            quick.join()
-        sandbox.close()
-    step("judging")
-    outcomes, explained = explain_once([task for check in checks for task in check.tasks], outcomes)
-    tests = [_judge(check, assignment.points[check.name], outcomes, explained) for check in checks]
-    tests += [_result(check, assignment.points[check.name], results) for check, results in saved]
-    tests.sort(key=lambda t: names.index(t.key))
-    report = GradeReport(assignment_id, tests, protections=sandbox.protections,
-                         skipped={name: assignment.points[name] for name in DATA_CHECKS} if fast else {},
-                         seconds={"checks": round(sum(v for k, v in sandbox.seconds.items()
-                                                      if not k.startswith("cifar_accuracy")), 2),
-                                  "training": sandbox.seconds.get("cifar_accuracy.train")},
-                         hidden_seed=seed,
-                         notes=[*notes, *staged.notes,
-                                *staged.replacement_notes(o.outputs for o in outcomes.values() if o.ok)])
+    data = LazySplit(lambda: accuracy.load_cifar10(course))
+    prepared = prepare_grade(course, assignment_id, submission_dir, fast=fast, seed=seed, insecure=insecure,
+                             data=data, notes=notes)
+    execution = execute_grade(prepared.job, data, progress=step)
+    report = judge_grade(course, prepared, execution, data, progress=step)
     report.execution_time = time.monotonic() - start
     if results_path is not None:
         report.write_results(Path(results_path))
@@ -236,15 +185,144 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     return report
 
 
-def _guarded_saved_model(assignment_id, loaded, thresholds, data) -> tuple[Check, list[CaseResult]]:
-    """The saved-model check; any failure of it costs its case, never the grade."""
+@dataclass
+class PreparedGrade:
+    """Phase 1's result, kept where the course is: the job to run, and the checks that judge it."""
+
+    job: GradeJob
+    checks: list[Check]  # their judges hold the references: never sent anywhere
+    names: list[str]  # every check of the points table, in its order
+    seed: int  # the hidden cases' seed, recorded in the report
+    submission: Path
+    fast: bool
+    staged: StagedSubmission  # where each staged file came from (its folder is gone: the job holds the bytes)
+    notes: tuple[str, ...] = ()  # the caller's lines about how the submission was read
+
+
+def prepare_grade(course: Course, assignment_id: str, submission_dir, *, fast: bool = False,
+                  seed: int | None = None, insecure: bool = False, data=None,
+                  blas_threads: int = 2, notes=()) -> PreparedGrade:
+    """Phase 1 (where the course is): stage the submission, choose the hidden seed, build the
+    checks and from them the job (inputs only, no references).  ``data``: the CIFAR-10 split the
+    training check is judged on (read at judging time; a data.split.LazySplit loads it then)."""
+    assignment = course.assignment(assignment_id)
+    submission = Path(submission_dir).resolve()
+    check_submission_folder(course, submission, assignment_id)  # before anything reads the course
+    seed = secrets.randbelow(2**31) if seed is None else int(seed)
+    checks = build_checks(course, assignment_id, hidden_seed=seed)
+    names = [check.name for check in checks] + list(DATA_CHECKS)
+    validate_assignment(course, assignment_id, names)
+    seconds = float(course.limits.check_seconds)
+    # In each check, its large-input gradient task first (checks/analytic.py): the verdict, derived
+    # or numeric, must not wait behind the check's small cases, which a numeric gradient makes slow.
+    quick_tasks = [replace(t, seconds=seconds) for c in checks
+                   for t in sorted(c.tasks, key=lambda task: task.driver != "analytic")]
+    training: tuple = ()
+    if not fast:
+        accuracy.check_cifar10_files(course)  # before any child starts
+        quick_tasks.append(saved_models.load_task(assignment_id, seconds))  # read with the quick checks
+        trainer = accuracy.training_check(assignment_id, assignment.grade_train, assignment.thresholds,
+                                          data, float(course.limits.wall_seconds),
+                                          flow=grader_flow(course, assignment_id))
+        checks.append(trainer)
+        training = tuple(trainer.tasks)
+    folder = Path(tempfile.mkdtemp(prefix="coursekit-staged-"))
     try:
-        return accuracy.saved_model_check(assignment_id, loaded, thresholds, data)
+        staged = stage_submission(course, assignment_id, submission, folder,
+                                  saved_models=() if fast else saved_models.SAVED_FILES[assignment_id],
+                                  saved_bytes=saved_models.MAX_FILE_BYTES)
+        files = pack_folder(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    job = GradeJob(assignment_id, files, staged_digest(files), tuple(quick_tasks), training, course.limits,
+                   "degraded" if insecure else course.limits.isolation, course_secrets(course, fast),
+                   blas_threads)
+    return PreparedGrade(job, checks, names, seed, submission, fast, staged, tuple(notes))
+
+
+def execute_grade(job: GradeJob, data=None, *, progress=None) -> Execution:
+    """Phase 2 (anywhere the kit and the dataset are): run every task of ``job`` in the sandbox.
+
+    The staged files go once to the grade's private folder (:class:`Sandbox`); the quick tasks
+    run in one child (a crash resumes in a fresh one) while the training task's CIFAR-10 slices
+    are read from ``data`` and it trains in a second child.  The saved model, read by the quick
+    child, is scored here (with ``data``).  Everything written is deleted before returning the
+    raw outcomes.  Raises GradingError
+    (IsolationError) when student code cannot be isolated as the job asks.
+    """
+    step, start = progress or (lambda stage: None), time.monotonic()
+    sandbox = Sandbox(submission=None, limits=job.limits, secrets=job.secrets, isolation=job.isolation)
+    try:
+        sandbox.prepare()  # refuses (IsolationError) when student code cannot be isolated
+        unpack_into(job, sandbox.code_dir)  # once, in the grade's private folder
+    except BaseException:
+        sandbox.close()
+        raise
+    outcomes: dict[str, Outcome] = {}
+    saved = None
+    quick = threading.Thread(target=lambda: outcomes.update(sandbox.run_tasks(list(job.quick))))
+    try:
+        step("running your functions")
+        quick.start()
+        if job.training:
+            step("loading CIFAR-10")
+            tasks = [accuracy.resolve_inputs(task, data) for task in job.training]
+            step("training your net on CIFAR-10")
+            outcomes.update(sandbox.run_tasks(tasks, threads=job.blas_threads))
+        if quick.is_alive():
+            step("waiting for your functions")
+            quick.join()
+        if SAVED_TASK in outcomes:  # read from the child's output file, which close() deletes
+            step("scoring your saved model")
+            saved = _guarded_score(job.assignment_id, outcomes.pop(SAVED_TASK), data)
+    finally:
+        if quick.is_alive():
+            quick.join()
+        sandbox.close()
+    return Execution(job.digest, outcomes, dict(sandbox.seconds), sandbox.protections, time.monotonic() - start,
+                     saved)
+
+
+def judge_grade(course: Course, prepared: PreparedGrade, execution: Execution, data=None, *,
+                progress=None) -> GradeReport:
+    """Phase 3 (where the course is): judge the outcomes against the references, score the
+    saved model with the kit's own forward pass, and make the report (written by the caller)."""
+    step = progress or (lambda stage: None)
+    if execution.digest != prepared.job.digest:
+        raise GradingError("The outcomes that came back belong to another submission's files (content hash "
+                           f"{execution.digest[:12]}, expected {prepared.job.digest[:12]}). Grade it again.")
+    assignment_id, checks = prepared.job.assignment_id, prepared.checks
+    assignment = course.assignment(assignment_id)
+    saved: list[tuple[Check, list[CaseResult]]] = []
+    if not prepared.fast:
+        saved.append(accuracy.saved_model_check(assignment_id, execution.saved or _NOT_SCORED,
+                                                assignment.thresholds))
+    step("judging")
+    outcomes, explained = explain_once([task for check in checks for task in check.tasks], execution.outcomes)
+    tests = [_judge(check, assignment.points[check.name], outcomes, explained) for check in checks]
+    tests += [_result(check, assignment.points[check.name], results) for check, results in saved]
+    tests.sort(key=lambda t: prepared.names.index(t.key))
+    seconds = execution.seconds
+    return GradeReport(assignment_id, tests, protections=execution.protections,
+                       skipped={name: assignment.points[name] for name in DATA_CHECKS} if prepared.fast else {},
+                       seconds={"checks": round(sum(v for k, v in seconds.items()
+                                                    if not k.startswith("cifar_accuracy")), 2),
+                                "training": seconds.get("cifar_accuracy.train")},
+                       hidden_seed=prepared.seed,
+                       notes=[*prepared.notes, *prepared.staged.notes,
+                              *prepared.staged.replacement_notes(o.outputs for o in outcomes.values() if o.ok)])
+
+
+SAVED_TASK = "saved_model.load"  # saved_models.load_task's id
+_NOT_SCORED = accuracy.SavedModelScore(read_error="the saved model was not read (the grade stopped before)")
+
+
+def _guarded_score(assignment_id: str, loaded: Outcome, data) -> accuracy.SavedModelScore:
+    """The saved model's score; any failure of it costs the saved-model check only, never the grade."""
+    try:
+        return accuracy.score_saved_model(assignment_id, loaded, data)
     except Exception as err:  # noqa: BLE001 - hostile files must cost this check only
-        name = saved_models.SAVED_FILES[assignment_id][0]
-        check = Check("saved_model", "Your saved model", "the last cells", accuracy.TUNING_NOTEBOOK[assignment_id],
-                      "Save your best model with best_model.save(...) in your notebook.", needs_data=True)
-        return check, [CaseResult("file loads", False, f"{name} could not be evaluated ({type(err).__name__})")]
+        return accuracy.SavedModelScore(model_error=f"it could not be evaluated ({type(err).__name__})")
 
 
 def _judge(check: Check, points: float, outcomes: dict[str, Outcome],

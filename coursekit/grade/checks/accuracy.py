@@ -12,6 +12,8 @@ their own statistics when they have them, else with statistics of training image
 """
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,7 +23,7 @@ from ...config import Course
 from ...errors import ConfigError, DatasetError
 from ...solution import solution_module
 from .. import models, saved_models
-from ..sandbox.parent import Outcome
+from ..sandbox.parent import Outcome, Task
 from .base import Check, CaseResult, custom_case
 
 INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
@@ -46,6 +48,33 @@ FC_CODE_CHECKS = ("affine_forward", "affine_backward", "relu_forward", "relu_bac
                   "fc_init", "fc_loss", "fc_gradients")
 NORMALIZATION_CHECKS = {"batchnorm": ("batchnorm_forward", "batchnorm_backward"),
                         "layernorm": ("layernorm_forward", "layernorm_backward")}
+
+
+@dataclass(frozen=True)
+class DataSlice:
+    """``data[key][start:stop]`` of the course's CIFAR-10 split, named instead of sent: the
+    machine that runs the training child (a Dask worker, in class mode) loads it from its own
+    copy of the dataset (:func:`resolve_inputs`)."""
+
+    key: str
+    start: int
+    stop: int | None  # None: to the end
+    flat: bool = False  # one row of 3072 values per image
+
+    def take(self, data: Mapping[str, np.ndarray]) -> np.ndarray:
+        array = data[self.key][self.start:self.stop]
+        return array.reshape(array.shape[0], -1) if self.flat else array
+
+
+def resolve_inputs(task: Task, data: Mapping[str, np.ndarray]) -> Task:
+    """``task`` with each DataSlice input replaced by its arrays from ``data``."""
+    return replace(task, inputs={key: value.take(data) if isinstance(value, DataSlice) else value
+                                 for key, value in task.inputs.items()})
+
+
+def train_images(data: Mapping[str, np.ndarray]) -> int:
+    """How many training images ``data`` holds, without loading a lazy split (data.split.LazySplit)."""
+    return getattr(data, "train_images", None) or len(data["y_train"])
 
 
 def check_cifar10_files(course: Course) -> None:
@@ -88,10 +117,13 @@ def check_grade_train(assignment_id: str, grade_train: Mapping[str, Any], where:
 
 def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, data, seconds,
                    flow: str = "") -> Check:
-    """Train the student's model in a child; score the weights it returns in the parent."""
+    """Train the student's model in a child; score the weights it returns in the parent.
+
+    The task names its CIFAR-10 inputs (:class:`DataSlice`); ``data`` is read only when the
+    weights are judged, so it may be a mapping that loads the dataset on first use."""
     split, key = SPLIT[assignment_id]
     threshold = grader_run_threshold(thresholds, key)
-    n = int(hyper.get("num_training", data["X_train"].shape[0]))
+    n = int(hyper.get("num_training", train_images(data)))
     flat = lambda X: X.reshape(X.shape[0], -1)  # noqa: E731
     if assignment_id == "two_layer_net" and flow == MODULAR:
         check, task = _modular_two_layer_training(hyper, data, n, seconds)
@@ -104,8 +136,8 @@ def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, dat
         spec = {"init": {"cls": "cs231n.classifiers.neural_net:TwoLayerNet",
                          "args": [INPUT_DIM, hyper["hidden_size"], NUM_CLASSES], "kwargs": {"std": hyper["std"]}},
                 "seed": TRAIN_SEED, "hyper": {**{k: hyper[k] for k in TWO_LAYER_TRAIN if k in hyper}, "verbose": False}}
-        inputs = {"X": flat(data["X_train"][:n]), "y": data["y_train"][:n],
-                  "X_val": flat(data["X_val"]), "y_val": data["y_val"]}
+        inputs = {"X": DataSlice("X_train", 0, n, flat=True), "y": DataSlice("y_train", 0, n),
+                  "X_val": DataSlice("X_val", 0, None, flat=True), "y_val": DataSlice("y_val", 0, None)}
         task = check.add_task("train", "train_two_layer", spec, inputs, seconds)
     else:
         normalization = hyper.get("normalization", "none")
@@ -131,14 +163,20 @@ def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, dat
         # The Solver picks its best epoch on a slice of the training images; the split the
         # parent scores on never reaches the child, so training on it cannot help.
         cut = n - min(SOLVER_VAL_IMAGES, max(1, n // 10))
-        inputs = {"X_train": data["X_train"][:cut], "y_train": data["y_train"][:cut],
-                  "X_val": data["X_train"][cut:n], "y_val": data["y_train"][cut:n]}
+        inputs = {"X_train": DataSlice("X_train", 0, cut), "y_train": DataSlice("y_train", 0, cut),
+                  "X_val": DataSlice("X_train", cut, n), "y_val": DataSlice("y_train", cut, n)}
         task = check.add_task("train", "solver", spec, inputs, seconds)
-    X_eval, y_eval = flat(data[f"X_{split}"]).astype(np.float64), data[f"y_{split}"]  # never sent to the child
-    X_stats = flat(data["X_train"][:BN_STATS_IMAGES]).astype(np.float64)
+
+    @functools.cache
+    def held_out() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The split the child never sees, and the images of the batchnorm statistics: read from
+        ``data`` at judging time only (a class grade loads CIFAR-10 on the client once)."""
+        return (flat(data[f"X_{split}"]).astype(np.float64), data[f"y_{split}"],
+                flat(data["X_train"][:BN_STATS_IMAGES]).astype(np.float64))
 
     def accuracy_of(outputs) -> float:
         """The accuracy of the weights the child returned; ModelError if they are unusable."""
+        X_eval, y_eval, X_stats = held_out()
         arrays = {k[len("param_"):]: v for k, v in outputs.items() if k.startswith("param_")}
         arrays.update({k: v for k, v in outputs.items() if k.startswith("running_")})
         if assignment_id == "two_layer_net":
@@ -152,12 +190,24 @@ def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, dat
             params = models.recalibrate_batchnorm(params, X_stats, layers)
         return models.accuracy(models.fc_scores(params, X_eval, layers, norm), y_eval)
 
+    judged: list = []  # (outputs, accuracy or ModelError) of the last outputs: both bars judge the same ones
+
+    def accuracy_once(outputs) -> float:
+        if not judged or judged[0][0] is not outputs:
+            try:
+                judged[:] = [(outputs, accuracy_of(outputs))]
+            except models.ModelError as err:
+                judged[:] = [(outputs, err)]
+        if isinstance(judged[0][1], models.ModelError):
+            raise judged[0][1]
+        return judged[0][1]
+
     for bar in (round(NEAR_MISS * threshold, 3), threshold):  # half the points for a near miss
         label = f"{split} accuracy >= {bar}"
 
         def score(outputs, label=label, bar=bar) -> CaseResult:
             try:
-                acc = accuracy_of(outputs)
+                acc = accuracy_once(outputs)
             except models.ModelError as err:
                 return CaseResult(label, False, f"the trained parameters are unusable: {err}")
             ok = acc >= bar
@@ -182,14 +232,40 @@ def _modular_two_layer_training(hyper: Mapping[str, Any], data, n: int, seconds:
               **{k: hyper[k] for k in ("lr_decay", "batch_size", "num_epochs") if k in hyper}}
     spec = {"init": {"cls": "cs231n.classifiers.fc_net:TwoLayerNet", "args": [], "kwargs": model},
             "seed": TRAIN_SEED, "solver": "cs231n.solver:Solver", "solver_kwargs": {"d": solver}}
-    inputs = {"X_train": data["X_train"][:n], "y_train": data["y_train"][:n],
-              "X_val": data["X_val"], "y_val": data["y_val"]}
+    inputs = {"X_train": DataSlice("X_train", 0, n), "y_train": DataSlice("y_train", 0, n),
+              "X_val": DataSlice("X_val", 0, None), "y_val": DataSlice("y_val", 0, None)}
     return check, check.add_task("train", "solver", spec, inputs, seconds)
 
 
-def saved_model_check(assignment_id: str, loaded: Outcome | None, thresholds, data) -> tuple[Check, list[CaseResult]]:
-    """Score the model the student saved, from what the sandboxed child read of it (``loaded``, the
-    outcome of :func:`~coursekit.grade.saved_models.load_task`); the results are ready at once."""
+@dataclass(frozen=True)
+class SavedModelScore:
+    """What was measured of the saved model where it was read (phase 2 of a grade: it needs the
+    child's output file and the dataset, never a reference), small enough to send back."""
+
+    read_error: str = ""  # the file could not be read (missing, refused, not plain arrays)
+    model_error: str = ""  # read, but its keys, shapes or values make no usable net
+    accuracy: float | None = None
+    described: str = ""  # which net was scored (a layernorm or batchnorm reading of gamma/beta, ...)
+
+
+def score_saved_model(assignment_id: str, loaded: Outcome | None, data) -> SavedModelScore:
+    """The accuracy of what the sandboxed child read of the saved model (``loaded``, the outcome of
+    :func:`~coursekit.grade.saved_models.load_task`), with the kit's own forward pass."""
+    if loaded is None or not loaded.ok:
+        return SavedModelScore(read_error=loaded.error if loaded is not None else "the saved model was not read")
+    split = SPLIT[assignment_id][0]
+    try:
+        nets = saved_models.nets_of(loaded.stored, INPUT_DIM, NUM_CLASSES, assignment_id)
+        X, y = data[f"X_{split}"], data[f"y_{split}"]
+        X_stats = data["X_train"][:saved_models.BN_STATS_IMAGES]
+        acc, net = max(((saved_models.accuracy(net, X, y, X_stats), net) for net in nets), key=lambda a: a[0])
+    except models.ModelError as err:
+        return SavedModelScore(model_error=str(err))
+    return SavedModelScore(accuracy=float(acc), described=net.described)
+
+
+def saved_model_check(assignment_id: str, score: SavedModelScore, thresholds) -> tuple[Check, list[CaseResult]]:
+    """The saved-model check's cases, from what :func:`score_saved_model` measured."""
     official, kit = saved_models.SAVED_FILES[assignment_id]
     split, key = SPLIT[assignment_id]
     threshold, review = thresholds[key], thresholds["review_above"]
@@ -199,24 +275,19 @@ def saved_model_check(assignment_id: str, loaded: Outcome | None, thresholds, da
                   "threshold, and hand that file in: the last cells of the notebook do it.", needs_data=True)
     results = [CaseResult("file loads", False), CaseResult("keys, shapes and dtypes", False),
                CaseResult(f"{split} accuracy >= {threshold}", False)]
-    if loaded is None or not loaded.ok:
-        detail = loaded.error if loaded is not None else "the saved model was not read"
+    if score.read_error:
         for result in results:
-            result.detail = f"{official} or {kit} could not be read: {detail}"
+            result.detail = f"{official} or {kit} could not be read: {score.read_error}"
         return check, results
     results[0].passed = True
-    try:
-        nets = saved_models.nets_of(loaded.stored, INPUT_DIM, NUM_CLASSES, assignment_id)
-        results[1].passed = True
-        X, y = data[f"X_{split}"], data[f"y_{split}"]
-        X_stats = data["X_train"][:saved_models.BN_STATS_IMAGES]
-        acc, net = max(((saved_models.accuracy(net, X, y, X_stats), net) for net in nets), key=lambda a: a[0])
-    except models.ModelError as err:
+    if score.model_error or score.accuracy is None:
         for result in results[1:]:
-            result.passed, result.detail = False, str(err)
+            result.detail = score.model_error or "no accuracy was measured"
         return check, results
+    acc = score.accuracy
+    results[1].passed = True
     results[2].passed = acc >= threshold
-    results[2].detail = f"{split} accuracy {acc:.3f} of the {net.described} (the kit's own forward pass)" + (
+    results[2].detail = f"{split} accuracy {acc:.3f} of the {score.described} (the kit's own forward pass)" + (
         "" if acc >= threshold else f", below {threshold}")
     if acc > review:
         results[2].review = (f"{split} accuracy {acc:.3f} of the saved model is above {review}, implausibly "

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from coursekit.grade import models, saved_models
-from coursekit.grade.checks.accuracy import saved_model_check
+from coursekit.grade.checks.accuracy import saved_model_check, score_saved_model
 from coursekit.grade.submission import stage_submission
 from coursekit.grade.sandbox.parent import Sandbox
 
@@ -81,7 +81,7 @@ def score_submission(course, assignment: str, submission: Path, data, isolation:
         stage_submission(course, assignment, submission, box.code_dir,
                          saved_models=saved_models.SAVED_FILES[assignment], saved_bytes=saved_models.MAX_FILE_BYTES)
         loaded = box.run_tasks([saved_models.load_task(assignment, course.limits.check_seconds)])["saved_model.load"]
-        return saved_model_check(assignment, loaded, THRESHOLDS[assignment], data)[1]
+        return saved_model_check(assignment, score_saved_model(assignment, loaded, data), THRESHOLDS[assignment])[1]
     finally:
         box.close()
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from coursekit.grade import models, saved_models
-from coursekit.grade.checks.accuracy import saved_model_check
+from coursekit.grade.checks.accuracy import saved_model_check, score_saved_model
 from coursekit.grade.sandbox.parent import Sandbox
 from coursekit.grade.submission import stage_submission
 
@@ -61,7 +61,7 @@ def grade(course, tmp_path, data, assignment, arrays=None, thresholds=None, raw=
         stage_submission(course, assignment, submission, box.code_dir,
                          saved_models=saved_models.SAVED_FILES[assignment], saved_bytes=saved_models.MAX_FILE_BYTES)
         loaded = box.run_tasks([saved_models.load_task(assignment, course.limits.check_seconds)])["saved_model.load"]
-        return saved_model_check(assignment, loaded, thresholds, data)[1]  # read from the child's file
+        return saved_model_check(assignment, score_saved_model(assignment, loaded, data), thresholds)[1]
     finally:
         box.close()
 

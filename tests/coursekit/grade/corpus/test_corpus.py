@@ -202,7 +202,7 @@ def test_the_students_own_solver_trains_the_grader_run(patient_course, cifar10_d
 def test_keepdims_nets_train_and_are_scored(quick_course, tmp_path, name):
     """Does a net whose biases become (1, M) in training (the student's Solver or train) get scored
     by the kit's forward pass, on a tiny fake split (the full-mode test above needs CIFAR-10)?"""
-    from coursekit.grade.checks.accuracy import training_check
+    from coursekit.grade.checks.accuracy import resolve_inputs, training_check
     from coursekit.grade.sandbox.parent import Sandbox
 
     variant = next(v for v in variants.VARIANTS if v.name == name)
@@ -214,7 +214,7 @@ def test_keepdims_nets_train_and_are_scored(quick_course, tmp_path, name):
                            {"test_accuracy": 0.0, "val_accuracy": 0.0}, data, 60.0)
     box = Sandbox(submission=submission, limits=quick_course.limits)
     try:
-        outcomes = box.run_tasks(check.tasks)
+        outcomes = box.run_tasks([resolve_inputs(task, data) for task in check.tasks])
     finally:
         box.close()
     params = outcomes[check.tasks[0].id].outputs

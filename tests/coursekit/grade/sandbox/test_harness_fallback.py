@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coursekit.grade.checks.accuracy import training_check
+from coursekit.grade.checks.accuracy import resolve_inputs, training_check
 from coursekit.grade.sandbox.parent import Sandbox, Task
 from coursekit.grade.submission import stage_submission
 
@@ -36,7 +36,7 @@ def training_task() -> Task:
     data = {f"X_{split}": rng.standard_normal((n, 3, 32, 32)).astype(np.float32)
             for split, n in (("train", 60), ("val", 20), ("test", 20))}
     data.update({f"y_{split}": rng.integers(0, 10, n) for split, n in (("train", 60), ("val", 20), ("test", 20))})
-    return training_check("fc_net", TINY, {"val_accuracy": 0.0}, data, 60.0).tasks[0]
+    return resolve_inputs(training_check("fc_net", TINY, {"val_accuracy": 0.0}, data, 60.0).tasks[0], data)
 
 
 def net_task() -> Task:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from coursekit.grade import models
-from coursekit.grade.pipeline import _guarded_saved_model
+from coursekit.grade.pipeline import _guarded_score
 from coursekit.grade.sandbox.untrusted import MAX_MEMBER_ITEMS, UntrustedDataError, read_npz
 
 INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
@@ -114,10 +114,11 @@ def test_a_crash_in_the_saved_model_check_costs_that_check_only(tmp_path, monkey
     def explode(*args, **kwargs):
         raise MemoryError("no room")
 
-    monkeypatch.setattr(accuracy, "saved_model_check", explode)
-    check, results = _guarded_saved_model("fc_net", tmp_path, {}, {})
-    assert check.name == "saved_model" and len(results) == 1
-    assert not results[0].passed and "MemoryError" in results[0].detail
+    monkeypatch.setattr(accuracy, "score_saved_model", explode)
+    score = _guarded_score("fc_net", None, {})
+    check, results = accuracy.saved_model_check("fc_net", score, {"val_accuracy": 0.5, "review_above": 0.9})
+    assert check.name == "saved_model" and not any(r.passed for r in results[1:])
+    assert all("MemoryError" in r.detail for r in results[1:])
 
 
 def file_with(data: bytes, before: bytes = b"x" * 100):
