@@ -2,7 +2,7 @@
 # nbgrader reads this file when it runs in this folder.
 import os
 
-from coursekit.tracks.nbconfig import write_release_modules
+from coursekit.tracks.nbconfig import write_release_files
 from coursekit.tracks.notebooks import GENERATE_ASSIGNMENT_PASSES
 
 c = get_config()  # noqa: F821 (defined by nbgrader when it loads this file)
@@ -15,14 +15,17 @@ c.CourseDirectory.release_directory = "release"
 # nbgrader 0.9 keeps assignments in its gradebook, not in this file:
 # `nbgrader generate_assignment <id>` adds each one to it.
 c.GenerateAssignment.create_assignment = True
+# release/<id> is committed (`coursekit build` writes it): regenerate it, identically, rather
+# than skip it ("Skipping existing assignment"), which would leave the gradebook empty.
+c.GenerateAssignment.force = True
 
 # nbgrader's own passes, with the kit's CoursePoints first (the points of course.toml) and
 # its ClearKitSolutions in place of ClearSolutions.
 c.GenerateAssignment.preprocessors = GENERATE_ASSIGNMENT_PASSES
 c.CoursePoints.course_toml = os.path.join(c.CourseDirectory.root, "course.toml")
 c.ClearKitSolutions.stub = "raise"
-# Also write the stubbed modules into release/<id>/, as `coursekit build` does.
-c.GenerateAssignment.post_convert_hook = write_release_modules
+# Also write the stubbed modules and selfcheck/ into release/<id>/, as `coursekit build` does.
+c.GenerateAssignment.post_convert_hook = write_release_files
 
 # The limit of one cell in `nbgrader autograde` and `nbgrader validate` ([grading]
 # notebook_cell_seconds): the slowest solution cell on 2 cores, with margin.

@@ -4,7 +4,7 @@
 
 For each assignment it assembles a submission from source/ (the modules course.toml lists),
 trains the reference with the course's grade_train hyperparameters to save the model the
-tuning task asks for (best_two_layer_net.npz / best_fc_net.npz, via cs231n.model_io),
+tuning task asks for (best_two_layer_net.npz / best_fc_net.npz, the kit's format: coursekit.train),
 grades it with ``grade_submission`` and prints the wall time of the grade, the peak memory
 of the grader (parent) and of its largest child, the score, and the accuracies.
 """
@@ -24,6 +24,7 @@ from coursekit.config import load_config
 from coursekit.grade import grade_submission
 from coursekit.grade.checks.accuracy import load_cifar10
 from coursekit.solution import solution_module
+from coursekit.train import KIT_MODEL_FILES, train_reference, write_kit_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,14 +33,10 @@ def save_reference_model(course, assignment_id: str, folder: Path, data) -> floa
     """Train the solution with grade_train and save it as the tuning task would; seconds taken."""
     start = time.monotonic()
     hyper = dict(course.assignment(assignment_id).grade_train)
-    model_io = solution_module(course, "model_io")
     np.random.seed(1)
-    if assignment_id == "two_layer_net":
-        net = solution_module(course, "classifiers.neural_net").TwoLayerNet(3072, hyper.pop("hidden_size"), 10,
-                                                                           std=hyper.pop("std"))
-        flat = {k: v.reshape(v.shape[0], -1) for k, v in data.items() if k.startswith("X_")}
-        net.train(flat["X_train"], data["y_train"], flat["X_val"], data["y_val"], **hyper)
-        model_io.save_two_layer_net(folder / "best_two_layer_net.npz", net)
+    if assignment_id == "two_layer_net":  # either flow: the reference trainer of course.toml's flow
+        net = train_reference(course, assignment_id, progress=False, seed=1, data=data, overrides=hyper).model
+        write_kit_model(folder / KIT_MODEL_FILES[assignment_id], net)
     else:
         fc_net, solver = solution_module(course, "classifiers.fc_net"), solution_module(course, "solver")
         model = fc_net.FullyConnectedNet(hyper["hidden_dims"], normalization=hyper["normalization"],
@@ -55,7 +52,7 @@ def save_reference_model(course, assignment_id: str, folder: Path, data) -> floa
         for bn_param in model.bn_params:
             bn_param["momentum"] = 0.0
         model.loss(data["X_train"][:10_000], data["y_train"][:10_000])
-        model_io.save_fc_net(folder / "best_fc_net.npz", model)
+        write_kit_model(folder / KIT_MODEL_FILES[assignment_id], model)
     return time.monotonic() - start
 
 

@@ -1,6 +1,6 @@
 """Threshold margins: how far the worst correct submission stays above each CIFAR-10 threshold.
 
-    CIFAR10_DIR=... python autograder/margin.py [--assignments fc_net ...] [--variants reference,keepdims]
+    CIFAR10_DIR=... python autograder/margin.py [--assignments fc_net two_layer_net/modular ...] [--variants reference,keepdims]
         [--seeds 10] [--first-seed 0] [--set fc_net.num_epochs=8 ...] [--json autograder/margin.json] [--tiny]
 
 Every correct variant of ``autograder/margin_variants.toml`` (the solution with small text
@@ -17,6 +17,8 @@ trained in a child process (one BLAS thread, one variant after another) with the
 
 It prints worst / median / best accuracy per assignment and per variant, and writes every
 run (variant, seed, accuracy, training seconds, load average) to the JSON file.
+An assignment may be named with a flow, ``two_layer_net/modular``: it is then measured in that
+flow of course.toml (its modules, its grade_train), whatever flow the course is on.
 ``--tiny`` trains on synthetic data for a few steps: it only proves that the script works.
 """
 from __future__ import annotations
@@ -38,7 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 VARIANTS_FILE = Path(__file__).with_name("margin_variants.toml")
 CARVED_VAL = 1000  # last training images: the validation data of the Solver / TwoLayerNet.train
 STATS_IMAGES = 10_000  # training images whose statistics replace batchnorm's running averages
-SCORED = {"two_layer_net": ("test", "test_accuracy"), "fc_net": ("val", "val_accuracy")}
+# What is measured: an assignment, or "<assignment>/<flow>" for another flow of it than course.toml's.
+SCORED = {"two_layer_net": ("test", "test_accuracy"), "two_layer_net/modular": ("test", "test_accuracy"),
+          "fc_net": ("val", "val_accuracy")}
 MARGIN = 0.03  # the worst correct run must clear the threshold by this much
 ONE_THREAD = {key: "1" for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 CHILD_TIMEOUT = 3 * 3600  # seconds: only stops a hung child
@@ -46,6 +50,7 @@ INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
 TINY_SIZES = {"train": 400, "val": 100, "test": 100}  # synthetic images per split in --tiny mode
 TINY_GRADE_TRAIN = {
     "two_layer_net": {"hidden_size": 10, "num_iters": 20, "batch_size": 50},
+    "two_layer_net/modular": {"hidden_dim": 10, "num_epochs": 1, "batch_size": 50},
     "fc_net": {"hidden_dims": [10, 10], "num_epochs": 1, "batch_size": 50},
 }
 
@@ -89,9 +94,16 @@ def apply_patches(files: dict[str, str], variant: dict, where: str) -> dict[str,
     return files
 
 
+def target_course(course, target: str):
+    """(assignment id, the course with that assignment in the target's flow)."""
+    assignment, _, flow = target.partition("/")
+    return assignment, course.with_flow(assignment, flow) if flow else course
+
+
 def write_package(course, variant: dict, folder: Path) -> Path:
-    """The solution's modules of the variant's assignment, patched, written under ``folder``."""
-    modules = course.assignment(variant["assignment"]).modules
+    """The solution's modules of the variant's assignment (in its flow), patched, written under ``folder``."""
+    assignment, course = target_course(course, variant["assignment"])
+    modules = course.assignment(assignment).modules
     files = {rel: (course.source_dir / rel).read_text() for rel in modules}
     for rel, text in apply_patches(files, variant, str(VARIANTS_FILE)).items():
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -131,6 +143,23 @@ def train_two_layer(hyper: dict, train: dict, seed: int, param_dtype) -> dict:
     return dict(net.params)
 
 
+def train_modular_two_layer(hyper: dict, train: dict, seed: int, param_dtype) -> dict:
+    """The 2021+ TwoLayerNet (fc_net.py) trained by the variant's Solver, as the grader does."""
+    from cs231n.classifiers.fc_net import TwoLayerNet
+    from cs231n.solver import Solver
+
+    np.random.seed(seed)
+    model = TwoLayerNet(input_dim=INPUT_DIM, num_classes=NUM_CLASSES,
+                        **{k: hyper[k] for k in ("hidden_dim", "weight_scale", "reg") if k in hyper})
+    if param_dtype:
+        model.params = {k: v.astype(param_dtype) for k, v in model.params.items()}
+    solver = Solver(model, train, update_rule=hyper.get("update_rule", "sgd"), verbose=False,
+                    optim_config={"learning_rate": hyper.get("learning_rate", 1e-3)},
+                    **{k: hyper[k] for k in ("lr_decay", "batch_size", "num_epochs") if k in hyper})
+    solver.train()
+    return dict(model.params)
+
+
 def train_fc(hyper: dict, train: dict, seed: int, param_dtype) -> dict:
     """FullyConnectedNet + the variant's Solver and update rule; parameters and running averages."""
     from cs231n.classifiers.fc_net import FullyConnectedNet
@@ -154,6 +183,9 @@ def train_fc(hyper: dict, train: dict, seed: int, param_dtype) -> dict:
     return arrays
 
 
+TRAINERS = {"two_layer_net": train_two_layer, "two_layer_net/modular": train_modular_two_layer, "fc_net": train_fc}
+
+
 def score(assignment: str, hyper: dict, arrays: dict, data: dict) -> dict[str, float]:
     """Accuracy on the scored split with the kit's own forward pass (and, for batchnorm, own stats)."""
     from coursekit.grade import models
@@ -163,7 +195,7 @@ def score(assignment: str, hyper: dict, arrays: dict, data: dict) -> dict[str, f
     split = SCORED[assignment][0]
     X = data[f"X_{split}"].reshape(len(data[f"X_{split}"]), -1).astype(np.float64)
     y = data[f"y_{split}"]
-    if assignment == "two_layer_net":
+    if assignment.startswith("two_layer_net"):
         return {"accuracy": models.accuracy(models.two_layer_scores(p, X), y)}
     layers, norm = len(hyper["hidden_dims"]) + 1, hyper.get("normalization", "none")
     if norm != "batchnorm":
@@ -188,7 +220,7 @@ def child(spec: dict) -> None:
     n = spec["hyper"].get("num_training")
     if n:
         train["X_train"], train["y_train"] = train["X_train"][:n], train["y_train"][:n]
-    trainer = train_two_layer if spec["assignment"] == "two_layer_net" else train_fc
+    trainer = TRAINERS[spec["assignment"]]
     for seed in spec["seeds"]:
         load, wall, cpu = os.getloadavg()[0], time.perf_counter(), time.process_time()
         arrays = trainer(spec["hyper"], train, seed, spec["param_dtype"])
@@ -203,7 +235,8 @@ def child(spec: dict) -> None:
 
 def grade_train(course, assignment: str, overrides: list[str], tiny: bool) -> dict:
     """The course's grade_train with ``--set assignment.key=value`` overrides (values in JSON)."""
-    hyper = dict(course.assignment(assignment).grade_train)
+    assignment_id, flow_course = target_course(course, assignment)
+    hyper = dict(flow_course.assignment(assignment_id).grade_train)
     if tiny:
         hyper.update(TINY_GRADE_TRAIN[assignment])
     for item in overrides:
@@ -311,8 +344,9 @@ def measure(course, args, save=lambda report: None) -> dict:
                 rows += run_variant(spec, lambda row: print(
                     f"{assignment} {row['variant']} seed {row['seed']}: {split} {row['accuracy']:.3f} "
                     f"in {row['train_seconds']:.1f} s (load {row['load_average']:.1f})", flush=True))
-                report["assignments"][assignment] = entry(hyper, split, course.assignment(assignment).thresholds[key],
-                                                          rows)
+                assignment_id, flow_course = target_course(course, assignment)
+                report["assignments"][assignment] = entry(
+                    hyper, split, flow_course.assignment(assignment_id).thresholds[key], rows)
                 save(report)  # after every variant: a long run stopped half-way keeps what it measured
     return report
 

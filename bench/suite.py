@@ -7,10 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import baseline, compare, gemm, kit, reference, threshold, training
+from . import baseline, classmode, compare, gemm, kit, reference, threshold, training
 from .common import DEFAULT_THREADS, MODES, Mode, Row, as_json, table
 
 SECTIONS = ["gemm", "train", "threshold", "reference", "kit", "compare"]
+OPTIONAL = ["class"]  # minutes of class grading (bench/classmode.py): only with --only
 
 
 def run_suite(sections: list[str], mode: Mode, progress=print,
@@ -32,6 +33,8 @@ def run_suite(sections: list[str], mode: Mode, progress=print,
             rows += kit.run(mode)
         elif section == "compare":
             rows += compare.run(mode, baseline_package)
+        elif section == "class":
+            rows += classmode.run(mode)
         progress(f"[bench] {section} done in {time.perf_counter() - start:.0f} s")
     return rows
 
@@ -49,15 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline", metavar="REV",
                         help="also train the numpy nets of this git revision's source/cs231n (or of a folder) "
                              "in the same alternating rounds: before and after, side by side (train section)")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
-                        help=f"run only these sections, of: {', '.join(SECTIONS)}")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS + OPTIONAL, metavar="SECTION",
+                        help=f"run only these sections, of: {', '.join(SECTIONS)}; and {', '.join(OPTIONAL)}, "
+                             "run only when named")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     mode = MODES["tiny" if args.tiny else "quick" if args.quick else "full"]
-    sections = [s for s in SECTIONS if s in args.only] if args.only else SECTIONS
+    sections = [s for s in SECTIONS + OPTIONAL if s in args.only] if args.only else SECTIONS
     baseline_package = None
     if args.baseline:
         try:

@@ -1,22 +1,27 @@
 """``coursekit``: a thin command line over the library.
 
-Each command parses its arguments and calls one library function.  Errors the kit raises
+Each command parses its arguments and calls one library function.  Progress bars go to
+stderr, and only when it is a terminal: a redirected log never gets them.  Errors the kit raises
 on purpose (:class:`~coursekit.errors.CoursekitError`) become one clean paragraph on
 stderr and a non-zero exit code.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import threading
 from importlib import metadata
 from pathlib import Path
 
-from .config import Course, load_config
-from .errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEM, CoursekitError
+from .config import Course, cluster_problem, load_config
+from .errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEM, CoursekitError, UsageError
 
 TICK_SECONDS = 1.0  # how often a progress bar redraws its elapsed time while a stage runs
+ENV_FAST = "COURSEKIT_FAST"  # "1": --fast, as nbgrader autograde and run_autograder read it
+DESCRIPTION = ("Build, grade and check the course's neural-network assignments (numpy, CS231n-style): "
+               "every command reads course.toml.")
 
 
 def _course(args) -> Course:
@@ -121,21 +126,37 @@ def cmd_grade(args) -> int:
 
     Exit code 0 when the grade was written, whatever the score.
     """
+    if args.cleanup:
+        from .grade.sandbox.registry import sweep
+
+        print(sweep().summary())
+        return EXIT_OK
     from .classroom.batch import grade_batch, looks_like_batch
     from .classroom.results import FEEDBACK
     from .grade import grade_submission
     from .grade.feedback import feedback_format
     from .grade.pipeline import STAGES
 
+    if not args.assignment or not args.submission:
+        raise UsageError("coursekit grade needs ASSIGNMENT and SUBMISSION_DIR (or --cleanup alone).")
+    args.fast = args.fast or os.environ.get(ENV_FAST) == "1"
     if args.feedback:
         feedback_format(args.feedback)  # before anything runs
+    gradebook = None
+    if args.gradebook is not None or args.gradebook_file is not None:
+        from .classroom.gradebook import gradebook_url
+
+        gradebook = gradebook_url(args.gradebook, args.gradebook_file)  # never a password on the command line
+    problem = cluster_problem(args.cluster) if args.cluster else ""
+    if problem or (args.workers is not None and args.workers < 1):
+        raise UsageError(f"--cluster {problem}" if problem else f"--workers must be 1 or more, got {args.workers}.")
     course, folder = _course(args), Path(args.submission)
     if looks_like_batch(folder, args.assignment):
         out = Path(args.out or Path("graded") / args.assignment)
         batch = grade_batch(course, args.assignment, folder, out, workers=args.workers, fast=args.fast,
-                            gradebook=args.gradebook, progress=not _quiet(args), insecure=args.insecure,
+                            gradebook=gradebook, progress=not _quiet(args), insecure=args.insecure,
                             feedback=Path(args.feedback).name if args.feedback else FEEDBACK,
-                            regrade=args.regrade)
+                            regrade=args.regrade, cluster=args.cluster, seed=args.seed)
         print(batch.summary())
         return EXIT_PROBLEM if batch.errors else EXIT_OK
     stages = [s for s in STAGES if s != "waiting for your functions"
@@ -151,7 +172,7 @@ def cmd_grade(args) -> int:
     if args.verbosity > 0:
         for test in report.tests:
             if not test.passed:
-                print(f"\n== {test.key}: {test.title}\n{test.output()}")
+                print(f"\n== {test.key}: {test.title}\n{report.test_output(test)}")
     for path in (args.results, args.feedback):
         if path and args.verbosity >= 0:
             print(f"wrote {path}")
@@ -206,13 +227,14 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     epilog = "exit codes:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)
-    parser = argparse.ArgumentParser(prog="coursekit", description=__doc__.splitlines()[0], epilog=epilog,
+    parser = argparse.ArgumentParser(prog="coursekit", description=DESCRIPTION, epilog=epilog,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("--config", metavar="PATH", default=None,
                         help="course.toml to use (default: found from the working directory)")
     parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
-                        help="no progress bars; `grade` prints only the score line")
+                        help="no progress bars (they show on a terminal only anyway); `grade` prints only "
+                             "the score line")
     parser.add_argument("-v", "--verbose", dest="verbosity", action="count",
                         help="`grade` also prints every failed case and its explanation")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -221,9 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=func.__doc__)
         sub.set_defaults(func=func)
         sub.add_argument("-q", dest="verbosity", action="store_const", const=-1, default=argparse.SUPPRESS,
-                         help="quiet (as coursekit -q)")
+                         help="quiet: no progress bars; `grade` prints only the score line (as coursekit -q)")
         sub.add_argument("-v", "--verbose", dest="verbosity", action="count", default=argparse.SUPPRESS,
-                         help="verbose (as coursekit -v)")
+                         help="verbose: `grade` also prints every failed case (as coursekit -v)")
         return sub
 
     data = command("data", cmd_data, "download, verify and unpack CIFAR-10")
@@ -234,45 +256,69 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--retries", type=int, default=3, help="attempts after a cut connection")
     data.add_argument("--force", action="store_true", help="download even if the folder is valid")
     data.add_argument("--check", action="store_true", help="only check the folder, deeply")
-    data.add_argument("--quiet", action="store_true", help="no progress bar")
+    data.add_argument("--quiet", action="store_true", help="no progress bar (shown on a terminal only)")
 
     train = command("train", cmd_train, "train a reference net on CIFAR-10")
-    train.add_argument("assignment", choices=["two_layer_net", "fc_net"])
-    train.add_argument("--out", default="out/train", help="folder for curves and metrics")
-    train.add_argument("--seed", type=int, default=0, help="numpy seed")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("assignment", choices=["two_layer_net", "fc_net"],
+                       help="which reference net to train, with [assignments.<id>.train] of course.toml")
+    train.add_argument("--out", default="out/train",
+                       help="curves.png and metrics.json go to OUT/ASSIGNMENT (default: out/train)")
+    train.add_argument("--seed", type=int, default=0, help="numpy seed (default: 0)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar (shown on a terminal only)")
 
-    build = command("build", cmd_build, "generate release/ and solutions/ from source/")
+    build = command("build", cmd_build, "generate release/, solutions/ and nbgrader_config.py from source/")
     build.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
                        help="assignment ids (default: all in course.toml)")
     build.add_argument("--check", action="store_true",
-                       help="exit non-zero with a diff if the committed trees are stale")
+                       help="write nothing; exit 1 with a diff if the committed files differ from a fresh build")
     build.add_argument("--execute", action="store_true",
                        help="execute the solution notebooks first and store their outputs")
 
     grade = command("grade", cmd_grade, "grade one submission, or a class of them")
-    grade.add_argument("assignment", metavar="ASSIGNMENT", help="assignment id from course.toml")
-    grade.add_argument("submission", metavar="SUBMISSION_DIR",
+    grade.add_argument("assignment", metavar="ASSIGNMENT", nargs="?", help="assignment id from course.toml")
+    grade.add_argument("submission", metavar="SUBMISSION_DIR", nargs="?",
                        help="the student's folder (laid out like release/ASSIGNMENT/), or nbgrader's "
                             "submitted/ folder (submitted/<student_id>/ASSIGNMENT/) to grade a class")
-    grade.add_argument("--results", metavar="results.json", help="write Gradescope results here")
-    grade.add_argument("--feedback", metavar="feedback.md|.html", help="write the student report here")
-    grade.add_argument("--fast", action="store_true", help="skip the CIFAR-10 accuracy checks")
+    grade.add_argument("--cleanup", action="store_true",
+                       help="only kill, delete and remove what graders that are gone (SIGKILLed, say) left behind: "
+                            "processes of their spare uids, temporary folders, cgroups (every grade does it first)")
+    grade.add_argument("--results", metavar="results.json",
+                       help="one submission: write the grade in Gradescope's results.json format here")
+    grade.add_argument("--feedback", metavar="feedback.md|.html",
+                       help="the student's feedback, Markdown or HTML by the extension: one submission: "
+                            "write it here; a class: its file name in each student's folder (default feedback.md)")
+    grade.add_argument("--fast", action="store_true",
+                       help=f"skip the CIFAR-10 checks (cifar_accuracy, saved_model): the score leaves out their "
+                            f"points, and --gradebook keeps the scores it has for them; {ENV_FAST}=1 in the "
+                            "environment does the same")
     grade.add_argument("--seed", type=int, help="the seed of the hidden cases, to reproduce a grade "
-                       "(results.json records it; fresh for every grade by default)")
+                       "(results.json records it; fresh for every grade by default); a class: each student's "
+                       "seed is drawn from it and the student id")
     grade.add_argument("--insecure", action="store_true",
                        help="when bubblewrap cannot isolate student code, grade anyway in the degraded mode "
                             "(spare uid, no namespaces; the course files must be readable by root only)")
-    grade.add_argument("--out", metavar="DIR", help="a class: output folder (default graded/ASSIGNMENT)")
-    grade.add_argument("--workers", type=int, default=None, help="a class: grades run at once (default: CPUs)")
+    grade.add_argument("--out", metavar="DIR", help="a class: output folder, with students/<id>/ and grades.csv "
+                       "(default graded/ASSIGNMENT)")
+    grade.add_argument("--cluster", metavar="tcp://HOST:PORT",
+                       help="a class: grade on the workers of this Dask scheduler (default: [grading] cluster in "
+                            "course.toml, else 'local': an embedded cluster on this machine)")
+    grade.add_argument("--workers", type=int, default=None,
+                       help="a class: worker processes of the embedded local cluster (default: one per two cores)")
     grade.add_argument("--regrade", action="store_true",
                        help="a class: grade every student again (default: only new or changed submissions)")
-    grade.add_argument("--gradebook", metavar="DB_URL",
-                       help="a class: also record each total in this nbgrader gradebook (sqlite:///gradebook.db)")
+    grade.add_argument("--gradebook", metavar="DB_URL", nargs="?", const="",
+                       help="a class: also write each student's score for every check this run graded into the "
+                            "cells of coursekit_modules in this nbgrader gradebook (e.g. sqlite:///gradebook.db); "
+                            "scores an instructor entered by hand are kept. With no value, the URL in "
+                            "$COURSEKIT_GRADEBOOK_URL. A URL with a password is refused here: every process can "
+                            "read a command line")
+    grade.add_argument("--gradebook-file", metavar="PATH",
+                       help="a class: the gradebook URL, read from this file (chmod 600: it may hold a password)")
 
     gradescope = command("gradescope", cmd_gradescope, "build the Gradescope autograder zip")
     gradescope.add_argument("assignment", metavar="ASSIGNMENT", help="assignment id from course.toml")
-    gradescope.add_argument("-o", "--output", default="autograder.zip", help="zip to write")
+    gradescope.add_argument("-o", "--output", default="autograder.zip",
+                            help="zip to write (default: autograder.zip)")
 
     check = command("check", cmd_check, "check that the grader catches every catalogued mistake")
     check.add_argument("--fast", action="store_true",
@@ -281,11 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="never run the CIFAR-10 checks (no dataset needed)")
     check.add_argument("--catalogue", type=Path, help="mistake catalogue (default: autograder/mistakes.toml)")
     check.add_argument("--only", nargs="*", metavar="ID", help="only these mistakes (and their assignments)")
-    check.add_argument("--workers", type=int, default=2, help="grades run at once")
+    check.add_argument("--workers", type=int, default=2, help="grades run at once (default: 2)")
 
     demo = command("demo", cmd_demo, "the main job: build the tracks and grade the solutions track")
-    demo.add_argument("--out", default="out/demo", help="folder for the reports")
-    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.add_argument("--out", default="out/demo",
+                      help="results.json and feedback.md of each assignment go to OUT/ASSIGNMENT (default: out/demo)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars (shown on a terminal only)")
     return parser
 
 

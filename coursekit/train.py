@@ -48,12 +48,12 @@ def train_reference(course: Course, assignment_id: str, out_dir: Path | None = N
                     progress: bool = True, seed: int = 0,
                     data: Mapping[str, np.ndarray] | None = None,
                     overrides: Mapping[str, Any] | None = None) -> TrainResult:
-    """Train the solution of ``assignment_id`` with its ``[train]`` table from course.toml."""
+    """Train the solution of ``assignment_id`` (in its flow) with its ``[train]`` table from course.toml."""
     assignment = course.assignment(assignment_id)
-    trainer = _TRAINERS.get(assignment_id)
+    trainer = _TRAINERS.get((assignment_id, assignment.flow)) or _TRAINERS.get((assignment_id, ""))
     if trainer is None:
-        raise ConfigError(f"Assignment '{assignment_id}' has no reference model to train; "
-                          f"choose one of: {', '.join(_TRAINERS)}.")
+        raise ConfigError(f"Assignment '{assignment_id}' (flow {assignment.flow!r}) has no reference model "
+                          f"to train; choose one of: {', '.join(sorted({a for a, _ in _TRAINERS}))}.")
     hyper = {**assignment.train, **(overrides or {})}
     data = data if data is not None else load_data(course)
     np.random.seed(seed)
@@ -107,7 +107,8 @@ class _Progress:
     def __init__(self, model, total: int, enabled: bool, desc: str):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc=desc, unit="step", disable=not enabled, leave=False)
+        # disable=None: no bar unless stderr is a terminal (a redirected log gets none)
+        self.bar = tqdm(total=total, desc=desc, unit="step", disable=None if enabled else True, leave=False)
         self.loss = model.loss
         self.start = time.perf_counter()
         model.loss = self
@@ -152,25 +153,38 @@ def _train_two_layer_net(course, data, hyper, progress, thresholds) -> TrainResu
 
 def _train_fc_net(course, data, hyper, progress, thresholds) -> TrainResult:
     fc_net = solution_module(course, "classifiers.fc_net")
+    model_keys = ("hidden_dims", "normalization", "dropout_keep_ratio", "weight_scale", "reg")
+    return _train_with_solver(course, data, hyper, progress, thresholds, "fc_net", fc_net.FullyConnectedNet,
+                              model_keys, {"seed": None})
+
+
+def _train_modular_two_layer_net(course, data, hyper, progress, thresholds) -> TrainResult:
+    fc_net = solution_module(course, "classifiers.fc_net")
+    return _train_with_solver(course, data, hyper, progress, thresholds, "two_layer_net", fc_net.TwoLayerNet,
+                              ("hidden_dim", "weight_scale", "reg"), {})
+
+
+def _train_with_solver(course, data, hyper, progress, thresholds, assignment_id: str, make_model,
+                       model_keys: tuple[str, ...], fixed: Mapping[str, Any]) -> TrainResult:
+    """A net of the solution (``make_model`` with the model's keys of ``hyper``) trained by its Solver."""
     solver_module = solution_module(course, "solver")
     hyper = dict(hyper)
-    model_keys = ("hidden_dims", "normalization", "dropout_keep_ratio", "weight_scale", "reg")
-    model = _call_with(fc_net.FullyConnectedNet, {k: hyper.pop(k) for k in model_keys if k in hyper},
-                       {"input_dim": int(np.prod(data["X_train"].shape[1:])), "seed": None},
-                       "assignments.fc_net.train")
+    where = course.assignment(assignment_id).where("train")
+    model = _call_with(make_model, {k: hyper.pop(k) for k in model_keys if k in hyper},
+                       {"input_dim": int(np.prod(data["X_train"].shape[1:])), **fixed}, where)
     optim_config = {"learning_rate": hyper.pop("learning_rate", 1e-3)}
     steps = (hyper.get("num_epochs", 10) * max(data["X_train"].shape[0] // hyper.get("batch_size", 100), 1))
-    bar = _Progress(model, steps, progress, "fc_net")
+    bar = _Progress(model, steps, progress, assignment_id)
     solver = _call_with(solver_module.Solver, {**hyper, "verbose": False}, {
         "model": model, "optim_config": optim_config,
         "data": {k: data[k] for k in ("X_train", "y_train", "X_val", "y_val")},
-    }, "assignments.fc_net.train")
+    }, where)
     reached = _watch_val_accuracy(solver, data["X_val"], bar.start, thresholds)
     solver.train()
     seconds = bar.close(model)
     predict = lambda X: np.argmax(model.loss(X), axis=1)  # noqa: E731
     return TrainResult(
-        assignment="fc_net", hyperparameters={**hyper}, train_seconds=seconds,
+        assignment=assignment_id, hyperparameters={**hyper}, train_seconds=seconds,
         val_accuracy=_accuracy(predict, data["X_val"], data["y_val"]),
         test_accuracy=_accuracy(predict, data["X_test"], data["y_test"]),
         seconds_to=reached,
@@ -200,7 +214,11 @@ def _watch_val_accuracy(solver, X_val, start: float, thresholds) -> dict[str, fl
     return reached
 
 
-_TRAINERS = {"two_layer_net": _train_two_layer_net, "fc_net": _train_fc_net}
+# (assignment, flow) -> the trainer of its reference; "" is any flow without its own.
+_TRAINERS = {("two_layer_net", ""): _train_two_layer_net, ("two_layer_net", "modular"): _train_modular_two_layer_net,
+             ("fc_net", ""): _train_fc_net}
+KIT_MODEL_FILES = {"two_layer_net": "best_two_layer_net.npz", "fc_net": "best_fc_net.npz"}
+NORMALIZATIONS = ("none", "batchnorm", "layernorm")
 
 
 def save_sample_model(course: Course, assignment_id: str, folder: Path, data, *,
@@ -208,7 +226,8 @@ def save_sample_model(course: Course, assignment_id: str, folder: Path, data, *,
     """Train the reference with the grader's fixed hyperparameters and save it as a tuned model.
 
     This stands in for what a student's tuning notebook saves, so that a sample submission
-    built from ``solutions/`` has the file the grader evaluates.
+    built from ``solutions/`` has the file the grader evaluates.  It is written in the kit's
+    plain-array format (:func:`write_kit_model`), which the grader reads without unpickling.
     """
     assignment = course.assignment(assignment_id)
     overrides = dict(assignment.grade_train)
@@ -216,8 +235,29 @@ def save_sample_model(course: Course, assignment_id: str, folder: Path, data, *,
         overrides["num_epochs"] = overrides.get("num_epochs", 5) + 3  # a margin over 0.50
     result = train_reference(course, assignment_id, None, progress=progress, data=data,
                              overrides=overrides)
-    model_io = solution_module(course, "model_io")
-    path = folder / f"best_{assignment_id}.npz"
-    save = model_io.save_two_layer_net if assignment_id == "two_layer_net" else model_io.save_fc_net
-    save(str(path), result.model)
+    path = folder / KIT_MODEL_FILES[assignment_id]
+    write_kit_model(path, result.model)
     return path
+
+
+def write_kit_model(path: Path, model) -> None:
+    """Write a trained net in the kit's ``.npz`` format (read by coursekit/grade/models.py).
+
+    Plain arrays only (``np.load(allow_pickle=False)`` reads them): ``arch`` ("two_layer_net" or
+    "fc_net"); the params; for a FullyConnectedNet also ``hidden_dims``, ``normalization`` and,
+    with batchnorm, each layer's ``running_mean{i}`` and ``running_var{i}``.
+    """
+    params = {name: np.asarray(value) for name, value in model.params.items()}
+    if not hasattr(model, "num_layers"):  # a two-layer net, of either flow
+        np.savez(path, arch=np.array("two_layer_net"), **{k: params[k] for k in ("W1", "b1", "W2", "b2")})
+        return
+    normalization = model.normalization or "none"
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"Cannot save a model with normalization={model.normalization!r}.")
+    if normalization == "batchnorm":
+        for i, bn_param in enumerate(model.bn_params[:model.num_layers - 1], start=1):
+            params[f"running_mean{i}"] = np.asarray(bn_param["running_mean"])
+            params[f"running_var{i}"] = np.asarray(bn_param["running_var"])
+    hidden_dims = [model.params[f"W{i}"].shape[1] for i in range(1, model.num_layers)]
+    np.savez(path, arch=np.array("fc_net"), normalization=np.array(normalization),
+             hidden_dims=np.array(hidden_dims, dtype=np.int64), **params)

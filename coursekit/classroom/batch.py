@@ -1,4 +1,4 @@
-"""Grade a whole class: nbgrader's ``submitted/<student_id>/<assignment>/`` folders, in parallel.
+"""Grade a whole class: nbgrader's ``submitted/<student_id>/<assignment>/`` folders, on a Dask cluster.
 
 The steps of :func:`grade_batch`, in order:
 
@@ -8,26 +8,41 @@ The steps of :func:`grade_batch`, in order:
    (it is written last, atomically, so an interrupted batch resumes where it stopped) and
    holds the content hash the submission has now (:mod:`coursekit.classroom.regrade`);
    ``regrade=True`` regrades everyone;
-3. grade the others in a thread pool (each grade runs the student's code in its own sandboxed
-   child process); an exception for one student becomes an error row with score 0;
+3. grade the others on a Dask cluster (:mod:`coursekit.classroom.cluster`: embedded on this
+   machine, or a named scheduler).  Each grade's three phases (:mod:`coursekit.grade.pipeline`)
+   are split: this process *prepares* it (stages the submission, chooses and records the hidden
+   seed, builds the checks and their references from ``source/``) and sends only the job (the
+   staged bytes and the child tasks' inputs) to a worker, which *executes* it in its sandbox and
+   returns the raw outcomes; this process then *judges* them and writes the student's results.
+   A few grades per worker are sent ahead; a student whose grade fails gets an error row with
+   score 0, and a grade whose worker died twice too;
 4. stream every ``results.json`` back into ``grades.csv``, a pass-rate chart and a score
    histogram.  No report is kept in memory after it is written;
-5. if asked, record each total in nbgrader's gradebook (:mod:`coursekit.classroom.gradebook`).
+5. if asked, record each check's score in nbgrader's gradebook (:mod:`coursekit.classroom.gradebook`):
+   only the checks this run graded, so a fast run never lowers the CIFAR-10 checks of a full one.
+
+Only this process writes results: each student once, atomically.  Ctrl-C cancels the grades
+not finished and keeps every one written; the next run resumes with the content hashes.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from ..config import Course
+from ..data.split import LazySplit
 from ..errors import ConfigError, DatasetError, GradingError, IsolationError
-from ..grade import grade_submission
+from ..grade import pipeline
+from ..grade.checks import accuracy
 from ..grade.feedback import feedback_format
+from ..grade.report import GradeReport
+from . import cluster as clusters
 from .regrade import is_current, submission_hash
 from .results import FEEDBACK, RESULTS, id_problem, is_complete, student_folder, write_atomic
 from .summary import GRADES_CSV, HISTOGRAM_PNG, PASS_RATE_PNG, write_summaries
@@ -53,16 +68,21 @@ class BatchReport:
     seconds: float = 0.0
     files: list[Path] = field(default_factory=list)
     gradebook: str | None = None
-    recorded: int = 0  # totals written into the nbgrader gradebook
+    recorded: int = 0  # students whose check scores were written into the nbgrader gradebook
+    cluster: str = ""  # where the grades ran: the scheduler's address
+    workers: int = 0  # workers connected when grading started
+    written: list[str] = field(default_factory=list)  # students whose results this run wrote, in order
 
     def summary(self) -> str:
+        where = f" on {self.workers} Dask worker{'s' * (self.workers != 1)} ({self.cluster})" if self.cluster else ""
         lines = [f"{self.assignment}: {self.students} students, {self.graded} graded now, "
                  f"{self.resumed} already graded; mean {self.mean_score:.2f} / {self.max_score:g} "
-                 f"in {self.seconds:.1f} s."]
+                 f"in {self.seconds:.1f} s{where}."]
         lines += [f"ERROR {student}: {message}" for student, message in self.errors]
         lines += [f"wrote {path}" for path in self.files]
         if self.gradebook:
-            lines.append(f"recorded {self.recorded} totals in the nbgrader gradebook {self.gradebook}")
+            lines.append(f"recorded the check scores of {self.recorded} students in the nbgrader gradebook "
+                         f"{self.gradebook} (a check this run did not grade keeps the score it had there)")
         return "\n".join(lines)
 
 
@@ -86,12 +106,18 @@ def find_students(submitted_dir: Path, assignment_id: str) -> Iterator[tuple[str
 
 def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, workers: int | None = None,
                 fast: bool = False, progress: bool = True, gradebook: str | None = None,
-                insecure: bool = False, feedback: str = FEEDBACK, regrade: bool = False) -> BatchReport:
+                insecure: bool = False, feedback: str = FEEDBACK, regrade: bool = False,
+                cluster: str | None = None, seed: int | None = None) -> BatchReport:
     """Grade every student of ``submitted_dir`` into ``out_dir``; resume what an earlier run left.
 
-    ``gradebook`` (an nbgrader database URL, e.g. ``sqlite:///gradebook.db``) also gets the totals.
-    ``feedback`` is the file name of each student's feedback (.md or .html); ``regrade`` grades
-    every student again, changed or not.
+    ``cluster``: a Dask scheduler's address (``tcp://HOST:PORT``) or "local" (the embedded
+    cluster of ``workers`` processes); None: ``[grading] cluster`` of course.toml, "local" by
+    default.  ``seed`` makes the hidden cases reproducible: each student's seed is drawn from it
+    and the student id (each results.json records its own either way).  ``gradebook`` (an
+    nbgrader database URL, e.g. ``sqlite:///gradebook.db``) also gets each check's
+    score (the checks this run graded only).  ``feedback``
+    is the file name of each student's feedback (.md or .html); ``regrade`` grades every
+    student again, changed or not.
     """
     start = time.monotonic()
     feedback_format(feedback)
@@ -115,8 +141,12 @@ def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, w
             report.resumed += 1
         else:
             todo.append((student, folder))
-    _grade_all(course, assignment_id, todo, out, workers or os.cpu_count() or 1, fast, progress, insecure,
-               feedback)
+    if todo:
+        where = "--cluster" if cluster else f"[grading] cluster in {course.path}"
+        with clusters.open_cluster(course, cluster, workers, where) as engine:
+            report.cluster, report.workers = engine.address, engine.workers()
+            _grade_all(engine, course, assignment_id, todo, out, report,
+                       Options(fast, insecure, feedback, seed, progress))
     report.graded = len(todo)
     summary = write_summaries(course, assignment_id, out)
     report.files, report.mean_score, report.max_score = summary.files, summary.mean_score, summary.max_score
@@ -125,7 +155,9 @@ def grade_batch(course: Course, assignment_id: str, submitted_dir, out_dir, *, w
         from .gradebook import record_grades
 
         report.recorded = record_grades(gradebook, assignment_id, out, points=course.assignment(assignment_id).points)
-        report.gradebook = gradebook
+        from .gradebook import redact
+
+        report.gradebook = redact(gradebook)  # the URL may hold a password: never printed
     report.seconds = time.monotonic() - start
     return report
 
@@ -139,44 +171,165 @@ def _link_problem(submitted_dir: Path, folder: Path) -> str:
     return ""
 
 
-def _grade_all(course: Course, assignment_id: str, todo: list[tuple[str, Path]], out: Path,
-               workers: int, fast: bool, progress: bool, insecure: bool = False,
-               feedback: str = FEEDBACK) -> None:
+@dataclass(frozen=True)
+class Options:
+    """How every student of one batch is graded."""
+
+    fast: bool
+    insecure: bool
+    feedback: str
+    seed: int | None
+    progress: bool
+
+
+@dataclass
+class _InFlight:
+    student: str
+    submission: Path
+    prepared: pipeline.PreparedGrade
+    batch: dict  # extra_data.batch of the student's results.json
+    seconds: float  # preparing it took
+    future: object = None  # distributed.Future of the worker's phase, once sent
+
+
+def _grade_all(engine: clusters.Engine, course: Course, assignment_id: str, todo: list[tuple[str, Path]],
+               out: Path, report: BatchReport, options: Options) -> None:
+    """Prepare, send, judge and write every student of ``todo``.
+
+    One grade per worker thread is in flight, and one more is prepared ahead: a finished grade's
+    slot gets the next job at once, before this process judges the finished one.  No grade
+    waits in a worker's queue, where the death of that worker would count against it too.
+    """
+    from distributed import as_completed
     from tqdm import tqdm
 
-    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    client, kit = engine.client, clusters.kit_fingerprint()
+    data = LazySplit(lambda: accuracy.load_cifar10(course))  # the client's copy, for judging; read once
+    pending, ready, flying = iter(todo), [], {}
+    finished = as_completed(loop=client.loop)
+    bar = tqdm(total=len(todo), desc=f"grading {assignment_id} on {engine.workers()} workers", unit="student",
+               file=sys.stderr, disable=not (options.progress and sys.stderr.isatty()))
+
+    def prepare_next() -> _InFlight | None:
+        """The next student's phase 1; a student whose preparation fails is an error row at once."""
+        for student, submission in pending:
+            batch = {"student_id": student, "fast": options.fast, "hash": submission_hash(submission)}
+            start = time.monotonic()
+            try:
+                prepared = prepare_grade(course, assignment_id, submission, fast=options.fast,
+                                         seed=student_seed(options.seed, student), insecure=options.insecure,
+                                         data=data, blas_threads=engine.blas_threads)
+            except GRADER_WIDE_ERRORS:
+                raise
+            except Exception as err:  # noqa: BLE001 - one student's failure must not stop the class
+                _write_error(out, student, assignment_id, batch, f"{type(err).__name__}: {err}", report)
+                bar.update(1)
+                continue
+            return _InFlight(student, submission, prepared, batch, time.monotonic() - start)
+        return None
+
+    def send_more() -> None:
+        while len(flying) < engine.slots() and (item := ready.pop() if ready else prepare_next()):
+            item.future = client.submit(clusters.run_job, item.prepared.job, kit, pure=False,
+                                        key=f"coursekit-grade-{item.student}-{os.urandom(6).hex()}")
+            flying[item.future.key] = item
+            finished.add(item.future)
+        if not ready and (item := prepare_next()):
+            ready.append(item)
+
     try:
-        futures = [pool.submit(grade_student, course, assignment_id, s, f, student_folder(out, s), fast, insecure,
-                               feedback)
-                   for s, f in todo]
-        for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment_id}",
-                           unit="student", disable=not progress):
-            future.result()  # a student's own failure is already an error row; this re-raises the rest
+        send_more()
+        for future in finished:
+            item = flying.pop(future.key)
+            send_more()  # the freed slot works while this grade is judged
+            _finish(engine, course, future, item, out, report, options, data)
+            future.release()
+            bar.set_description_str(f"grading {assignment_id} on {engine.workers()} workers")
+            bar.update(1)
+            send_more()
+    except BaseException:
+        client.cancel([item.future for item in flying.values()])  # Ctrl-C, a grader-wide error: drop the rest
+        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # students in flight finish and are kept
+        bar.close()
 
 
-def grade_student(course: Course, assignment_id: str, student: str, submission: Path, folder: Path,
-                  fast: bool, insecure: bool = False, feedback: str = FEEDBACK) -> None:
-    """Grade one student into ``folder``: the feedback, then results.json (the completion mark)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    batch = {"student_id": student, "fast": fast, "hash": submission_hash(submission)}
+def _finish(engine, course, future, item: _InFlight, out: Path, report: BatchReport, options: Options,
+            data) -> None:
+    """Judge one finished grade and write it; a failed grade is an error row."""
+    from distributed.scheduler import KilledWorker
+
+    assignment_id = item.prepared.job.assignment_id
     try:
-        report = grade_submission(course, assignment_id, submission, fast=fast, insecure=insecure)
+        execution = future.result()
     except GRADER_WIDE_ERRORS:
         raise
-    except Exception as err:  # noqa: BLE001 - one student's crash must not stop the class
-        message = f"{type(err).__name__}: {err}"
-        results = {"score": 0, "execution_time": 0, "output": f"The autograder could not grade this "
-                   f"submission: {message}", "tests": [],
-                   "extra_data": {"assignment": assignment_id, "max_score": None,
-                                  "batch": {**batch, "error": message, "checks": {}}}}
-        write_atomic(folder / RESULTS, json.dumps(results, indent=2) + "\n")
+    except KilledWorker:
+        deaths = (engine.allowed_failures + 1) if engine.allowed_failures is not None else "several"
+        _write_error(out, item.student, assignment_id, item.batch,
+                     f"KilledWorker: the Dask workers that ran this grade died {deaths} times (killed, out of "
+                     f"memory, or their machine was lost), so it was not graded. Grade it alone to see why: "
+                     f"coursekit grade {assignment_id} {item.submission}", report)
         return
+    except clusters.LOST_CONNECTION as err:
+        raise GradingError(f"Lost the Dask scheduler at {engine.address} ({type(err).__name__}: {err}) after "
+                           f"{len(report.written)} grades. The grades finished so far are written; run the same "
+                           "command again to grade the others.") from None
+    except Exception as err:  # noqa: BLE001 - one student's failure must not stop the class
+        _write_error(out, item.student, assignment_id, item.batch, f"{type(err).__name__}: {err}", report)
+        return
+    start = time.monotonic()
+    try:
+        graded = judge_grade(course, item.prepared, execution, data)
+    except GRADER_WIDE_ERRORS:
+        raise
+    except Exception as err:  # noqa: BLE001 - one student's failure must not stop the class
+        _write_error(out, item.student, assignment_id, item.batch, f"{type(err).__name__}: {err}", report)
+        return
+    graded.execution_time = item.seconds + execution.wall + (time.monotonic() - start)
+    _write_grade(out, item.student, graded, item.batch, options.feedback, report)
+
+
+def prepare_grade(*args, **kwargs) -> pipeline.PreparedGrade:
+    """Phase 1 of one student's grade (a name of this module, so tests can make it fail)."""
+    return pipeline.prepare_grade(*args, **kwargs)
+
+
+def judge_grade(*args, **kwargs) -> GradeReport:
+    """Phase 3 of one student's grade (a name of this module, so tests can make it fail)."""
+    return pipeline.judge_grade(*args, **kwargs)
+
+
+def student_seed(seed: int | None, student: str) -> int | None:
+    """The hidden cases' seed of ``student`` when the batch has one (each student's differs)."""
+    if seed is None:
+        return None
+    return int.from_bytes(hashlib.sha256(f"{seed}:{student}".encode()).digest()[:4], "big") % 2**31
+
+
+def _write_grade(out: Path, student: str, graded: GradeReport, batch: dict, feedback: str,
+                 report: BatchReport) -> None:
+    """The feedback, then results.json (the completion mark), each written atomically."""
+    folder = student_folder(out, student)
+    folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{feedback}.tmp{Path(feedback).suffix}"  # write_feedback picks the format from the suffix
-    report.write_feedback(tmp)
+    graded.write_feedback(tmp)
     os.replace(tmp, folder / feedback)
-    results = report.to_gradescope()
+    results = graded.to_gradescope()
     results.setdefault("extra_data", {})["batch"] = {
-        **batch, "error": "", "checks": {t.key: [t.score, t.max_score] for t in report.tests}}
+        **batch, "error": "", "checks": {t.key: [t.score, t.max_score] for t in graded.tests}}
     write_atomic(folder / RESULTS, json.dumps(results, indent=2) + "\n")
+    report.written.append(student)
+
+
+def _write_error(out: Path, student: str, assignment_id: str, batch: dict, message: str,
+                 report: BatchReport) -> None:
+    """An error row: score 0 and the message, in the student's results.json."""
+    folder = student_folder(out, student)
+    folder.mkdir(parents=True, exist_ok=True)
+    results = {"score": 0, "execution_time": 0, "output": f"The autograder could not grade this "
+               f"submission: {message}", "tests": [],
+               "extra_data": {"assignment": assignment_id, "max_score": None,
+                              "batch": {**batch, "error": message, "checks": {}}}}
+    write_atomic(folder / RESULTS, json.dumps(results, indent=2) + "\n")
+    report.written.append(student)

@@ -9,21 +9,105 @@ same scores from a class grade (``coursekit grade ... --gradebook``), for exampl
 student whose submission lacks the notebook.
 
 Recording twice updates the same cells.  A score an instructor entered in formgrader is a
-manual score, which nbgrader prefers to the auto score: it is never overwritten.  A check the
-batch did not run (fast mode) is recorded as 0, as its cell scores under autograde in fast mode.
+manual score, which nbgrader prefers to the auto score: it is never overwritten.  Only the
+checks the batch graded are written: a check it did not run (fast mode skips the CIFAR-10
+checks) or a student it could not grade (an error row) leaves the gradebook's score as it
+was, so a fast regrade never lowers points that a full one gave.
+
+The gradebook's URL never sits on a command line, where every process of the machine can read
+it (student code included, in the degraded mode without a PID namespace): :func:`gradebook_url`
+takes it from ``$COURSEKIT_GRADEBOOK_URL`` or from a file only its owner can read, and refuses a
+URL with a password given on the command line.  :func:`redact` is the URL as it may be shown.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 from typing import Mapping
 
+from urllib.parse import parse_qsl, urlsplit
+
+from ..errors import UsageError
 from ..tracks.kitnotebook import KIT_NOTEBOOK_ID
 from .results import iter_results
 
 NOTEBOOK = KIT_NOTEBOOK_ID
+ENV_GRADEBOOK_URL = "COURSEKIT_GRADEBOOK_URL"
+SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "secret", "token")
+
+
+def gradebook_url(option: str | None, file: str | None) -> str | None:
+    """The gradebook URL of ``--gradebook [URL]`` / ``--gradebook-file PATH`` (None: no gradebook).
+
+    ``--gradebook`` with no value reads $COURSEKIT_GRADEBOOK_URL; a URL on the command line must
+    hold no password (``sqlite:///gradebook.db`` holds none); the file must be a regular file of
+    the grader's user that no one else may read (chmod 600).  A UsageError says what to do.
+    """
+    if option is not None and file is not None:
+        raise UsageError("Give the gradebook either with --gradebook or with --gradebook-file, not both.")
+    if file is not None:
+        return _url_from_file(Path(file))
+    if option is None:
+        return None
+    if option == "":
+        url = os.environ.get(ENV_GRADEBOOK_URL, "").strip()
+        if not url:
+            raise UsageError(f"--gradebook with no URL reads it from ${ENV_GRADEBOOK_URL}, which is not set. "
+                             f"Set it (export {ENV_GRADEBOOK_URL}=postgresql://...), or pass --gradebook-file PATH.")
+        return url
+    if _has_secret(option):
+        raise UsageError(f"The gradebook URL on the command line holds a password ({redact(option)}): every "
+                         f"process on this machine can read a command line. Put the URL in ${ENV_GRADEBOOK_URL} "
+                         "and pass --gradebook with no value, or write it to a file only you can read "
+                         "(chmod 600 FILE) and pass --gradebook-file FILE.")
+    return option
+
+
+def _url_from_file(path: Path) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as err:
+        raise UsageError(f"--gradebook-file {path} cannot be read ({err.strerror}): give a file that holds "
+                         "the gradebook URL.") from None
+    with os.fdopen(fd) as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            raise UsageError(f"--gradebook-file {path} may be read by others (mode {stat.filemode(info.st_mode)}, "
+                             f"owner uid {info.st_uid}): it holds a secret. Run chmod 600 {path} as its "
+                             "owner, the user who grades.")
+        url = f.read(10_000).strip()
+    if not url:
+        raise UsageError(f"--gradebook-file {path} is empty: write the gradebook URL in it.")
+    return url
+
+
+def _has_secret(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return bool(parts.password) or any(key.lower() in SECRET_QUERY_KEYS for key, _ in parse_qsl(parts.query))
+    except ValueError:
+        return True  # a URL that cannot be parsed is not shown nor taken from the command line
+
+
+def redact(url: str | None) -> str | None:
+    """The URL with its password (and secret query values) hidden, as it may be printed."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password:
+            netloc = netloc.replace(":" + parts.password + "@", ":***@", 1)
+        query = "&".join(f"{k}=***" if k.lower() in SECRET_QUERY_KEYS else f"{k}={v}"
+                         for k, v in parse_qsl(parts.query, keep_blank_values=True))
+        if not _has_secret(url):
+            return url  # as given (urlsplit would drop the empty host of sqlite:///)
+        return parts._replace(netloc=netloc, query=query).geturl()
+    except ValueError:
+        return "(a gradebook URL that cannot be shown)"
 
 
 def batch_points(out_dir: Path, assignment_id: str) -> dict[str, float]:
@@ -36,7 +120,9 @@ def batch_points(out_dir: Path, assignment_id: str) -> dict[str, float]:
 
 def record_grades(db_url: str, assignment_id: str, out_dir, *,
                   points: Mapping[str, float] | None = None) -> int:
-    """Put each student's check scores from ``out_dir`` into the gradebook at ``db_url``; return how many.
+    """Put each student's check scores from ``out_dir`` into the gradebook at ``db_url``; return
+    how many students got scores.  A check a student's row does not hold (not graded by the
+    batch) keeps the score the gradebook has.
 
     ``points``: the assignment's points table (check -> max score); default: the batch's checks.
     """
@@ -54,10 +140,14 @@ def record_grades(db_url: str, assignment_id: str, out_dir, *,
         for check, max_score in points.items():
             gb.update_or_create_grade_cell(check, NOTEBOOK, assignment_id, max_score=max_score, cell_type="code")
         for row in iter_results(out_dir, assignment_id):
-            for check in points:
+            graded = [check for check in points if check in row["checks"]]
+            if not graded:  # the batch could not grade this student (an error row): touch nothing
+                continue
+            for check in points:  # every cell exists (formgrader's max), only graded ones get a score
                 grade = _grade_of(gb, assignment_id, row["student_id"], check)
-                grade.auto_score = float(row["checks"].get(check, (0.0,))[0])
-                grade.needs_manual_grade = False
+                if check in graded:
+                    grade.auto_score = float(row["checks"][check][0])
+                    grade.needs_manual_grade = False
             gb.db.commit()
             count += 1
     return count

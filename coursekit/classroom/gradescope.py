@@ -9,10 +9,14 @@ for every submission, which it puts in ``/autograder/submission``.  The bundle h
 - ``run_autograder``: grades ``$AUTOGRADER_ROOT/submission`` (root ``/autograder`` unless
   set) into ``$AUTOGRADER_ROOT/results/results.json``, with ``autograder/run_autograder.py``,
   so the checks and scores are those of ``coursekit grade``.  Gradescope's containers run
-  as root but usually block the user namespaces bubblewrap needs: when bwrap cannot run,
+  as root but usually block the user namespaces bubblewrap needs: when bwrap cannot run (or
+  the cgroups the default mode requires are read-only),
   ``run_autograder`` chooses the degraded mode on purpose (``COURSEKIT_INSECURE=1``) after
-  making the kit, ``source/`` and the dataset readable by root only; student code then runs
-  under a spare uid and results are written by the parent alone;
+  making the bundle's own files (the kit, ``source/``) readable by root only and copying the
+  dataset into a folder only root can read (the dataset given is never changed); student
+  code then runs under a spare uid and results are written by the parent alone.  Relative
+  ``AUTOGRADER_ROOT`` and ``CIFAR10_DIR`` are resolved before anything changes folder, and
+  the log names the isolation used;
 - ``kit/``: the coursekit package, ``course.toml``, ``source/`` and ``autograder/`` (the
   hidden references: they live in the image, never in ``release/``).
 """
@@ -61,23 +65,38 @@ echo "coursekit autograder for {assignment} is set up; CIFAR-10 in $CIFAR10_DIR"
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope copies this to /autograder/run_autograder and runs it for each submission.
 # AUTOGRADER_ROOT (default /autograder), CIFAR10_DIR and COURSEKIT_FAST=1 (skip the CIFAR-10
-# checks) may be set in the environment.  Python: the venv of setup.sh, else python3.
+# checks) may be set in the environment; relative paths are taken from the folder this starts
+# in.  Python: the venv of setup.sh, else python3.  The log says which isolation grades.
 set -euo pipefail
-AUTOGRADER_ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+AUTOGRADER_ROOT="$(realpath -m "${{AUTOGRADER_ROOT:-/autograder}}")"
+CIFAR10_DIR="$(realpath -m "${{CIFAR10_DIR:-$AUTOGRADER_ROOT/data/cifar-10-batches-py}}")"
+export AUTOGRADER_ROOT CIFAR10_DIR
 kit="$AUTOGRADER_ROOT/source/kit"
 python="$AUTOGRADER_ROOT/venv/bin/python"
 [ -x "$python" ] || python=python3
-export CIFAR10_DIR="${{CIFAR10_DIR:-$AUTOGRADER_ROOT/data/cifar-10-batches-py}}"
 export PYTHONPATH="$kit${{PYTHONPATH:+:$PYTHONPATH}}"
+private=""
+trap '[ -z "$private" ] || rm -rf "$private"' EXIT
 cd "$kit"
-if ! "$python" -c 'from coursekit.grade.sandbox.isolation import require_bwrap; require_bwrap()' 2>/dev/null; then
-    # No bubblewrap here (user namespaces blocked): the degraded mode, on purpose.  Student code
-    # runs under a spare uid, so everything it must not read becomes root's alone.
+if "$python" -c 'from coursekit.grade.sandbox.cgroups import require_default_isolation as r; r()' 2>/dev/null; then
+    echo "run_autograder: isolation: bubblewrap (namespaces, allow-list filesystem, cgroup)"
+else
+    # No bubblewrap (user namespaces blocked) or no writable cgroups here: the degraded mode, on
+    # purpose.  Student code runs under a spare uid, so everything it must not read has to be
+    # root's alone: the bundle's own files are made so; the dataset, which may be shared, is
+    # never touched: the grade reads a private copy.
     export COURSEKIT_INSECURE=1
+    echo "run_autograder: isolation: DEGRADED mode (bubblewrap cannot run here): student code runs" \\
+         "under a spare uid, without namespaces"
     chmod -R go-rwx "$AUTOGRADER_ROOT/source" 2>/dev/null || true
-    [ -d "$CIFAR10_DIR" ] && chmod -R go-rwx "$CIFAR10_DIR"
+    if [ "${{COURSEKIT_FAST:-0}}" != 1 ] && [ -d "$CIFAR10_DIR" ]; then
+        private="$(mktemp -d "${{TMPDIR:-/tmp}}/coursekit-data.XXXXXX")"  # mode 700, root's
+        cp -rL "$CIFAR10_DIR/." "$private/cifar-10-batches-py"
+        echo "run_autograder: CIFAR-10 copied from $CIFAR10_DIR to $private, which only root can read"
+        export CIFAR10_DIR="$private/cifar-10-batches-py"
+    fi
 fi
-exec "$python" "$kit/autograder/run_autograder.py" "${{COURSEKIT_ASSIGNMENT:-{assignment}}}" \\
+"$python" "$kit/autograder/run_autograder.py" "${{COURSEKIT_ASSIGNMENT:-{assignment}}}" \\
     "$AUTOGRADER_ROOT/submission" "$AUTOGRADER_ROOT/results"
 """
 
@@ -141,6 +160,7 @@ def _add_text(bundle: zipfile.ZipFile, name: str, text: str, executable: bool = 
 
 HEARTBEAT_SECONDS = 15  # a progress line in the autograder log at least this often
 ANSWER_CHARS = 2000  # of a student's inline answer, quoted in its manual-grading entry
+UNANSWERED = "YOUR ANSWER HERE"  # what nbgrader leaves in an answer cell (ClearSolutions.text_stub)
 
 
 def grade_upload(course: Course, assignment_id: str, upload: Path, results_dir: Path, *,
@@ -155,6 +175,7 @@ def grade_upload(course: Course, assignment_id: str, upload: Path, results_dir: 
     import tempfile
 
     from ..grade import grade_submission
+    from ..grade.feedback import clean, points_text
     from .upload import UploadError, stage_upload
 
     assignment = course.assignment(assignment_id)
@@ -170,13 +191,20 @@ def grade_upload(course: Course, assignment_id: str, upload: Path, results_dir: 
                        "tests": [], "extra_data": {"assignment": assignment_id, "upload_error": str(err)}}
         else:
             log(f"run_autograder: {staged.describe()}")
+            for note in staged.notes:
+                log(f"run_autograder: {note}")
             with _heartbeat(log, assignment_id):
                 report = grade_submission(course, assignment_id, staged.folder,
                                           feedback_path=results_dir / "feedback.html", fast=fast,
-                                          insecure=insecure)
+                                          insecure=insecure, notes=staged.notes)
+            active = report.protections.get("active") or ["no protection was active"]
+            log(f"run_autograder: isolation used: {clean(active[0])}")
             for test in report.tests:
-                log(f"run_autograder: {test.key}: {test.score:g} / {test.max_score:g}")
-            log(f"run_autograder: total {report.score:g} / {report.max_score:g} in {report.execution_time:.1f} s")
+                log(f"run_autograder: {test.key}: {points_text(test.score)} / {points_text(test.max_score)}")
+            for key, points in report.skipped.items():
+                log(f"run_autograder: {key}: not graded (fast mode), {points_text(points)} points left out")
+            log(f"run_autograder: total {points_text(report.score)} / {points_text(report.max_score)} "
+                f"in {report.execution_time:.1f} s")
             results = gradescope_results(report, assignment, staged.folder)
             results["output"] = staged.describe() + "\n\n" + results["output"]
     (results_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -191,14 +219,25 @@ def gradescope_results(report, assignment, folder: Path | None = None) -> dict:
         test["visibility"] = assignment.visibility_of(test["tags"][0])
     answers = _answers(folder, set(assignment.question_points)) if folder else {}
     for grade_id, points in assignment.question_points.items():
-        answer = answers.get(grade_id, "(no answer found in the uploaded notebooks)")
-        results["tests"].append({
-            "name": f"{grade_id}: inline question, graded by hand ({points:g} points)",
-            "score": 0, "max_score": 0, "status": "passed", "visibility": "visible",
-            "tags": [grade_id, "manual"],
-            "output": f"Your instructor grades this answer by hand (worth {points:g} points, added "
-                      f"separately). Your answer:\n\n{answer[:ANSWER_CHARS]}"})
+        answer = answers.get(grade_id)
+        worth = f"worth {points:g} points, graded by hand and added separately"
+        if answer is None or not answered(answer):
+            where = ("its answer cell still reads \"YOUR ANSWER HERE\"" if answer is not None
+                     else "no answer cell for it was found in the uploaded notebooks")
+            status, name, output = "failed", "inline question, NOT ANSWERED", f"Not answered: {where} ({worth})."
+        else:
+            status, name, output = ("passed", "inline question, answered",
+                                    f"Your instructor grades this answer by hand ({worth}). Your answer:\n\n"
+                                    f"{answer[:ANSWER_CHARS]}")
+        results["tests"].append({"name": f"{grade_id}: {name} ({points:g} points, graded by hand)",
+                                 "score": 0, "max_score": 0, "status": status, "visibility": "visible",
+                                 "tags": [grade_id, "manual"], "output": output})
     return results
+
+
+def answered(text: str) -> bool:
+    """Does an answer cell hold an answer (not empty, not only nbgrader's "YOUR ANSWER HERE")?"""
+    return bool(text.replace(UNANSWERED, "").strip())
 
 
 def _answers(folder: Path, grade_ids: set[str]) -> dict[str, str]:

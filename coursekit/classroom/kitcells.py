@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..config import find_course_root, load_config, CONFIG_NAME
 from ..grade import grade_submission
+from ..grade.feedback import points_text
 
 ENV_FAST = "COURSEKIT_FAST"
 _REPORTS: dict[tuple[str, str, bool], object] = {}  # (assignment, folder, fast) -> report or error
@@ -38,12 +39,12 @@ def check_score(assignment_id: str, check: str, folder: Path | str | None = None
     test = next((t for t in report.tests if t.key == check), None)
     if test is None:
         if check in report.skipped:
-            print(f"{check}: not graded in fast mode ({ENV_FAST}=1): 0 points. Autograde without "
-                  f"{ENV_FAST} to grade it.")
+            print(f"{check}: not graded in fast mode ({ENV_FAST}=1): 0 of its "
+                  f"{points_text(report.skipped[check])} points. Autograde without {ENV_FAST} to grade it.")
             return 0.0
         raise KeyError(f"The grader of {assignment_id} has no check '{check}': rebuild the course "
                        "(`coursekit build`) and run `nbgrader generate_assignment --force`.")
-    print(test.output())
+    print(report.test_output(test))
     return test.score
 
 

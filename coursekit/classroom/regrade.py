@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
+
+from ..grade.sandbox.paths import Tree
 
 SKIPPED_PARTS = ("__pycache__", ".ipynb_checkpoints", "datasets")  # never graded; datasets are large
 CHUNK = 1 << 20
@@ -17,20 +20,34 @@ CHUNK = 1 << 20
 
 def submission_hash(folder: Path) -> str:
     """SHA-256 over the relative path and bytes of every file under ``folder`` (sorted; caches,
-    hidden files and ``datasets/`` folders left out)."""
+    hidden files and ``datasets/`` folders left out).
+
+    The folder is read as the grader reads it (:mod:`coursekit.grade.sandbox.paths`): links
+    that stay inside are followed, a link that leaves is never read through (its path and why
+    it was refused are hashed instead).
+    """
     digest = hashlib.sha256()
-    folder = Path(folder)
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if (not path.is_file() or path.is_symlink() or set(relative.parts) & set(SKIPPED_PARTS)
-                or any(part.startswith(".") for part in relative.parts)):
-            continue
-        digest.update(relative.as_posix().encode("utf-8") + b"\0")
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)
-        digest.update(b"\0")
+    with Tree(folder) as tree:
+        entries = sorted(tree.walk(skip=_skipped), key=lambda entry: entry.path.split("/"))  # as before: by parts
+        for entry in entries:
+            digest.update(entry.path.encode("utf-8", "surrogateescape") + b"\0")
+            if entry.refused is not None:
+                digest.update(b"refused\0" + entry.refused.why.encode() + b"\0")
+                continue
+            try:
+                fd = tree.open_file(entry.path)
+            except OSError:
+                digest.update(b"unreadable\0")
+                continue
+            with os.fdopen(fd, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    digest.update(chunk)
+            digest.update(b"\0")
     return digest.hexdigest()
+
+
+def _skipped(path: str) -> bool:
+    return any(part in SKIPPED_PARTS or part.startswith(".") for part in path.split("/"))
 
 
 def stored_hash(results_path: Path) -> str | None:

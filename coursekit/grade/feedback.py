@@ -33,6 +33,12 @@ CARET_LINE = re.compile(r"^ *[\^~]+ *$", re.MULTILINE)  # a SyntaxError's pointe
 MIN_SHARED = 2  # checks one error must stop to be shown once for all of them
 
 
+def points_text(value: float) -> str:
+    """A score as people read it: at most 2 decimals, no trailing zeros (2.67, 36, 0.5)."""
+    text = f"{float(value):.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
 def clean(text: str) -> str:
     """``text`` without terminal escapes or control characters; every line break is a plain \\n."""
     text = ANSI.sub("", str(text))
@@ -82,21 +88,43 @@ def feedback_blocks(report) -> list[Block]:
     """What the student reads, for a :class:`~coursekit.grade.report.GradeReport`."""
     failed = [t for t in report.tests if not t.passed]
     blocks = [Block("h1", [("text", f"Feedback: {report.assignment}")]),
-              Block("score", [("text", f"Score: {report.score:g} / {report.max_score:g}")]),
+              Block("score", [("text", f"Score: {points_text(report.score)} / {points_text(report.max_score)}")]),
               p("All checks passed." if not failed else f"{len(failed)} of {len(report.tests)} checks need work.")]
+    blocks += _skipped_blocks(report.skipped)
+    blocks += _note_blocks(getattr(report, "notes", []))
     causes = _shared_causes(failed)
     if causes:
         blocks += _cause_blocks(causes)
     for test in failed:
-        blocks += _test_blocks(test, causes)
+        blocks += _test_blocks(test, causes, report.fix_first(test))
     if report.reviews:
         blocks += [Block("h2", [("text", "Flagged for review")]),
                    Block("ul", items=[[p(clean(text))] for text in report.reviews])]
     passed = [t for t in report.tests if t.passed]
     if passed:
         blocks += [Block("h2", [("text", "Passed")]),
-                   Block("ul", items=[[p(f"{t.title} ({t.score:g} / {t.max_score:g})")] for t in passed])]
+                   Block("ul", items=[[p(f"{t.title} ({points_text(t.score)} / {points_text(t.max_score)})")]
+                                      for t in passed])]
     return blocks
+
+
+def _note_blocks(notes: list[str]) -> list[Block]:
+    """How the submission was read: links not followed, files the course's copy replaced."""
+    if not notes:
+        return []
+    return [Block("h2", [("text", "What was graded")]),
+            Block("ul", items=[[p(clean(note))] for note in notes])]
+
+
+def _skipped_blocks(skipped: dict[str, float]) -> list[Block]:
+    """The checks this run did not grade and their points, right under the score."""
+    if not skipped:
+        return []
+    named = []
+    for index, (key, points) in enumerate(skipped.items()):
+        named += [", "] * bool(index) + [("code", key), f" ({points_text(points)} points)"]
+    return [p(("strong", "Not graded in this run (fast mode):"), " ", *named,
+              f". The score leaves out their {points_text(sum(skipped.values()))} points.")]
 
 
 def _shared_causes(failed) -> dict[str, list]:
@@ -140,28 +168,31 @@ def _joined(parts):
     return out
 
 
-def _case_kind(test, case) -> str:
-    """Whether a case is one of the public ones (the self-check's, not scored) or a hidden one."""
-    if not any(c.public for c in test.cases):
-        return ""
-    return " [public case, not scored]" if case.public else " [hidden case, new inputs each grade]"
+CASE_KINDS = {"public": " [public case, not scored]", "hidden": " [hidden case, scored: new inputs each grade]"}
 
 
-def _test_blocks(test, causes: dict[str, list]) -> list[Block]:
-    own = [c for c in test.cases if not c.passed and cause_of(c.detail or "") not in causes]
+def _test_blocks(test, causes: dict[str, list], fix_first: list[str] = ()) -> list[Block]:
+    own = [c for c in test.in_order() if not c.passed and cause_of(c.detail or "") not in causes]
     shared = [c for c in test.cases if not c.passed and c not in own]
     if not own:
         return []  # listed under the error that stops it
-    blocks = [Block("h2", [("text", f"{test.title} ({test.score:g} / {test.max_score:g})")]),
-              p("Open ", ("code", test.function), " in ", ("code", test.file), ".")]
-    items, same = [], defaultdict(list)  # one item per distinct explanation
+    blocks = [Block("h2", [("text", f"{test.title} ({points_text(test.score)} / {points_text(test.max_score)})")]),
+              p(test.counts())]
+    if fix_first:
+        blocks.append(p(("strong", "Fix first:"), " ", *_joined([("code", key) for key in fix_first]),
+                        " failed, and this check runs that code: fixing them may fix this one too."))
+    opens = []
+    for index, (function, file) in enumerate(test.where):
+        opens += ["; "] * bool(index) + [("code", function), " in ", ("code", file)]
+    blocks.append(p("Open ", *opens, "."))
+    items, same = [], defaultdict(list)  # one item per distinct explanation, public and hidden apart
     for case in own:
-        same[case.detail or "failed"].append(case)
-    for detail, cases in same.items():
+        same[(test.kind(case), case.detail or "failed")].append(case)
+    for (kind, detail), cases in same.items():
         error = f" (relative error {cases[0].rel_error:.2e})" if cases[0].rel_error is not None else ""
         also = f" (and {', '.join(c.label for c in cases[1:])})" if cases[1:] else ""
-        kind = _case_kind(test, cases[0])
-        items.append([p(("strong", cases[0].label), kind + error + also + ":"), Block("pre", text=clean(detail))])
+        items.append([p(("strong", cases[0].label), CASE_KINDS.get(kind, "") + error + also + ":"),
+                      Block("pre", text=clean(detail))])
     if shared:
         items.append([p(f"{len(shared)} more case(s) stopped by an error shown above.")])
     blocks.append(Block("ul", items=items))

@@ -1,7 +1,8 @@
 """The kit's own forward passes, and safe loading of the models students save.
 
-Saved models (``best_two_layer_net.npz``, ``best_fc_net.npz``, written by
-``cs231n/model_io.py``) are parsed as hostile data (:mod:`.sandbox.untrusted`: headers first, no
+Saved models in the kit's plain-array format (``best_two_layer_net.npz``, ``best_fc_net.npz``,
+written by :func:`coursekit.train.write_kit_model`, and by ``cs231n/model_io.py`` of earlier
+releases) are parsed as hostile data (:mod:`.sandbox.untrusted`: headers first, no
 compression, no objects, bounded shapes), the architecture is checked against caps,
 every key, shape and dtype is validated, and the scores come from the functions below,
 never from the student's code.
@@ -79,8 +80,8 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
     except OSError as err:
         raise ModelError(f"{path.name} could not be read ({err.strerror})") from None
     except UntrustedDataError as err:
-        raise ModelError(f"{path.name} cannot be used: {err}. Save it with cs231n.model_io "
-                         "(np.savez, plain numeric arrays)") from None
+        raise ModelError(f"{path.name} cannot be used: {err}. Save your model with "
+                         "best_model.save(...) in the notebook instead") from None
 
 
 def _string(arrays, key, path_name) -> str:
@@ -147,4 +148,5 @@ def validate_fc(arrays, name, input_dim, num_classes) -> tuple[dict[str, np.ndar
 def _no_extra(arrays, allowed, name):
     extra = sorted(set(arrays) - set(allowed))
     if extra:
-        raise ModelError(f"{name}: unexpected keys {extra}; save the model with cs231n.model_io")
+        raise ModelError(f"{name}: unexpected keys {extra}; save your model with "
+                         "best_model.save(...) in the notebook instead")

@@ -1,48 +1,91 @@
 """``grade_submission``: grade one student folder for one assignment.
 
-The pipeline, in order:
+A grade has three phases.  ``grade_submission`` runs them in one process; class mode runs
+the second on Dask workers (:mod:`coursekit.classroom.batch`), with the same code:
 
-1. refuse a course root inside the submission (its configuration and code must be the kit's);
-2. validate the course's ``points``, ``thresholds`` and ``grade_train`` for the assignment;
-3. build the checks (their inputs from the grader's seeds, their references from ``source/``);
-4. make sure student code can be isolated (bubblewrap, or the degraded mode asked for), else stop;
-5. run the quick checks' tasks in one sandboxed child (a crash resumes in a fresh one), while
-   the parent loads CIFAR-10 and the training check runs in a second child;
-6. judge every case in the parent, score the saved model (in a guard), and write the reports.
+1. *prepare* (:func:`prepare_grade`, where the course is): refuse a course root inside the
+   submission; validate the course's ``points``, ``thresholds`` and ``grade_train``; choose the
+   hidden seed; build the checks (inputs from the grader's seeds, references from ``source/``);
+   stage the submission (its modules, the kit's fallbacks and the saved model the grader scores)
+   and pack it with the checks' child tasks into a :class:`.job.GradeJob` (inputs only: no
+   reference, no solution code; the training task names its CIFAR-10 slices);
+2. *execute* (:func:`execute_grade`, anywhere the kit and the dataset are): make sure student
+   code can be isolated (bubblewrap and cgroups, or the degraded mode asked for), else stop;
+   unpack the staged files once into the grade's private folder; run the quick tasks in one
+   sandboxed child (a crash resumes in a fresh one; the saved model is read there too) while
+   the training task runs in a second child; score the saved model with the kit's own forward
+   pass (it is read from the child's file, so here); return the raw outcomes and delete
+   everything;
+3. *judge* (:func:`judge_grade`, where the course is): judge every case against the references
+   and make the report.
 """
 from __future__ import annotations
 
+import difflib
 import secrets
 import shutil
 import tempfile
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-
 from ..config import Course
+from ..data.split import LazySplit
 from ..errors import ConfigError, GradingError
 from ..solution import solution_module
+from . import saved_models
 from .checks import accuracy
 from .checks.base import Check, CaseResult, building, explain_once
-from .diagnose import Diagnosis, Evidence, diagnose
 from .checks.layers import layer_checks
+from .checks.modular_two_layer import modular_two_layer_checks
 from .checks.nets import net_checks
+from .checks.two_layer import two_layer_checks
+from .diagnose import Diagnosis, Evidence, diagnose
 from .feedback import feedback_format
+from .job import Execution, GradeJob, pack_folder, staged_digest, unpack_into
 from .report import GradeReport, TestResult
 from .sandbox.parent import Outcome, Sandbox
-from .submission import stage_submission
-from .checks.two_layer import two_layer_checks
+from .submission import StagedSubmission, stage_submission
 
-CODE_CHECKS = {"two_layer_net": two_layer_checks, "fc_net": lambda: [*layer_checks(), *net_checks()]}
+# assignment -> flow (course.toml's `assignments.<id>.flow`) -> its code checks.  A course
+# without the key gets the first flow; "" is an assignment with one flow only.
+CODE_CHECKS = {
+    "two_layer_net": {"neural_net": two_layer_checks,  # CS231n 2017-2020: classifiers/neural_net.py
+                      "modular": modular_two_layer_checks},  # CS231n 2021+: classifiers/fc_net.py + Solver
+    "fc_net": {"": lambda: [*layer_checks(), *net_checks()]},
+}
 DATA_CHECKS = ("cifar_accuracy", "saved_model")
 STAGES = ("running your functions", "loading CIFAR-10", "training your net on CIFAR-10",
-          "scoring your saved model", "waiting for your functions", "judging")  # what ``progress`` hears
+          "waiting for your functions", "scoring your saved model", "judging")  # what ``progress`` hears
 REQUIRED_THRESHOLDS = {"two_layer_net": ("test_accuracy", "review_above"),
                        "fc_net": ("val_accuracy", "review_above")}
-SOLUTION_MODULES = {"two_layer_net": ("classifiers.neural_net",),
-                    "fc_net": ("layers", "optim", "classifiers.fc_net", "solver")}
+SOLUTION_MODULES = {  # imported before any check is built: a broken source/ fails at once
+    "two_layer_net": {"neural_net": ("classifiers.neural_net",),
+                      "modular": ("layers", "classifiers.fc_net", "solver")},
+    "fc_net": {"": ("layers", "optim", "classifiers.fc_net", "solver")},
+}
+
+
+def grader_flow(course: Course, assignment_id: str) -> str:
+    """The flow the grader grades ``assignment_id`` in: course.toml's ``flow``, else the first it knows."""
+    if assignment_id not in CODE_CHECKS:
+        raise ConfigError(f"{course.path}: the grader has no checks for assignment '{assignment_id}'; "
+                          f"it grades {', '.join(CODE_CHECKS)}.")
+    flows = CODE_CHECKS[assignment_id]
+    flow = course.assignment(assignment_id).flow or next(iter(flows))
+    if flow not in flows:
+        known = [name for name in flows if name]
+        raise ConfigError(f"{course.path}: key 'assignments.{assignment_id}.flow' is {flow!r}, but the grader "
+                          + (f"grades {assignment_id} in the flows {', '.join(map(repr, known))}."
+                             + _close(flow, known) if known else
+                             f"has one flow for {assignment_id}: remove the key."))
+    return flow
+
+
+def _close(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def build_checks(course: Course, assignment_id: str, hidden_seed: int | None = None) -> list[Check]:
@@ -52,16 +95,14 @@ def build_checks(course: Course, assignment_id: str, hidden_seed: int | None = N
     scored). With it, each check also gets the hidden cases drawn from that seed, which are
     then the scored ones (see :mod:`.checks.base`).
     """
-    if assignment_id not in CODE_CHECKS:
-        raise ConfigError(f"{course.path}: the grader has no checks for assignment '{assignment_id}'; "
-                          f"it grades {', '.join(CODE_CHECKS)}.")
-    for name in SOLUTION_MODULES[assignment_id]:
+    flow = grader_flow(course, assignment_id)
+    for name in SOLUTION_MODULES[assignment_id][flow]:
         solution_module(course, name)
-    checks = CODE_CHECKS[assignment_id]()
+    checks = CODE_CHECKS[assignment_id][flow]()
     if hidden_seed is None:
         return checks
     with building(hidden_seed, hidden=True):
-        hidden = CODE_CHECKS[assignment_id]()
+        hidden = CODE_CHECKS[assignment_id][flow]()
     for check, secret in zip(checks, hidden, strict=True):
         check.merge(secret)
     return checks
@@ -70,20 +111,23 @@ def build_checks(course: Course, assignment_id: str, hidden_seed: int | None = N
 def validate_assignment(course: Course, assignment_id: str, names: list[str]) -> None:
     """The points table names exactly the checks in ``names``; thresholds and grade_train are usable."""
     assignment = course.assignment(assignment_id)
-    where = f"assignments.{assignment_id}"
+    flow = grader_flow(course, assignment_id)
+    graded = f" (flow {flow!r})" if flow else ""
     for key in assignment.points:
         if key not in names:
-            raise ConfigError(f"{course.path}: key '{where}.points.{key}' names no check of the grader. "
-                              f"Checks: {', '.join(names)}.")
+            raise ConfigError(f"{course.path}: key '{assignment.where('points')}.{key}' names no check of the "
+                              f"grader{graded}. Checks: {', '.join(names)}.")
     for key in names:
         if key not in assignment.points:
-            raise ConfigError(f"{course.path}: missing key '{where}.points.{key}': give the check points.")
+            raise ConfigError(f"{course.path}: missing key '{assignment.where('points')}.{key}': give the "
+                              f"check{graded} points.")
         if assignment.points[key] < 0:
-            raise ConfigError(f"{course.path}: key '{where}.points.{key}' must not be negative.")
+            raise ConfigError(f"{course.path}: key '{assignment.where('points')}.{key}' must not be negative.")
     for key in REQUIRED_THRESHOLDS[assignment_id]:
         if key not in assignment.thresholds:
-            raise ConfigError(f"{course.path}: missing key '{where}.thresholds.{key}'.")
-    accuracy.check_grade_train(assignment_id, assignment.grade_train, str(course.path))
+            raise ConfigError(f"{course.path}: missing key '{assignment.where('thresholds')}.{key}'.")
+    accuracy.check_grade_train(assignment_id, assignment.grade_train, str(course.path), flow,
+                               assignment.where("grade_train"))
 
 
 def course_secrets(course: Course, fast: bool = False) -> tuple[Path, ...]:
@@ -110,7 +154,7 @@ def check_submission_folder(course: Course, submission: Path, assignment_id: str
 
 def grade_submission(course: Course, assignment_id: str, submission_dir, *, results_path=None,
                      feedback_path=None, fast: bool = False, seed: int | None = None,
-                     insecure: bool = False, progress=None) -> GradeReport:
+                     insecure: bool = False, progress=None, notes=()) -> GradeReport:
     """Grade ``submission_dir`` for ``assignment_id``; write results.json / feedback if asked.
 
     ``fast=True`` skips the CIFAR-10 checks (no dataset needed).  ``seed`` draws the hidden
@@ -118,66 +162,21 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     allows the degraded isolation (no bubblewrap) whatever course.toml says.  ``progress``, if
     given, is called with the name of each stage as it starts (see ``STAGES``).  Raises
     ConfigError, DatasetError or GradingError only when the grader itself cannot run (also
-    when student code cannot be isolated).
+    when student code cannot be isolated).  ``notes``: lines about how the submission was read
+    (say, an upload's layout), shown first among the report's notes.
+
+    The three phases of a grade run here in one process; class mode runs the middle one on
+    Dask workers (:mod:`coursekit.classroom.batch`).
     """
     start = time.monotonic()
     step = progress or (lambda stage: None)
     if feedback_path is not None:
         feedback_format(feedback_path)  # an unknown extension is an error before anything runs
-    assignment = course.assignment(assignment_id)
-    submission = Path(submission_dir).resolve()
-    check_submission_folder(course, submission, assignment_id)  # before anything reads the course
-    seed = secrets.randbelow(2**31) if seed is None else int(seed)
-    checks = build_checks(course, assignment_id, hidden_seed=seed)
-    names = [check.name for check in checks] + list(DATA_CHECKS)
-    validate_assignment(course, assignment_id, names)
-    if not fast:
-        accuracy.check_cifar10_files(course)  # before any child starts
-    staged = stage_submission(course, assignment_id, submission,
-                              Path(tempfile.mkdtemp(prefix="coursekit-staged-")))
-    sandbox = Sandbox(submission=staged.folder, limits=course.limits, secrets=course_secrets(course, fast),
-                      isolation="degraded" if insecure else course.limits.isolation)
-    try:
-        sandbox.prepare()  # refuses (GradingError) when student code cannot be isolated
-    except BaseException:
-        sandbox.close()
-        shutil.rmtree(staged.folder, ignore_errors=True)
-        raise
-    outcomes: dict[str, Outcome] = {}
-    saved: list[tuple[Check, list[CaseResult]]] = []
-    seconds = float(course.limits.check_seconds)
-    quick_tasks = [replace(t, seconds=seconds) for c in checks for t in c.tasks]
-    quick = threading.Thread(target=lambda: outcomes.update(sandbox.run_tasks(quick_tasks)))
-    try:
-        step("running your functions")
-        quick.start()
-        if not fast:
-            step("loading CIFAR-10")
-            data = accuracy.load_cifar10(course)
-            trainer = accuracy.training_check(assignment_id, assignment.grade_train, assignment.thresholds,
-                                              data, float(course.limits.wall_seconds))
-            checks.append(trainer)
-            step("training your net on CIFAR-10")
-            outcomes.update(sandbox.run_tasks(trainer.tasks, threads=2))
-            step("scoring your saved model")
-            saved.append(_guarded_saved_model(assignment_id, submission, assignment.thresholds, data))
-    finally:
-        if quick.is_alive():
-            step("waiting for your functions")
-            quick.join()
-        sandbox.close()
-        shutil.rmtree(staged.folder, ignore_errors=True)
-    step("judging")
-    outcomes, explained = explain_once([task for check in checks for task in check.tasks], outcomes)
-    tests = [_judge(check, assignment.points[check.name], outcomes, explained) for check in checks]
-    tests += [_result(check, assignment.points[check.name], results) for check, results in saved]
-    tests.sort(key=lambda t: names.index(t.key))
-    report = GradeReport(assignment_id, tests, protections=sandbox.protections,
-                         skipped=list(DATA_CHECKS) if fast else [],
-                         seconds={"checks": round(sum(v for k, v in sandbox.seconds.items()
-                                                      if not k.startswith("cifar_accuracy")), 2),
-                                  "training": sandbox.seconds.get("cifar_accuracy.train")},
-                         hidden_seed=seed)
+    data = LazySplit(lambda: accuracy.load_cifar10(course))
+    prepared = prepare_grade(course, assignment_id, submission_dir, fast=fast, seed=seed, insecure=insecure,
+                             data=data, notes=notes)
+    execution = execute_grade(prepared.job, data, progress=step)
+    report = judge_grade(course, prepared, execution, data, progress=step)
     report.execution_time = time.monotonic() - start
     if results_path is not None:
         report.write_results(Path(results_path))
@@ -186,15 +185,144 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     return report
 
 
-def _guarded_saved_model(assignment_id, submission, thresholds, data) -> tuple[Check, list[CaseResult]]:
-    """The saved-model check; any failure of it costs its case, never the grade."""
+@dataclass
+class PreparedGrade:
+    """Phase 1's result, kept where the course is: the job to run, and the checks that judge it."""
+
+    job: GradeJob
+    checks: list[Check]  # their judges hold the references: never sent anywhere
+    names: list[str]  # every check of the points table, in its order
+    seed: int  # the hidden cases' seed, recorded in the report
+    submission: Path
+    fast: bool
+    staged: StagedSubmission  # where each staged file came from (its folder is gone: the job holds the bytes)
+    notes: tuple[str, ...] = ()  # the caller's lines about how the submission was read
+
+
+def prepare_grade(course: Course, assignment_id: str, submission_dir, *, fast: bool = False,
+                  seed: int | None = None, insecure: bool = False, data=None,
+                  blas_threads: int = 2, notes=()) -> PreparedGrade:
+    """Phase 1 (where the course is): stage the submission, choose the hidden seed, build the
+    checks and from them the job (inputs only, no references).  ``data``: the CIFAR-10 split the
+    training check is judged on (read at judging time; a data.split.LazySplit loads it then)."""
+    assignment = course.assignment(assignment_id)
+    submission = Path(submission_dir).resolve()
+    check_submission_folder(course, submission, assignment_id)  # before anything reads the course
+    seed = secrets.randbelow(2**31) if seed is None else int(seed)
+    checks = build_checks(course, assignment_id, hidden_seed=seed)
+    names = [check.name for check in checks] + list(DATA_CHECKS)
+    validate_assignment(course, assignment_id, names)
+    seconds = float(course.limits.check_seconds)
+    # In each check, its large-input gradient task first (checks/analytic.py): the verdict, derived
+    # or numeric, must not wait behind the check's small cases, which a numeric gradient makes slow.
+    quick_tasks = [replace(t, seconds=seconds) for c in checks
+                   for t in sorted(c.tasks, key=lambda task: task.driver != "analytic")]
+    training: tuple = ()
+    if not fast:
+        accuracy.check_cifar10_files(course)  # before any child starts
+        quick_tasks.append(saved_models.load_task(assignment_id, seconds))  # read with the quick checks
+        trainer = accuracy.training_check(assignment_id, assignment.grade_train, assignment.thresholds,
+                                          data, float(course.limits.wall_seconds),
+                                          flow=grader_flow(course, assignment_id))
+        checks.append(trainer)
+        training = tuple(trainer.tasks)
+    folder = Path(tempfile.mkdtemp(prefix="coursekit-staged-"))
     try:
-        return accuracy.saved_model_check(assignment_id, submission, thresholds, data)
+        staged = stage_submission(course, assignment_id, submission, folder,
+                                  saved_models=() if fast else saved_models.SAVED_FILES[assignment_id],
+                                  saved_bytes=saved_models.MAX_FILE_BYTES)
+        files = pack_folder(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    job = GradeJob(assignment_id, files, staged_digest(files), tuple(quick_tasks), training, course.limits,
+                   "degraded" if insecure else course.limits.isolation, course_secrets(course, fast),
+                   blas_threads)
+    return PreparedGrade(job, checks, names, seed, submission, fast, staged, tuple(notes))
+
+
+def execute_grade(job: GradeJob, data=None, *, progress=None) -> Execution:
+    """Phase 2 (anywhere the kit and the dataset are): run every task of ``job`` in the sandbox.
+
+    The staged files go once to the grade's private folder (:class:`Sandbox`); the quick tasks
+    run in one child (a crash resumes in a fresh one) while the training task's CIFAR-10 slices
+    are read from ``data`` and it trains in a second child.  The saved model, read by the quick
+    child, is scored here (with ``data``).  Everything written is deleted before returning the
+    raw outcomes.  Raises GradingError
+    (IsolationError) when student code cannot be isolated as the job asks.
+    """
+    step, start = progress or (lambda stage: None), time.monotonic()
+    sandbox = Sandbox(submission=None, limits=job.limits, secrets=job.secrets, isolation=job.isolation)
+    try:
+        sandbox.prepare()  # refuses (IsolationError) when student code cannot be isolated
+        unpack_into(job, sandbox.code_dir)  # once, in the grade's private folder
+    except BaseException:
+        sandbox.close()
+        raise
+    outcomes: dict[str, Outcome] = {}
+    saved = None
+    quick = threading.Thread(target=lambda: outcomes.update(sandbox.run_tasks(list(job.quick))))
+    try:
+        step("running your functions")
+        quick.start()
+        if job.training:
+            step("loading CIFAR-10")
+            tasks = [accuracy.resolve_inputs(task, data) for task in job.training]
+            step("training your net on CIFAR-10")
+            outcomes.update(sandbox.run_tasks(tasks, threads=job.blas_threads))
+        if quick.is_alive():
+            step("waiting for your functions")
+            quick.join()
+        if SAVED_TASK in outcomes:  # read from the child's output file, which close() deletes
+            step("scoring your saved model")
+            saved = _guarded_score(job.assignment_id, outcomes.pop(SAVED_TASK), data)
+    finally:
+        if quick.is_alive():
+            quick.join()
+        sandbox.close()
+    return Execution(job.digest, outcomes, dict(sandbox.seconds), sandbox.protections, time.monotonic() - start,
+                     saved)
+
+
+def judge_grade(course: Course, prepared: PreparedGrade, execution: Execution, data=None, *,
+                progress=None) -> GradeReport:
+    """Phase 3 (where the course is): judge the outcomes against the references, score the
+    saved model with the kit's own forward pass, and make the report (written by the caller)."""
+    step = progress or (lambda stage: None)
+    if execution.digest != prepared.job.digest:
+        raise GradingError("The outcomes that came back belong to another submission's files (content hash "
+                           f"{execution.digest[:12]}, expected {prepared.job.digest[:12]}). Grade it again.")
+    assignment_id, checks = prepared.job.assignment_id, prepared.checks
+    assignment = course.assignment(assignment_id)
+    saved: list[tuple[Check, list[CaseResult]]] = []
+    if not prepared.fast:
+        saved.append(accuracy.saved_model_check(assignment_id, execution.saved or _NOT_SCORED,
+                                                assignment.thresholds))
+    step("judging")
+    outcomes, explained = explain_once([task for check in checks for task in check.tasks], execution.outcomes)
+    tests = [_judge(check, assignment.points[check.name], outcomes, explained) for check in checks]
+    tests += [_result(check, assignment.points[check.name], results) for check, results in saved]
+    tests.sort(key=lambda t: prepared.names.index(t.key))
+    seconds = execution.seconds
+    return GradeReport(assignment_id, tests, protections=execution.protections,
+                       skipped={name: assignment.points[name] for name in DATA_CHECKS} if prepared.fast else {},
+                       seconds={"checks": round(sum(v for k, v in seconds.items()
+                                                    if not k.startswith("cifar_accuracy")), 2),
+                                "training": seconds.get("cifar_accuracy.train")},
+                       hidden_seed=prepared.seed,
+                       notes=[*prepared.notes, *prepared.staged.notes,
+                              *prepared.staged.replacement_notes(o.outputs for o in outcomes.values() if o.ok)])
+
+
+SAVED_TASK = "saved_model.load"  # saved_models.load_task's id
+_NOT_SCORED = accuracy.SavedModelScore(read_error="the saved model was not read (the grade stopped before)")
+
+
+def _guarded_score(assignment_id: str, loaded: Outcome, data) -> accuracy.SavedModelScore:
+    """The saved model's score; any failure of it costs the saved-model check only, never the grade."""
+    try:
+        return accuracy.score_saved_model(assignment_id, loaded, data)
     except Exception as err:  # noqa: BLE001 - hostile files must cost this check only
-        name = accuracy.SAVED[assignment_id]
-        check = Check("saved_model", f"Your saved model {name}", "the tuning task", name,
-                      "Save your best model with cs231n.model_io.", needs_data=True)
-        return check, [CaseResult("file loads", False, f"{name} could not be evaluated ({type(err).__name__})")]
+        return accuracy.SavedModelScore(model_error=f"it could not be evaluated ({type(err).__name__})")
 
 
 def _judge(check: Check, points: float, outcomes: dict[str, Outcome],
@@ -217,4 +345,5 @@ def _judge(check: Check, points: float, outcomes: dict[str, Outcome],
 
 def _result(check: Check, points: float, results: list[CaseResult]) -> TestResult:
     return TestResult(key=check.name, title=check.title, function=check.function, file=check.file,
-                      hint=check.hint, max_score=float(points), cases=results)
+                      hint=check.hint, max_score=float(points), cases=results, places=list(check.places),
+                      after=list(check.after))

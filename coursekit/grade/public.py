@@ -3,7 +3,7 @@
 :func:`selfcheck_tree` renders ``selfcheck/`` for ``release/<assignment>/``:
 
 - ``__init__.py``: :mod:`coursekit.grade.student_check`, verbatim (runs and prints);
-- ``checks/base.py`` and ``sandbox/harness.py``: the grader's own files, verbatim, so a case is
+- ``checks/base.py``, ``sandbox/harness.py`` and ``sandbox/paths.py``: the grader's own files, verbatim, so a case is
   judged by the same code with the same messages; ``checks/combine.py``: the source of the
   grader's combining judges (``COMBINERS``);
 - ``sandbox/parent.py``: only the ``Task`` and ``Outcome`` classes of the grader's;
@@ -151,6 +151,7 @@ def selfcheck_tree(course: Course, assignment: str) -> dict[str, bytes]:
                                                           for name, module in COMBINERS.items()),
         "sandbox/__init__.py": "",
         "sandbox/harness.py": (HERE / "sandbox" / "harness.py").read_text(),
+        "sandbox/paths.py": (HERE / "sandbox" / "paths.py").read_text(),
         "sandbox/parent.py": shim,
         "public_cases.json": json.dumps(manifest, indent=1, sort_keys=True) + "\n",
     }

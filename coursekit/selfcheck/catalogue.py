@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -48,13 +48,15 @@ class Mistake:
     hint: str  # what the student is told
     signature: str  # the observable behaviour that should reveal it
     diagnosis: str = ""  # id of the diagnosis rule that should name it (coursekit/grade/diagnose/rules.py); optional
+    flow: str = ""  # the assignment's flow it belongs to (course.toml `flow`); "" the grader's default flow
 
 
 @dataclass(frozen=True)
 class RegionRef:
-    """A student region of the annotated source, as the catalogue's coverage sees it."""
+    """A student region of the annotated source, as the catalogue's coverage sees it: one region
+    of source/ is one region, whichever assignments (and flows) ship its module."""
 
-    assignment: str
+    assignment: str = field(compare=False)  # the first assignment that ships the module
     module: str
     function: str
     lineno: int  # 1-based line of the START marker in source/<module>
@@ -65,7 +67,7 @@ class RegionRef:
 
 _KEYS = tuple(f.name for f in fields(Mistake))
 _MAY_BE_EMPTY = {"replace"}  # a mistake may delete code
-_OPTIONAL = {"diagnosis"}
+_OPTIONAL = {"diagnosis", "flow"}
 
 
 # --- loading ----------------------------------------------------------------------------
@@ -195,17 +197,39 @@ def _regions(text: str, module: str, where: str) -> tuple[Region, ...]:
 
 # --- checking against the source ----------------------------------------------------------
 
-def source_regions(course: Course) -> list[RegionRef]:
-    """Every student region of every assignment's Python modules in ``source/``, in order."""
-    refs: list[RegionRef] = []
+def mistake_course(course: Course, mistake: Mistake) -> Course:
+    """``course`` with the mistake's assignment in the mistake's flow (``flow`` = "": the flow the
+    grader gives an assignment whose course.toml names none)."""
+    from ..grade.pipeline import CODE_CHECKS  # here: the catalogue's readers need not load the grader
+
+    flows = CODE_CHECKS.get(mistake.assignment)
+    if mistake.assignment not in course.assignments or not flows:
+        return course
+    return course.with_flow(mistake.assignment, mistake.flow or next(iter(flows)))
+
+
+def flow_courses(course: Course) -> list[tuple[str, Course]]:
+    """(assignment, course) for every assignment in every flow that course.toml describes: its
+    active flow, its own keys and each [flows.<flow>] table."""
+    found: list[tuple[str, Course]] = []
     for assignment in course.assignments.values():
-        for module in assignment.modules:
+        for flow in dict.fromkeys([assignment.flow, "", *assignment.flow_tables]):
+            found.append((assignment.id, course.with_flow(assignment.id, flow)))
+    return found
+
+
+def source_regions(course: Course) -> list[RegionRef]:
+    """Every student region of the Python modules of every assignment (in every flow) in ``source/``,
+    each once, in order."""
+    refs: dict[RegionRef, None] = {}
+    for assignment_id, variant in flow_courses(course):
+        for module in variant.assignment(assignment_id).modules:
             path = course.source_dir / module
             if module.endswith(".py") and path.is_file():
                 text = path.read_bytes().decode("utf-8")
-                refs += [RegionRef(assignment.id, module, region.scope, region.lineno)
-                         for region in _regions(text, module, f"source/{module}")]
-    return refs
+                refs.update((RegionRef(assignment_id, module, region.scope, region.lineno), None)
+                            for region in _regions(text, module, f"source/{module}"))
+    return list(refs)
 
 
 def coverage(course: Course, mistakes: Sequence[Mistake]) -> dict[RegionRef, list[str]]:
@@ -247,9 +271,14 @@ def _problem_of(course: Course, mistake: Mistake) -> str | None:
     if mistake.assignment not in course.assignments:
         return (f"{where}: unknown assignment '{mistake.assignment}'. "
                 f"{course.path.name} defines: {', '.join(course.assignments)}.")
-    if mistake.module not in course.assignments[mistake.assignment].modules:
-        return (f"{where}: '{mistake.module}' is not a module of '{mistake.assignment}' "
-                f"(assignments.{mistake.assignment}.modules in {course.path.name}).")
+    try:
+        assignment = mistake_course(course, mistake).assignment(mistake.assignment)
+    except CoursekitError as err:
+        return f"{where}: its flow {mistake.flow!r} cannot be read: {err}"
+    if mistake.module not in assignment.modules:
+        flow = f" in flow {assignment.flow!r}" if assignment.flow else ""
+        return (f"{where}: '{mistake.module}' is not a module of '{mistake.assignment}'{flow} "
+                f"({assignment.where('modules')} in {course.path.name}).")
     path = course.source_dir / mistake.module
     if not path.is_file():
         return f"{where}: source/{mistake.module} does not exist."

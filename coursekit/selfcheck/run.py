@@ -9,6 +9,9 @@ It builds both tracks into a temporary folder and grades three things:
 3. every mistake in the catalogue (``autograder/mistakes.toml``), applied to a copy of the
    solutions track, which must fail at least one check.
 
+An assignment with several flows (course.toml's ``flow``) is checked in each flow that a
+mistake of the catalogue belongs to, from tracks built for that flow.
+
 In fast mode the CIFAR-10 checks are skipped; a mistake that no code check catches is then
 graded again with them (when the dataset is there), so fast mode never lets a mistake pass
 that the full grader would catch.
@@ -27,7 +30,8 @@ from ..tracks import build_tracks
 from ..config import Course
 from ..errors import CoursekitError
 from ..grade import GradeReport, grade_submission
-from .catalogue import Mistake, apply_mistake, load_catalogue
+from ..grade.pipeline import grader_flow
+from .catalogue import Mistake, apply_mistake, load_catalogue, mistake_course
 
 
 @dataclass
@@ -119,21 +123,42 @@ def _failing(report: GradeReport, baseline: GradeReport | None = None) -> tuple[
     return list(lost), round(sum(lost.values()), 4)
 
 
-def _grade_mistake(course: Course, mistake: Mistake, solutions: Path, scratch: Path,
-                   fast: bool, escalate: bool, full_baseline) -> MistakeResult:
+def _grade_mistake(variant: "Variant", mistake: Mistake, scratch: Path, fast: bool, escalate: bool,
+                   full_baseline) -> MistakeResult:
     folder = scratch / mistake.id
-    shutil.copytree(solutions / mistake.assignment, folder)
+    shutil.copytree(variant.solutions, folder)
     try:
         apply_mistake(mistake, folder)
     except CoursekitError as err:
         return MistakeResult(mistake, [], 0.0, error=f"the patch does not apply: {err}")
-    report = grade_submission(course, mistake.assignment, folder, fast=fast)
+    report = grade_submission(variant.course, mistake.assignment, folder, fast=fast)
     failing, lost = _failing(report)
     if failing or not (fast and escalate):
         return MistakeResult(mistake, failing, lost, diagnoses=report.diagnoses)
-    report = grade_submission(course, mistake.assignment, folder, fast=False)
-    failing, lost = _failing(report, full_baseline(mistake.assignment))
+    report = grade_submission(variant.course, mistake.assignment, folder, fast=False)
+    failing, lost = _failing(report, full_baseline(variant))
     return MistakeResult(mistake, failing, lost, escalated=True, diagnoses=report.diagnoses)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One assignment in one flow: its course and the tracks built for it."""
+
+    assignment: str
+    flow: str
+    course: Course = field(compare=False)
+    root: Path = field(compare=False)
+
+    @property
+    def solutions(self) -> Path:
+        return self.root / "solutions" / self.assignment
+
+    @property
+    def release(self) -> Path:
+        return self.root / "release" / self.assignment
+
+    def name(self, track: str, own_flow: str) -> str:
+        return f"{track}/{self.assignment}" + (f" (flow {self.flow!r})" if self.flow != own_flow else "")
 
 
 def save_sample_models(course: Course, assignments: list[str], solutions: Path) -> list[str]:
@@ -155,8 +180,10 @@ def run_selfcheck(course: Course, *, fast: bool = True, catalogue: Path | None =
                   escalate: bool = True) -> SelfCheckReport:
     """Build the tracks in a temporary folder and grade solutions, release and mistakes.
 
-    ``escalate``: in fast mode, grade a mistake that no code check catches again with the
-    CIFAR-10 checks (needs the dataset).  ``only``: these mistakes, and only their assignments.
+    Every assignment is checked in course.toml's flow, and also in each other flow a mistake
+    of the catalogue belongs to (its tracks built from the same source/).  ``escalate``: in
+    fast mode, grade a mistake that no code check catches again with the CIFAR-10 checks
+    (needs the dataset).  ``only``: these mistakes, and only their assignments and flows.
     """
     mistakes = load_catalogue(catalogue)
     if only:
@@ -164,37 +191,47 @@ def run_selfcheck(course: Course, *, fast: bool = True, catalogue: Path | None =
         if unknown:
             raise CoursekitError(f"No mistake called {', '.join(unknown)} in the catalogue.")
         mistakes = [m for m in mistakes if m.id in only]
-    assignments = [a for a in course.assignments if not only or a in {m.assignment for m in mistakes}]
     report = SelfCheckReport()
     with tempfile.TemporaryDirectory(prefix="coursekit-check-") as tmp:
         root = Path(tmp)
-        build_tracks(course, out_root=root / "tracks")
-        solutions, release = root / "tracks" / "solutions", root / "tracks" / "release"
+        wanted = [] if only else [(a, course) for a in course.assignments]
+        wanted += [(m.assignment, mistake_course(course, m)) for m in mistakes]
+        variants: dict[tuple[str, str], Variant] = {}
+        for assignment, variant_course in wanted:
+            key = (assignment, grader_flow(variant_course, assignment))  # a course without `flow` gets the first
+            if key not in variants:
+                variants[key] = Variant(*key, variant_course, root / f"tracks-{len(variants)}")
+                build_tracks(variant_course, [assignment], out_root=variants[key].root)
         if not fast:
-            report.notes += save_sample_models(course, assignments, solutions)
-        for assignment in assignments:
-            graded = grade_submission(course, assignment, solutions / assignment, fast=fast)
+            for variant in variants.values():
+                report.notes += save_sample_models(variant.course, [variant.assignment], variant.root / "solutions")
+        for variant in variants.values():
+            own = grader_flow(course, variant.assignment)
+            graded = grade_submission(variant.course, variant.assignment, variant.solutions, fast=fast)
             if graded.score < graded.max_score:
                 failing, lost = _failing(graded)
-                report.problems.append(f"solutions/{assignment} scores {graded.score:g} / "
+                report.problems.append(f"{variant.name('solutions', own)} scores {graded.score:g} / "
                                        f"{graded.max_score:g}, not full marks: {', '.join(failing)}")
-            graded = grade_submission(course, assignment, release / assignment, fast=fast)
+            graded = grade_submission(variant.course, variant.assignment, variant.release, fast=fast)
             scoring = [test.key for test in graded.tests if test.score > 0]
             if scoring:
-                report.problems.append(f"release/{assignment} (the untouched skeleton) scores points "
-                                       f"on: {', '.join(scoring)}")
+                report.problems.append(f"{variant.name('release', own)} (the untouched skeleton) scores "
+                                       f"points on: {', '.join(scoring)}")
         scratch = root / "mistakes"
         scratch.mkdir()
-        baselines: dict[str, GradeReport] = {}
+        baselines: dict[Variant, GradeReport] = {}
         lock = threading.Lock()
 
-        def full_baseline(assignment: str) -> GradeReport:
-            with lock:  # graded once per assignment, and only if a mistake needs it
-                if assignment not in baselines:
-                    baselines[assignment] = grade_submission(course, assignment, solutions / assignment)
-                return baselines[assignment]
+        def full_baseline(variant: Variant) -> GradeReport:
+            with lock:  # graded once per assignment and flow, and only if a mistake needs it
+                if variant not in baselines:
+                    baselines[variant] = grade_submission(variant.course, variant.assignment, variant.solutions)
+                return baselines[variant]
+
+        def variant_of(mistake: Mistake) -> Variant:
+            return variants[mistake.assignment, grader_flow(mistake_course(course, mistake), mistake.assignment)]
+
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             report.mistakes = list(pool.map(
-                lambda m: _grade_mistake(course, m, solutions, scratch, fast, escalate, full_baseline),
-                mistakes))
+                lambda m: _grade_mistake(variant_of(m), m, scratch, fast, escalate, full_baseline), mistakes))
     return report

@@ -79,9 +79,9 @@ def render_tracks(course: Course, ids: Sequence[str]) -> Tree:
     exporter = release_exporter(course.stub)
     for assignment_id in ids:
         assignment = course.assignment(assignment_id)
-        release, solution = module_tracks(course, assignment)
+        _, solution = module_tracks(course, assignment)
+        release = release_support(course, assignment_id)
         release_nbs, solution_nbs = notebook_tracks(course, assignment, exporter)
-        release = release | _selfcheck(course, assignment_id)
         for track, files in ((RELEASE, release | release_nbs),
                              (SOLUTIONS, solution | solution_nbs)):
             tree.update({f"{track}/{assignment_id}/{path}": data
@@ -89,6 +89,12 @@ def render_tracks(course: Course, ids: Sequence[str]) -> Tree:
         if has_kit_checks(assignment):  # nbgrader's generate_assignment reads it from source/
             tree[f"source/{assignment_id}/{KIT_NOTEBOOK}"] = solution_nbs[KIT_NOTEBOOK]
     return tree
+
+
+def release_support(course: Course, assignment_id: str) -> Tree:
+    """What ``release/<id>/`` holds besides the notebooks: the stubbed modules and ``selfcheck/``."""
+    release, _ = module_tracks(course, course.assignment(assignment_id))
+    return release | _selfcheck(course, assignment_id)
 
 
 def _selfcheck(course: Course, assignment_id: str) -> Tree:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 from nbconvert.preprocessors import Preprocessor
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 from ..config import Assignment, Course, load_config
 from ..errors import BuildError
@@ -138,6 +138,8 @@ class CoursePoints(Preprocessor):
     """
 
     course_toml = Unicode("", help="Path of course.toml ('' = do nothing).").tag(config=True)
+    # nbconvert's preprocessors are off unless enabled (nbgrader's own are on): on, as nbgrader's.
+    enabled = Bool(True, help="Whether nbgrader runs this pass.").tag(config=True)
 
     def preprocess(self, nb, resources):
         if not self.course_toml:
@@ -146,5 +148,20 @@ class CoursePoints(Preprocessor):
         assignment_id = resources["nbgrader"]["assignment"]
         if assignment_id in course.assignments:
             name = f"{resources['nbgrader']['notebook']}.ipynb"
+            check_released_notebook(course.assignment(assignment_id), name)
             apply_course_points(nb, course.assignment(assignment_id), name)
         return nb, resources
+
+
+def check_released_notebook(assignment: Assignment, name: str) -> None:
+    """nbgrader releases every notebook at the top of ``source/<id>/``: refuse one that course.toml
+    does not list there (another flow's notebook would reach the students without a word)."""
+    if name == KIT_NOTEBOOK or name in assignment.notebooks:
+        return
+    listed = ", ".join(assignment.notebooks)
+    flow = f" (flow {assignment.flow!r})" if assignment.flow else ""
+    raise BuildError(f"source/{assignment.id}/{name} is not a notebook of assignment '{assignment.id}'{flow}: "
+                     f"{assignment.where('notebooks')} lists {listed}. nbgrader releases every notebook at the top "
+                     f"of source/{assignment.id}/, so keep there only the ones listed: move the others into a "
+                     "folder (as source/two_layer_net/modular/ holds the other flow's), and list the notebooks "
+                     "of the flow you release at the top (README, \"Two flows\").")

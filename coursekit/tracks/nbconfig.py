@@ -3,8 +3,11 @@
 With it, nbgrader run in the course folder (``nbgrader generate_assignment <id>``,
 ``nbgrader autograde <id>``, ...) finds the course's folders, strips the kit's markers with
 :class:`~coursekit.tracks.notebooks.ClearKitSolutions`, and, through
-:func:`write_release_modules`, puts the stubbed modules next to the released notebooks, so
-that its ``release/<id>/`` is the one ``coursekit build`` writes.
+:func:`write_release_files`, puts the stubbed modules and the students' ``selfcheck/`` next
+to the released notebooks, so that its ``release/<id>/`` is the one ``coursekit build``
+writes.  ``release/<id>/`` is committed, so ``generate_assignment`` always regenerates it
+(``force``): without that, nbgrader would skip the existing folder and record nothing in
+its gradebook, and ``nbgrader autograde`` would then find no assignment.
 """
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from pathlib import Path
 
 from ..config import CONFIG_NAME, Course, load_config
 from ..errors import CoursekitError
-from .modules import module_tracks
 
 FILE_NAME = "nbgrader_config.py"
 
@@ -22,7 +24,7 @@ _TEMPLATE = '''\
 # nbgrader reads this file when it runs in this folder.
 import os
 
-from coursekit.tracks.nbconfig import write_release_modules
+from coursekit.tracks.nbconfig import write_release_files
 from coursekit.tracks.notebooks import GENERATE_ASSIGNMENT_PASSES
 
 c = get_config()  # noqa: F821 (defined by nbgrader when it loads this file)
@@ -35,14 +37,17 @@ c.CourseDirectory.release_directory = "release"
 # nbgrader 0.9 keeps assignments in its gradebook, not in this file:
 # `nbgrader generate_assignment <id>` adds each one to it.
 c.GenerateAssignment.create_assignment = True
+# release/<id> is committed (`coursekit build` writes it): regenerate it, identically, rather
+# than skip it ("Skipping existing assignment"), which would leave the gradebook empty.
+c.GenerateAssignment.force = True
 
 # nbgrader's own passes, with the kit's CoursePoints first (the points of course.toml) and
 # its ClearKitSolutions in place of ClearSolutions.
 c.GenerateAssignment.preprocessors = GENERATE_ASSIGNMENT_PASSES
 c.CoursePoints.course_toml = os.path.join(c.CourseDirectory.root, "course.toml")
 c.ClearKitSolutions.stub = "{stub}"
-# Also write the stubbed modules into release/<id>/, as `coursekit build` does.
-c.GenerateAssignment.post_convert_hook = write_release_modules
+# Also write the stubbed modules and selfcheck/ into release/<id>/, as `coursekit build` does.
+c.GenerateAssignment.post_convert_hook = write_release_files
 
 # The limit of one cell in `nbgrader autograde` and `nbgrader validate` ([grading]
 # notebook_cell_seconds): the slowest solution cell on 2 cores, with margin.
@@ -57,16 +62,18 @@ def render_nbgrader_config(course: Course) -> str:
                             cell_seconds=course.limits.notebook_cell_seconds)
 
 
-def write_release_modules(assignment: str, student: str, notebooks: list[str], **_) -> None:
-    """nbgrader post-convert hook: write the stubbed modules of the assignment just released.
+def write_release_files(assignment: str, student: str, notebooks: list[str], **_) -> None:
+    """nbgrader post-convert hook: write the stubbed modules and ``selfcheck/`` of the
+    assignment just released (``--force`` removed the whole folder first).
 
     nbgrader calls it from the course root, after it wrote ``release/<id>/*.ipynb``.
     """
+    from .generate import release_support  # generate imports this module
+
     try:
         course = load_config(Path.cwd() / CONFIG_NAME)
         for assignment_id in sorted({Path(notebook).parent.name for notebook in notebooks}):
-            release, _ = module_tracks(course, course.assignment(assignment_id))
-            for relpath, data in release.items():
+            for relpath, data in release_support(course, assignment_id).items():
                 target = course.release_dir / assignment_id / relpath
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)

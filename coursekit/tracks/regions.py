@@ -14,7 +14,9 @@ A region looks like this (the TODO block above the START line stays in the relea
 
 Stubs, at the marker's indentation: ``raise NotImplementedError("<function> in <path>: ...")``
 for the "raise" style, ``pass`` for the "pass" style.  Inside a class's ``__init__`` the
-stub is always ``pass``, so that the skeleton's classes can still be constructed.
+stub is always ``pass``, so that the skeleton's classes can still be constructed, and so it
+is for a region at the top level of a ``.py`` module (the official ``layer_utils.py`` region
+for the student's own sandwich layers), so that the skeleton's module can still be imported.
 """
 from __future__ import annotations
 
@@ -66,13 +68,15 @@ class Region:
     def stub_line(self, stub: str, path: str) -> str:
         """The line that replaces the solution in the student view."""
         eol = self.start_line[len(self.start_line.rstrip("\r\n")):]
-        if stub == "pass" or self.in_init:
-            return f"{self.indent}pass{eol}"
+        if stub == "pass" or self.in_init or (not self.indent and path.endswith(".py")):
+            return f"{self.indent}pass{eol}"  # a raise at a module's top level would stop its import
         return f'{self.indent}raise NotImplementedError("{stub_message(self.scope, path)}"){eol}'
 
 
 def stub_message(scope: str, path: str) -> str:
-    """The NotImplementedError message of a "raise" stub."""
+    """The NotImplementedError message of a "raise" stub: what to write, and where."""
+    if scope == MODULE_LEVEL:  # a notebook cell's region (``path`` names the notebook and the cell)
+        return f"{path}: write the code the TODO above asks for, between the START/END markers (in place of this line)"
     return f"{scope} in {path}: write your code between the START/END markers"
 
 

@@ -43,20 +43,22 @@ def tiny_report(tmp_path_factory) -> dict:
     return json.loads(out.read_text())
 
 
-def test_tiny_run_writes_one_row_per_variant_and_seed(tiny_report):
-    """Does a tiny run write, for each assignment, one scored row per variant and seed, and a summary?"""
+def test_tiny_run_writes_one_row_per_variant_and_seed(tiny_report, margin):
+    """Does a tiny run write, for each assignment (and flow), one scored row per variant and seed,
+    and a summary?"""
     assert tiny_report["tiny"] is True and len(tiny_report["commands"]) == 1
-    assert set(tiny_report["assignments"]) == {"two_layer_net", "fc_net"}
+    assert set(tiny_report["assignments"]) == {"two_layer_net", "two_layer_net/modular", "fc_net"}
     for assignment, entry in tiny_report["assignments"].items():
-        assert [(row["variant"], row["seed"]) for row in entry["runs"]] == [(v, 0) for v in TINY_VARIANTS]
+        ran = [v["id"] for v in margin.load_variants() if v["assignment"] == assignment and v["id"] in TINY_VARIANTS]
+        assert [(row["variant"], row["seed"]) for row in entry["runs"]] == [(v, 0) for v in ran]
         for row in entry["runs"]:
             assert row["assignment"] == assignment
             assert 0.0 <= row["accuracy"] <= 1.0
             assert row["train_seconds"] >= 0 and row["load_average"] >= 0
-        assert set(entry["per_variant"]) == set(TINY_VARIANTS)
+        assert set(entry["per_variant"]) == set(ran)
         accs = [row["accuracy"] for row in entry["runs"]]
         assert entry["summary"]["worst"] == min(accs) and entry["summary"]["best"] == max(accs)
-        assert entry["summary"]["runs"] == len(TINY_VARIANTS)
+        assert entry["summary"]["runs"] == len(ran)
 
 
 def test_every_assignment_has_enough_correct_variants(margin):
@@ -75,7 +77,8 @@ def test_every_patch_applies_to_the_current_solution(margin):
 
     course = load_config(ROOT / "course.toml")
     for variant in margin.load_variants():
-        modules = course.assignment(variant["assignment"]).modules
+        assignment, flow_course = margin.target_course(course, variant["assignment"])
+        modules = flow_course.assignment(assignment).modules
         files = {rel: (course.source_dir / rel).read_text() for rel in modules}
         patched = margin.apply_patches(files, variant, "margin_variants.toml")
         changed = {rel for rel in files if patched[rel] != files[rel]}
@@ -98,6 +101,7 @@ def test_merge_combines_reports_of_one_configuration(margin, tiny_report):
         row["seed"] = 1
     merged = margin.merge([tiny_report, tiny_report, other], ["a.json", "a.json", "b.json"])
     assert merged["assignments"]["two_layer_net"]["summary"]["runs"] == len(TINY_VARIANTS)
+    assert merged["assignments"]["two_layer_net/modular"]["summary"]["runs"] == 1  # reference only
     assert merged["assignments"]["fc_net"]["summary"]["runs"] == 2 * len(TINY_VARIANTS)
     assert len(merged["commands"]) == 3
     other["assignments"]["fc_net"]["grade_train"]["num_epochs"] = 99

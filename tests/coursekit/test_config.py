@@ -131,6 +131,15 @@ def test_isolation_mode_is_read_and_checked(tmp_path):
         load_config(bad)
 
 
+def test_disk_budget_is_read_with_its_default(tmp_path):
+    """Is [grading] disk_mb read (256 MB when absent), and a value that is not an integer named?"""
+    assert load_config(ROOT / "course.toml").limits.disk_mb == 256
+    line = next(line for line in real_text().splitlines() if line.startswith("disk_mb"))
+    assert load_config(write(tmp_path, real_text().replace(line, ""))).limits.disk_mb == 256
+    with pytest.raises(ConfigError, match=r"'grading.disk_mb' must be an integer"):
+        load_config(write(tmp_path, real_text().replace(line, 'disk_mb = "lots"')))
+
+
 def test_points_split_into_checks_and_questions():
     """Are [points] the grader's checks and [points.questions] the notebooks' manual cells, apart?"""
     fc = load_config(ROOT / "course.toml").assignment("fc_net")
@@ -142,7 +151,7 @@ def test_points_split_into_checks_and_questions():
 @pytest.mark.parametrize("old, new, message", [
     ('default = "visible"', 'default = "sometimes"', "'assignments.fc_net.visibility.default' must be one of"),
     ('default = "visible"', 'adma = "hidden"', "visibility.adma' names no check.*Did you mean 'adam'"),
-    ("inline_question_2_answer = 2", 'inline_question_2_answer = "two"',
+    ("inline_question_2_answer = 2   # update_rules", 'inline_question_2_answer = "two"   #',
      "'assignments.fc_net.points.questions.inline_question_2_answer' must be a number"),
 ])
 def test_visibility_and_question_mistakes_are_named(tmp_path, old, new, message):
@@ -158,3 +167,50 @@ def test_visibility_falls_back_to_the_default(tmp_path):
     fc = load_config(path).assignment("fc_net")
     assert (fc.visibility_of("adam"), fc.visibility_of("relu_forward")) == ("hidden", "after_due_date")
     assert load_config(ROOT / "course.toml").assignment("two_layer_net").visibility_of("loss") == "visible"
+
+
+# --- flows: [assignments.<id>.flows.<flow>] tables over the assignment's own keys ------------
+
+def test_the_two_layer_assignment_has_both_flows():
+    """Is the committed course on the neural_net flow, with a modular table whose keys replace its own?"""
+    course = load_config(ROOT / "course.toml")
+    neural = course.assignment("two_layer_net")
+    assert neural.flow == "neural_net" and neural.flow_tables == ("modular",)
+    assert "cs231n/classifiers/neural_net.py" in neural.modules and "toy_training" in neural.points
+    modular = course.with_flow("two_layer_net", "modular").assignment("two_layer_net")
+    assert modular.flow == "modular"
+    assert "cs231n/classifiers/fc_net.py" in modular.modules and "neural_net.py" not in str(modular.modules)
+    assert modular.notebooks == ("modular/two_layer_net.ipynb",)
+    assert "two_layer_gradients" in modular.points and "toy_training" not in modular.points
+    assert dict(modular.question_points) == {"inline_question_1_answer": 2, "inline_question_2_answer": 2}
+    assert modular.thresholds == neural.thresholds  # not in the flow's table: the assignment's own
+    assert modular.where("points") == "assignments.two_layer_net.flows.modular.points"
+    assert modular.where("thresholds") == "assignments.two_layer_net.thresholds"
+    back = course.with_flow("two_layer_net", "modular").with_flow("two_layer_net", "neural_net")
+    assert back.assignment("two_layer_net").points == neural.points
+    assert course.assignment("fc_net").flow == ""
+
+
+def test_a_flow_switched_in_the_file_is_the_same_as_with_flow(tmp_path):
+    """Does `flow = "modular"` in course.toml give what Course.with_flow gives?"""
+    path = write(tmp_path, real_text().replace('flow = "neural_net"', 'flow = "modular"'))
+    in_file = load_config(path).assignment("two_layer_net")
+    switched = load_config(ROOT / "course.toml").with_flow("two_layer_net", "modular").assignment("two_layer_net")
+    assert (in_file.modules, in_file.points, in_file.grade_train) == (switched.modules, switched.points,
+                                                                       switched.grade_train)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('[assignments.two_layer_net.flows.modular.grade_train]\n', '[assignments.two_layer_net.flows.modular.grade_train]\nx = 1\n[assignments.two_layer_net.flows.modular.grading]\n',
+     "unknown key 'assignments.two_layer_net.flows.modular.grading'"),
+    ("two_layer_gradients = 4", 'two_layer_gradients = "four"',
+     "'assignments.two_layer_net.flows.modular.points.two_layer_gradients' must be an integer or a number"),
+    ('notebooks = ["modular/two_layer_net.ipynb"]', 'notebooks = "modular/two_layer_net.ipynb"',
+     "'assignments.two_layer_net.flows.modular.notebooks' must be a list"),
+])
+def test_a_mistake_in_the_inactive_flow_is_named(tmp_path, old, new, message):
+    """Is a mistake in a flow's table found while the course is on another flow, named with its table?"""
+    assert real_text().count(old) == 1
+    path = write(tmp_path, real_text().replace(old, new))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)

@@ -36,7 +36,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from coursekit.tracks.regions import stub_message
+from coursekit.tracks.regions import MODULE_LEVEL, stub_message
 from coursekit.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,9 +46,9 @@ NOTEBOOKS = [(assignment.id, name)
 CELL_TIMEOUT = 600  # seconds
 START_MARKER = "# *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
 END_MARKER = "# *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
-STUB_MESSAGE = re.compile(
-    re.escape(stub_message("SCOPE", "PLACE"))
-    .replace("SCOPE", r"(?P<scope>.+?)").replace("PLACE", r"(?P<place>.+)") + "$")
+STUB_MESSAGE = re.compile("|".join(  # a function's stub, or a notebook cell's (module level)
+    f"(?:{re.escape(stub_message(scope, 'PLACE')).replace('SCOPE', '.+?').replace('PLACE', f'(?P<place{i}>.+?)')})"
+    for i, scope in enumerate(("SCOPE", MODULE_LEVEL))) + "$")
 NAME_ERROR = re.compile(r"name '(?P<name>\w+)' is not defined")
 
 
@@ -131,7 +131,7 @@ def allowed(error, meta, folder: Path, name: str, student_names: set[str]) -> st
         match = STUB_MESSAGE.match(error.evalue)
         if not match:
             return "not the skeleton's stub message"
-        place = match["place"]
+        place = match["place0"] or match["place1"]
         if place.startswith(name) or (folder / place).is_file():
             return None
         return f"the stub names {place!r}, which is neither this notebook nor a release module"
@@ -180,7 +180,7 @@ def test_rules_tell_stub_from_other_errors(tmp_path):
     stub = stub_message("affine_forward", "cs231n/layers.py")
     allowed_cases = [
         (error("NotImplementedError", stub), given_cell),
-        (error("NotImplementedError", stub_message("module level", "nb.ipynb cell 'tune'")),
+        (error("NotImplementedError", stub_message(MODULE_LEVEL, "nb.ipynb, cell 'tune'")),
          {"solution": True}),
         (error("NameError", "name 'best_net' is not defined"), given_cell),
         (error("AssertionError", ""), test_cell),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import analytic
 from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, first_failure, gradient_case,
                      hidden_build,
                      reference, rng_for)
@@ -44,12 +45,9 @@ def backward_check(name, function, forward, title, hint, args, inputs, grads, wr
                    against_reference=True, forward_returns=(None, None)):
     """Gradients of ``function`` against numeric ones of ``forward`` for each input in ``wrt``."""
     check = _check(name, function, title, hint)
-    if function == forward:  # a loss that returns its own gradient, like softmax_loss
-        spec = {"target": f"{LAYERS}:{forward}", "args": args, "returns": grads}
-    else:
-        back = {"target": f"{LAYERS}:{function}", "dout": "dout", "returns": grads}
-        spec = {"target": f"{LAYERS}:{forward}", "args": args, "returns": list(forward_returns),
-                "backward": back}
+    if forward != name:  # judged against its own forward pass: a wrong forward explains a failure
+        check.after = (forward,)
+    spec = _gradient_spec(function, forward, args, grads, forward_returns)
     grad_task = check.add_task("analytic", "call", spec, inputs)
     grid_spec = {"target": f"{LAYERS}:{forward}", "args": args, "pick": 0, "h": GRAD_STEP, "wrt": wrt}
     grid_task = check.add_task("numeric", "grid", grid_spec, inputs)
@@ -65,6 +63,33 @@ def backward_check(name, function, forward, title, hint, args, inputs, grads, wr
     return check
 
 
+def _gradient_spec(function, forward, args, grads, forward_returns=(None, None)):
+    """The ``call`` spec that returns ``function``'s gradients: the forward pass, then its cache
+    to the backward pass (or one call, for a loss that returns its own gradient)."""
+    if function == forward:  # a loss that returns its own gradient, like softmax_loss
+        return {"target": f"{LAYERS}:{forward}", "args": args, "returns": grads}
+    back = {"target": f"{LAYERS}:{function}", "dout": "dout", "returns": grads}
+    return {"target": f"{LAYERS}:{forward}", "args": args, "returns": list(forward_returns), "backward": back}
+
+
+def require_derived(check, forward, args, large, grads, wrt, forward_returns=(None, None), expected=None):
+    """Hidden build: ``check``'s gradients must be derived, not numeric, on the inputs ``large()``
+    makes (see :mod:`.analytic`); ``expected`` defaults to the solution's gradients."""
+    if not hidden_build():
+        return
+    inputs = large()
+    grad = _gradient_spec(check.function, forward, args, grads, forward_returns)
+    keys = {"d" + arg: inputs[arg].shape for arg in wrt}
+    if expected is None:
+        expected = {key: value for key, value in reference("call", grad, inputs).items() if key in keys}
+    own = check.function == forward  # no separate forward pass to time: the harness's softmax instead
+    analytic.require_derived(check, grad=grad, inputs=inputs, small=check.tasks[0], watch=[f"{LAYERS}:{forward}"],
+                             forward="a softmax of the same scores" if own else forward, keys=keys,
+                             expected=expected, calibrate="x" if own else None,
+                             base=None if own else {"target": f"{LAYERS}:{forward}", "args": args,
+                                                    "returns": [None, None]})
+
+
 def _away_from_zero(rng, shape):
     """Values with |x| >= 0.1, so no centred difference straddles the ReLU's kink."""
     return np.sign(rng.standard_normal(shape)) * (0.1 + np.abs(rng.standard_normal(shape)))
@@ -75,14 +100,19 @@ def affine_checks():
     x, w, b = rng.standard_normal((3, 2, 4)), rng.standard_normal((8, 5)), rng.standard_normal(5)
     inputs = {"x": x, "w": w, "b": b, "dout": rng.standard_normal((3, 5))}
     args = [{"a": "x"}, {"a": "w"}, {"a": "b"}]
+    backward = backward_check("affine_backward", "affine_backward", "affine_forward", "Affine layer: backward",
+                              "Each gradient has the shape of what it differentiates: let the shapes pick the matrix "
+                              "products; dx returns to x's original shape and db gathers dout over the N examples.",
+                              args, inputs, ["dx", "dw", "db"], ["x", "w", "b"])
+    # 51,010 entries; shapes whose matrix products stay on one BLAS thread in the parent
+    require_derived(backward, "affine_forward", args, lambda: {
+        "x": rng.standard_normal((500, 4, 25)), "w": rng.standard_normal((100, 10)) / 10,
+        "b": rng.standard_normal(10), "dout": rng.standard_normal((500, 10))}, ["dx", "dw", "db"], ["x", "w", "b"])
     return [
         forward_check("affine_forward", "affine_forward", "Affine layer: forward",
                       "Flatten each example into one row of D values first; then it is a matrix product plus the bias.",
                       [("x of shape (3, 2, 4)", args, inputs, ["out", None], ["out"], {})]),
-        backward_check("affine_backward", "affine_backward", "affine_forward", "Affine layer: backward",
-                       "Each gradient has the shape of what it differentiates: let the shapes pick the matrix products; "
-                       "dx returns to x's original shape and db gathers dout over the N examples.",
-                       args, inputs, ["dx", "dw", "db"], ["x", "w", "b"]),
+        backward,
     ]
 
 
@@ -90,11 +120,13 @@ def relu_checks():
     rng = rng_for("relu")
     inputs = {"x": _away_from_zero(rng, (4, 6)), "dout": rng.standard_normal((4, 6))}
     args = [{"a": "x"}]
+    backward = backward_check("relu_backward", "relu_backward", "relu_forward", "ReLU: backward",
+                              "dout passes where x > 0 and is zero elsewhere.", args, inputs, "dx", ["x"])
+    require_derived(backward, "relu_forward", args, lambda: _elementwise_large(rng), "dx", ["x"])
     return [
         forward_check("relu_forward", "relu_forward", "ReLU: forward", "ReLU acts on each entry on its own: positive values pass, the others become 0.",
                       [("x of shape (4, 6)", args, inputs, ["out", None], ["out"], {})]),
-        backward_check("relu_backward", "relu_backward", "relu_forward", "ReLU: backward",
-                       "dout passes where x > 0 and is zero elsewhere.", args, inputs, "dx", ["x"]),
+        backward,
     ]
 
 
@@ -115,6 +147,9 @@ def softmax_check():
     for key in ("loss", "dx"):
         label = f"scores around 1000 (numeric stability): {key}"
         check.add_case(label, compare_case(label, task, key, expected[key]))
+    require_derived(check, "softmax_loss", [{"a": "x"}, {"a": "y"}],
+                    lambda: {"x": rng.standard_normal((30, 2000)) * 2, "y": rng.integers(0, 2000, 30)},
+                    ["loss", "dx"], ["x"])
     return [check]
 
 
@@ -153,7 +188,17 @@ def batchnorm_checks():
                             ["dx", "dgamma", "dbeta"], ["x", "gamma", "beta"])
              for name, title in (("batchnorm_backward", "Batch normalization: backward"),
                                  ("batchnorm_backward_alt", "Batch normalization: simplified backward"))]
+    large = _norm_large(rng, 3, 5) if hidden_build() else {}  # one input for both backward passes
+    for back in backs:
+        require_derived(back, "batchnorm_forward", args, lambda: large, ["dx", "dgamma", "dbeta"],
+                        ["x", "gamma", "beta"])
     return [forward, *backs]
+
+
+def _norm_large(rng, scale, shift, shape=(600, 100)):
+    """Large inputs of a normalization layer's backward pass: x, gamma, beta and dout."""
+    return {"x": scale * rng.standard_normal(shape) + shift, "gamma": rng.standard_normal(shape[1]) + 1,
+            "beta": rng.standard_normal(shape[1]), "dout": rng.standard_normal(shape)}
 
 
 def layernorm_checks():
@@ -162,14 +207,17 @@ def layernorm_checks():
     inputs = {"x": 2 * rng.standard_normal((N, D)) - 1, "gamma": rng.standard_normal(D) + 1,
               "beta": rng.standard_normal(D), "dout": rng.standard_normal((N, D))}
     args = [{"a": "x"}, {"a": "gamma"}, {"a": "beta"}, {"d": {"eps": 1e-5}}]
+    backward = backward_check("layernorm_backward", "layernorm_backward", "layernorm_forward",
+                              "Layer normalization: backward",
+                              "batchnorm_backward_alt's formula with the means over axis=1; dgamma and dbeta sum over N.",
+                              args, inputs, ["dx", "dgamma", "dbeta"], ["x", "gamma", "beta"])
+    require_derived(backward, "layernorm_forward", args, lambda: _norm_large(rng, 2, -1),
+                    ["dx", "dgamma", "dbeta"], ["x", "gamma", "beta"])
     return [
         forward_check("layernorm_forward", "layernorm_forward", "Layer normalization: forward",
                       "Batch norm's training branch with statistics over the features (axis=1).",
                       [("x of shape (5, 6)", args, inputs, ["out", None], ["out"], {})]),
-        backward_check("layernorm_backward", "layernorm_backward", "layernorm_forward",
-                       "Layer normalization: backward",
-                       "batchnorm_backward_alt's formula with the means over axis=1; dgamma and dbeta sum over N.",
-                       args, inputs, ["dx", "dgamma", "dbeta"], ["x", "gamma", "beta"]),
+        backward,
     ]
 
 
@@ -202,7 +250,21 @@ def dropout_checks():
     label, gradient = backward.cases[index]
     mask = custom_case(label, task, _dropout_mask_judge(label, back_inputs["x"], p))
     backward.cases[index] = (label, first_failure(mask, gradient, public=not hidden_build()))
+    require_derived(backward, "dropout_forward", [{"a": "x"}, {"d": {"mode": "train", "p": p, "seed": 123}}],
+                    lambda: _elementwise_large(rng), "dx", ["x"], forward_returns=("out", None),
+                    expected=_dropout_gradient)  # any mask is right: the one of the student's own forward pass
     return [check, backward]
+
+
+def _elementwise_large(rng, shape=(300, 200)):
+    """A large x (|x| >= 0.1) and dout for an elementwise layer's backward pass."""
+    return {"x": _away_from_zero(rng, shape), "dout": rng.standard_normal(shape)}
+
+
+def _dropout_gradient(outputs, inputs):
+    """dx of a dropout whose forward pass returned ``out``: dout times the mask, out / x."""
+    x = inputs["x"]
+    return {"dx": inputs["dout"] * np.asarray(outputs["out"], dtype=np.float64).reshape(x.shape) / x}
 
 
 def _dropout_mask_judge(label, x, p):
@@ -247,7 +309,7 @@ def _dropout_judge(label, x, p, mode):
         if abs(kept - p) > DROPOUT_KEEP_TOL:
             return CaseResult(label, False, f"{kept:.3f} of the units were kept, expected about p = {p}")
         if mean_error > DROPOUT_MEAN_RTOL:
-            return CaseResult(label, False, f"mean of out {out.mean():.3f} vs mean of x {x.mean():.3f}: "
+            return CaseResult(label, False, f"the mean of out is {mean_error:.0%} away from the mean of x: "
                               "inverted dropout divides the kept units by p", mean_error)
         return CaseResult(label, True, rel_error=mean_error)
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import analytic
 from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, fetch, first_failure, gradient_case,
-                     reference, rng_for, squeezable)
+                     hidden_build, reference, rng_for, squeezable)
 
 FC_CLASS = "cs231n.classifiers.fc_net:FullyConnectedNet"
 FC_FILE = "cs231n/classifiers/fc_net.py"
@@ -16,6 +17,15 @@ N, D, C, HIDDEN = 6, 5, 4, [7, 6]
 OPTIM_DW_SCALE = 1e-2
 DROPOUT_SEED = 123
 BN_WARMUP_STEPS = 10  # training passes that give the test-mode cases their running averages
+# The layer checks of the code FullyConnectedNet.loss runs in CONFIGS: when they fail, they
+# can explain a failure of the net's checks.
+FORWARD_CHECKS = ("affine_forward", "relu_forward", "batchnorm_forward", "layernorm_forward",
+                  "dropout_forward", "softmax_loss")
+BACKWARD_CHECKS = ("affine_backward", "relu_backward", "batchnorm_backward", "layernorm_backward",
+                   "dropout_backward", "softmax_loss")
+LARGE_N, LARGE_DIMS = 20, [100, 250, 100, 10]  # the large-input gradient case: 51,360 parameters (one BLAS thread)
+LAYER_FORWARDS = [f"cs231n.layers:{name}" for name in ("affine_forward", "relu_forward", "batchnorm_forward",
+                                                       "layernorm_forward", "dropout_forward", "softmax_loss")]
 
 # (label, normalization, dropout_keep_ratio, reg)
 CONFIGS = [("no normalization, reg = 0", None, 1.0, 0.0),
@@ -33,8 +43,7 @@ def param_names(normalization, layers=len(HIDDEN) + 1):
     return names
 
 
-def random_params(rng, normalization, scale=0.5):
-    dims = [D, *HIDDEN, C]
+def random_params(rng, normalization, scale=0.5, dims=(D, *HIDDEN, C)):
     params = {}
     for i in range(1, len(dims)):
         params[f"W{i}"] = rng.standard_normal((dims[i - 1], dims[i])) * scale
@@ -100,6 +109,7 @@ def fc_loss_check() -> Check:
     check = Check("fc_loss", "FullyConnectedNet: forward pass and loss", "FullyConnectedNet.loss", FC_FILE,
                   "{affine - [norm] - relu - [dropout]} x (L - 1) - affine - softmax; the loss adds "
                   "0.5 * reg * sum(W**2) for every W. Test mode (y is None) returns the scores.")
+    check.after = FORWARD_CHECKS
     for index, (label, normalization, keep, reg) in enumerate(CONFIGS):
         rng = rng_for(f"fc_loss{index}")
         inputs = _loss_inputs(rng, normalization, keep)
@@ -170,6 +180,7 @@ def fc_gradients_check() -> Check:
     check = Check("fc_gradients", "FullyConnectedNet: gradients (numeric gradient check)",
                   "FullyConnectedNet.loss", FC_FILE,
                   "Backpropagate through every layer in reverse order and add reg * W to each dW.")
+    check.after = (*BACKWARD_CHECKS, "fc_loss")
     for index, (label, normalization, keep, reg) in enumerate(CONFIGS):
         # With dropout there is no reference gradient (any mask is right): the numeric gradient
         # alone judges, and random inputs can put a ReLU kink within h of a point (seen once in
@@ -197,7 +208,29 @@ def fc_gradients_check() -> Check:
             if not all(np.allclose(dropped[f"grad_{k}"], v, rtol=1e-9, atol=0) for k, v in without.items()):
                 judges.append(("dropout", _not_without_dropout(label, grad_task, without)))  # where inputs tell
         check.add_case(label, _all_of(label, judges))
+    if hidden_build():
+        _require_derived(check)
     return check
+
+
+def _require_derived(check: Check) -> None:
+    """FullyConnectedNet.loss must backpropagate, not differentiate itself numerically: on a net
+    of 51,360 parameters (see :mod:`.analytic`), against the solution's gradients."""
+    rng = rng_for("fc_gradients-large")
+    params = random_params(rng, None, scale=0.1, dims=LARGE_DIMS)
+    inputs = {"X": rng.standard_normal((LARGE_N, LARGE_DIMS[0])), "y": rng.integers(0, LARGE_DIMS[-1], LARGE_N),
+              **{f"param_{k}": v for k, v in params.items()}}
+    init = net_init(None, 1.0, 0.1)
+    init["args"] = [LARGE_DIMS[1:-1]]
+    init["kwargs"].update(input_dim=LARGE_DIMS[0], num_classes=LARGE_DIMS[-1])
+    names = sorted(params)
+    grad = {"init": init, "method": "loss", "args": [{"a": "X"}, {"a": "y"}],
+            "returns": ["loss", {"prefix": "grad_", "keys": names}]}
+    keys = {f"grad_{k}": params[k].shape for k in names}
+    expected = {k: v for k, v in reference("call", grad, inputs).items() if k in keys}
+    analytic.require_derived(check, grad=grad, inputs=inputs, small=check.tasks[0], watch=[f"{FC_CLASS}.loss", *LAYER_FORWARDS],
+                             forward="its forward pass loss(X)", keys=keys, expected=expected,
+                             base={"init": init, "method": "loss", "args": [{"a": "X"}], "returns": "scores"})
 
 
 def _not_without_dropout(label, task_id, plain: dict[str, np.ndarray]):

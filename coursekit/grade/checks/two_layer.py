@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, gradient_case,
-                     reference, rng_for)
+from . import analytic
+from .base import (Check, CaseResult, add_gradient_cases, compare_case, custom_case, hidden_build,
+                   reference, rng_for)
 
 CLASS = "cs231n.classifiers.neural_net:TwoLayerNet"
 FILE = "cs231n/classifiers/neural_net.py"
@@ -13,6 +14,7 @@ MINIBATCH_ITERS = 20  # iterations watched to see that each draws a new minibatc
 N, D, H, C = 6, 5, 8, 4
 PARAMS = ("W1", "b1", "W2", "b2")
 STABILITY_OFFSET = 1000.0  # added to b2: np.exp(1000) overflows, so the softmax must be shifted
+LARGE_N, LARGE_D, LARGE_H, LARGE_C = 20, 100, 500, 10  # the large-input gradient case: 55,510 parameters
 
 
 def _inputs(name):
@@ -60,6 +62,7 @@ def loss_check() -> Check:
     check = Check("loss", "TwoLayerNet: softmax loss with L2 regularization", "TwoLayerNet.loss", FILE,
                   "Data loss: mean of -log softmax(scores)[y]; add reg * (sum(W1**2) + sum(W2**2)), "
                   "without a factor 0.5.")
+    check.after = ("scores",)
     inputs = _inputs("loss")
     # A common offset of STABILITY_OFFSET on every score: np.exp overflows without a max
     # shift, and the gaps within a row stay small, so a shift is enough in float64.
@@ -79,28 +82,43 @@ def gradients_check() -> Check:
     check = Check("gradients", "TwoLayerNet: gradients (numeric gradient check)", "TwoLayerNet.loss", FILE,
                   "Backpropagate the softmax through W2, the ReLU and W1; the regularization adds "
                   "2 * reg * W to each dW.")
+    check.after = ("scores", "loss")
     for reg in (0.0, 0.05):
         inputs = _inputs(f"gradients{reg}")
         spec = {"init": _init(), "method": "loss", "args": [{"a": "X"}, {"a": "y"}], "kwargs": {"reg": reg},
                 "returns": ["loss", {"prefix": "grad_", "keys": list(PARAMS)}]}
-        grad_task = check.add_task(f"reg{reg}analytic", "call", spec, inputs)
-        grid_task = check.add_task(f"reg{reg}numeric", "grid",
-                                   {**spec, "pick": 0, "h": GRAD_STEP, "wrt": [f"param_{k}" for k in PARAMS]},
-                                   inputs)
-        expected = reference("call", spec, inputs)
-        for name in PARAMS:
-            label = f"d{name} with reg = {reg}"
-            check.add_case(label, gradient_case(label, grad_task, f"grad_{name}", grid_task, f"param_{name}",
-                                                inputs[f"param_{name}"].shape, None, expected[f"grad_{name}"],
-                                                "TwoLayerNet.loss forward pass"))
+        grad_task, _ = add_gradient_cases(check, f"reg{reg}", spec, inputs, PARAMS, "TwoLayerNet.loss forward pass",
+                                          f" with reg = {reg}")
     check.add_shape_case([(grad_task, f"grad_{k}", inputs[f"param_{k}"].shape) for k in PARAMS])
+    if hidden_build():
+        _require_derived(check)
     return check
+
+
+def _require_derived(check: Check) -> None:
+    """TwoLayerNet.loss must backpropagate, not differentiate itself numerically: on a net of
+    55,510 parameters (see :mod:`.analytic`), against the solution's gradients."""
+    rng = rng_for("gradients-large")
+    inputs = {"X": rng.standard_normal((LARGE_N, LARGE_D)), "y": rng.integers(0, LARGE_C, LARGE_N),
+              "param_W1": rng.standard_normal((LARGE_D, LARGE_H)) / np.sqrt(LARGE_D),
+              "param_b1": 0.1 * rng.standard_normal(LARGE_H),
+              "param_W2": rng.standard_normal((LARGE_H, LARGE_C)) / np.sqrt(LARGE_H),
+              "param_b2": 0.1 * rng.standard_normal(LARGE_C)}
+    init = {**_init(), "args": [LARGE_D, LARGE_H, LARGE_C]}
+    grad = {"init": init, "method": "loss", "args": [{"a": "X"}, {"a": "y"}], "kwargs": {"reg": 0.05},
+            "returns": ["loss", {"prefix": "grad_", "keys": list(PARAMS)}]}
+    keys = {f"grad_{k}": inputs[f"param_{k}"].shape for k in PARAMS}
+    expected = {k: v for k, v in reference("call", grad, inputs).items() if k in keys}
+    analytic.require_derived(check, grad=grad, inputs=inputs, small=check.tasks[0], watch=[f"{CLASS}.loss"],
+                             forward="its forward pass loss(X)", keys=keys, expected=expected,
+                             base={"init": init, "method": "loss", "args": [{"a": "X"}], "returns": "scores"})
 
 
 def toy_training_check() -> Check:
     check = Check("toy_training", "TwoLayerNet: training on a toy problem", "TwoLayerNet.train", FILE,
                   "Each iteration: draw a fresh random minibatch, get the loss and gradients on it, and move "
                   "every parameter a small step against its gradient.")
+    check.after = ("loss", "gradients")
     rng = rng_for("toy_training", public=True)  # a toy problem known to converge; the loss is
     # recomputed from the returned weights, so recorded numbers are no help
     inputs = {"X": 10 * rng.standard_normal((5, 4)), "y": np.array([0, 1, 2, 2, 1])}
@@ -151,6 +169,7 @@ def toy_training_check() -> Check:
 def predict_check() -> Check:
     check = Check("predict", "TwoLayerNet: predict", "TwoLayerNet.predict", FILE,
                   "Return the argmax over classes of the scores, an array of shape (N,).")
+    check.after = ("scores",)
     inputs = _inputs("predict")
     inputs["X"] = 3 * rng_for("predict-X").standard_normal((40, D))
     spec = {"init": _init(), "method": "predict", "args": [{"a": "X"}], "returns": "y_pred"}

@@ -6,8 +6,8 @@ check, the student's outputs, and the solution's outputs (computed lazily in the
 Rules match observed outputs only: ratios to the reference, shapes, non-finite values, or
 a known wrong formula recomputed here from the same inputs.  They never read source text.
 
-Modules: :mod:`.evidence` (what a rule sees), :mod:`.nets`, :mod:`.layers`, :mod:`.optim`
-(the predicates), :mod:`.rules` (the table).
+Modules: :mod:`.evidence` (what a rule sees), :mod:`.nets`, :mod:`.layers`, :mod:`.optim`,
+:mod:`.numeric` (the predicates), :mod:`.rules` (the table).
 """
 from __future__ import annotations
 

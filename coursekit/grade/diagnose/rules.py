@@ -11,12 +11,15 @@ from .nets import (bn_param_shared, init_biases, init_norm_last, init_unscaled, 
     no_hidden_relu, no_max_shift, no_relu_gate, only_dropout_fails, predict_axis, predict_scores, reg_biases,
     reg_grad_ratio, reg_loss_ratio, relu_on_scores, same_minibatch, scaled_by_n,
     step_shrinks_every_iteration)
+from .numeric import numeric_gradient
 from .optim import (state_not_stored, update_is)
 
 SHAPE_CHECKS = ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
                 "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward",
                 "layernorm_backward", "dropout_backward", "scores", "gradients", "predict", "fc_init",
                 "sgd_momentum", "rmsprop", "adam")
+BACKWARD_CHECKS = ("affine_backward", "relu_backward", "softmax_loss", "batchnorm_backward",
+                   "batchnorm_backward_alt", "layernorm_backward", "dropout_backward")
 
 RULES = [
     # two-layer net
@@ -114,6 +117,9 @@ RULES = [
     Rule("dropout-grad-unscaled", ("dropout_backward",), "your dropout gradient is p times too small: "
          "the gradient flows through the same mask as the forward pass, divided by p too",
          dropout_backward_unscaled),
+    Rule("numeric-gradient", BACKWARD_CHECKS, "your gradient is computed numerically, by finite differences "
+         "of the forward pass: derive dx (and every other gradient) analytically with the chain rule; a numeric "
+         "gradient is what the checker uses, not what the assignment asks for", numeric_gradient),
     Rule("keepdims-shape", SHAPE_CHECKS, "your values are right, but an array has an extra axis of length "
          "1 (for example (1, M) instead of (M,), as np.sum(..., keepdims=True) gives): return the shape "
          "the docstring gives, e.g. with np.sum(dout, axis=0)", keepdims_shape),
@@ -131,6 +137,11 @@ RULES = [
          "using it", update_is(late_t=True)),
     Rule("adam-no-bias-correction", ("adam",), "your Adam steps match an update without bias correction: "
          "divide m by (1 - beta1**t) and v by (1 - beta2**t)", update_is(corrected=False)),
+    # TwoLayerNet.loss and FullyConnectedNet.loss
+    Rule("numeric-net-gradient", ("gradients", "fc_gradients"), "your loss computes grads numerically, by "
+         "finite differences of the forward pass (in the loss itself or in a layer's backward function it calls): "
+         "backpropagate analytically, from the scores back through every layer; a numeric gradient is what the "
+         "checker uses, not what the assignment asks for", numeric_gradient),
     # FullyConnectedNet.loss
     Rule("fc-dropout-backward", ("fc_gradients",), "your gradients are right without dropout and wrong with "
          "it: pass the gradient back through dropout_backward for every hidden layer", only_dropout_fails),

@@ -4,8 +4,12 @@ cgroup v2 (one unified hierarchy with ``memory.max``, ``pids.max``, ``cgroup.kil
 used where ``/sys/fs/cgroup`` is one; else cgroup v1's ``memory`` and ``pids``
 controllers (and ``freezer``, to stop a re-forking tree before killing it).  Every
 controller that cannot be used (read-only cgroupfs in a container, not root) is left out
-and :attr:`Cgroup.applied` says what is in force.  :meth:`Cgroup.kill` kills every
-process in it until none is left; :meth:`Cgroup.remove` deletes the folders.
+and :attr:`Cgroup.applied` says what is in force; :meth:`Cgroup.missing` says which of the
+limits a grade needs (memory and processes of the whole tree) are not.  :meth:`Cgroup.kill`
+kills every process in it until none is left; :meth:`Cgroup.remove` deletes the folders.
+
+A cgroup is named after its grader (``coursekit-<pid>-<start time>-<random>``): :func:`sweep`
+freezes, kills and removes the cgroups of graders that are gone, empty or not.
 """
 from __future__ import annotations
 
@@ -16,7 +20,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...errors import IsolationError
+from . import isolation
+from .owners import Owner
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+V1_CONTROLLERS = ("memory", "pids", "freezer")
+NO_CGROUP_FIX = (
+    "Enable them: run the grader as root with /sys/fs/cgroup writable (in a container, a writable, private "
+    "cgroup namespace: docker run --cgroupns=private with the cgroup mount read-write), or in a delegated "
+    "cgroup v2 subtree (systemd-run --scope -p Delegate=yes ...) with {env} set to it. Or accept the "
+    "risk on purpose with --insecure (isolation = \"degraded\" under [grading], as root): student code "
+    "then runs under a spare uid of its own with RLIMIT_NPROC, the grader's watch kills a tree that holds "
+    "more than memory_mb or reaches max_processes, and the report lists what was missing.")
 KILL_ROUNDS = 50  # passes over cgroup.procs before giving up on a process that keeps forking
 KILL_PAUSE = 0.02  # seconds between passes
 MB = 2**20
@@ -38,7 +54,7 @@ class Cgroup:
     def create(cls, memory_mb: int, max_processes: int, root: Path = CGROUP_ROOT) -> "Cgroup":
         """A fresh cgroup with the memory and process limits; controllers that fail are recorded."""
         group = cls()
-        name = f"coursekit-{os.getpid()}-{secrets.token_hex(4)}"
+        name = f"coursekit-{Owner.me().tag}-{secrets.token_hex(4)}"
         if (root / "cgroup.controllers").is_file():
             group.version = 2
             group._make(root / name, {"memory.max": memory_mb * MB, "memory.swap.max": 0,
@@ -51,8 +67,14 @@ class Cgroup:
             group._make(root / "freezer" / name, {})
         return group
 
+    def missing(self) -> list[str]:
+        """What a grade needs and this cgroup lacks: a memory and a process limit on the whole tree."""
+        keys = {key.split(" = ")[0] for key in self.applied}
+        needs = {"memory limit of the whole process tree": ("memory.max", "memory.limit_in_bytes"),
+                 "process limit of the whole process tree": ("pids.max",)}
+        return [what for what, names in needs.items() if not keys & set(names)]
+
     def _make(self, folder: Path, limits: dict[str, int]) -> None:
-        _sweep(folder.parent)
         try:
             folder.mkdir()
         except OSError as err:
@@ -145,16 +167,56 @@ def _write_quietly(path: Path, text: str) -> None:
         pass
 
 
-def _sweep(parent: Path) -> None:
-    """Remove empty cgroups left by graders that were killed (their pid, in the name, is gone)."""
-    try:
-        entries = list(parent.glob("coursekit-*-*"))
-    except OSError:
-        return
-    for folder in entries:
+def sweep(root: Path = CGROUP_ROOT) -> int:
+    """Freeze, kill and remove the kit's cgroups whose grader is gone (SIGKILLed, say), with
+    whatever still runs in them; returns how many were removed."""
+    parents = [root] if (root / "cgroup.controllers").is_file() else [root / c for c in V1_CONTROLLERS]
+    stale: dict[str, list[Path]] = {}
+    for parent in parents:
         try:
-            owner = int(folder.name.split("-")[1])
-            if not Path(f"/proc/{owner}").exists() and not (folder / "cgroup.procs").read_text().strip():
-                folder.rmdir()
-        except (OSError, ValueError, IndexError):
+            entries = list(parent.glob("coursekit-*"))
+        except OSError:
             continue
+        for folder in entries:
+            owner = Owner.from_tag(folder.name[len("coursekit-"):].rsplit("-", 1)[0])
+            if owner is not None and not owner.alive() and folder.is_dir():
+                stale.setdefault(folder.name, []).append(folder)
+    for folders in stale.values():
+        group = Cgroup(folders=folders, version=2 if parents == [root] else 1)
+        group.remove()
+    return len(stale)
+
+
+def probe(memory_mb: int, max_processes: int) -> tuple[list[str], list[str]]:
+    """(what a grade needs and the cgroups here lack, why) from a cgroup made and removed at once.
+    A hierarchy that worked once is not probed again by this process (each child's own cgroup is
+    still checked before it starts: a hierarchy that stops working still refuses)."""
+    root = isolation.cgroup_root()
+    if root in _WORKED:
+        return [], []
+    group = Cgroup.create(memory_mb, max_processes, root=root)
+    gaps, failed = group.missing(), group.failed
+    group.remove()
+    if not gaps:
+        _WORKED.add(root)
+    return gaps, failed
+
+
+_WORKED: set[Path] = set()  # cgroup hierarchies where probe() found every limit a grade needs
+
+
+def require_default_isolation() -> None:
+    """An IsolationError unless the default mode can grade here: bubblewrap runs and cgroups limit the
+    tree (Gradescope's run_autograder chooses the degraded mode on purpose when this fails)."""
+    isolation.require_bwrap()
+    gaps, failed = probe(64, 8)
+    if gaps:
+        raise IsolationError(no_cgroup_message(gaps, failed))
+
+
+def no_cgroup_message(gaps: list[str], failed: list[str]) -> str:
+    """The one paragraph of the refusal to grade without cgroup limits."""
+    detail = "; ".join(failed) or "no cgroup hierarchy found"
+    return (f"The grader refuses to run student code without cgroup limits on its whole process tree: no "
+            f"{' and no '.join(gaps)} at {isolation.cgroup_root()} ({detail}). "
+            + NO_CGROUP_FIX.format(env=isolation.ENV_CGROUP_ROOT))

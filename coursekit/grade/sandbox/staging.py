@@ -1,53 +1,45 @@
 """Staging a child's run folder: the submission's Python files, its owner, its environment.
 
-Everything here treats the submission as hostile: the walk never follows a symlink, copies
-regular ``.py`` files only (a folder named ``x.py`` is skipped), and stops after
-:data:`MAX_TREE_ENTRIES` entries or :data:`MAX_TREE_DEPTH` levels.
+Everything here treats the submission as hostile: it is read through :mod:`.paths` only (no
+component is opened through a link, and a link that leaves the submission is never
+followed), regular ``.py`` files only (a folder named ``x.py`` is skipped), and the walk stops
+after :data:`~.paths.MAX_TREE_ENTRIES` entries or :data:`~.paths.MAX_TREE_DEPTH` levels.
 """
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-MAX_TREE_ENTRIES = 10_000  # files and folders of a submission looked at when staging it
-MAX_TREE_DEPTH = 20
+from .paths import Refused, copy_python_files
+
 ENV_KEEP = ("PATH", "LANG", "LC_ALL")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def copy_package(submission: Path, run_dir: Path) -> None:
-    """The submission's Python files only (no notebooks, no saved models, no links).
+def copy_package(submission: Path, run_dir: Path, skip=lambda path: False) -> list[Refused]:
+    """Copy the submission's Python files (no notebooks, no saved models) into ``run_dir``.
 
-    Walks at most MAX_TREE_ENTRIES entries and MAX_TREE_DEPTH levels, never follows a
-    symlink, and copies regular files only (a folder named ``x.py`` is skipped).
+    Links inside the submission are followed, links that leave it are not: those, and the
+    files too large to copy, are returned.  Hidden files and folders, and what ``skip(path)``
+    names, are left out.
     """
-    seen = 0
-    for dirpath, dirnames, filenames in os.walk(submission, followlinks=False):
-        rel_dir = Path(dirpath).relative_to(submission)
-        depth = len(rel_dir.parts)
-        dirnames[:] = [] if depth >= MAX_TREE_DEPTH else sorted(d for d in dirnames if not d.startswith("."))
-        seen += len(dirnames) + len(filenames)
-        if seen > MAX_TREE_ENTRIES:
-            break
-        for name in filenames:
-            path = Path(dirpath) / name
-            if not name.endswith(".py") or name.startswith(".") or path.is_symlink() or not path.is_file():
+    return copy_python_files(submission, run_dir, skip)
+
+
+def chown_tree(folder: Path, gid: int) -> None:
+    """A grade's folder readable by the grade's group only: root-owned, group ``gid``, folders 0750,
+    files 0640.  The children of the grade (spare uids in that group) may read it, not change it
+    or its modes; other students' children (other groups) cannot enter it.  Links are left as
+    they are (never followed).  A grader that is not root cannot give files away: 0700 / 0600."""
+    root = os.geteuid() == 0
+    for dirpath, _, files in os.walk(folder):  # every real folder is a dirpath once; links are not walked
+        for path in [dirpath, *(os.path.join(dirpath, name) for name in files)]:
+            if os.path.islink(path):
                 continue
-            (run_dir / rel_dir).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, run_dir / rel_dir / name)
-
-
-def chown_tree(folder: Path, uid: int) -> None:
-    """Degraded mode: the run folder readable by the spare uid; its parent only passable."""
-    for dirpath, _, files in os.walk(folder):
-        os.chown(dirpath, 0, 0)
-        os.chmod(dirpath, 0o755)
-        for name in files:
-            os.chown(os.path.join(dirpath, name), 0, 0)
-            os.chmod(os.path.join(dirpath, name), 0o644)
-    os.chown(folder, uid, uid)  # its working folder; the staged files stay root's
-    os.chmod(folder.parent, 0o711)  # the child may pass through the root, not list it
+            is_dir = os.path.isdir(path)
+            if root:
+                os.chown(path, 0, gid, follow_symlinks=False)
+            os.chmod(path, (0o750 if is_dir else 0o640) if root else (0o700 if is_dir else 0o600))
 
 
 def child_env(home: str, threads: int) -> dict[str, str]:

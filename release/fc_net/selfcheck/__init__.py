@@ -28,13 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .checks import base, combine
 from .sandbox.parent import Outcome
+from .sandbox.paths import Tree, copy_python_files
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = "public_cases.json"
@@ -91,6 +92,7 @@ class SelfCheck:
 
     assignment: str
     results: list[CheckResult]
+    notes: list[str] = field(default_factory=list)  # links in the folder that neither reads
 
     @property
     def passed(self) -> bool:
@@ -100,6 +102,7 @@ class SelfCheck:
         here = [result for result in self.results if result.runs_here]
         done = sum(result.passed for result in here)
         lines = [f"Self-check of {self.assignment}: the grader's public cases, judged as the grader judges them."]
+        lines += [f"NOTE {note}" for note in self.notes]
         lines += [result.text() for result in self.results]
         lines.append(f"{done} of {len(here)} checks pass their public cases. The grader also runs "
                      "hidden cases and the CIFAR-10 checks.")
@@ -140,7 +143,8 @@ def check(*names: str, folder: str | os.PathLike | None = None) -> SelfCheck:
     chosen = [c for c in checks if not names or c["name"] in names]
     tasks = [task for c in chosen for task in c["tasks"]]
     outcomes = run_tasks(folder, tasks, arrays, float(manifest["task_seconds"]))
-    return SelfCheck(manifest["assignment"], [judge_check(c, arrays, outcomes) for c in chosen])
+    return SelfCheck(manifest["assignment"], [judge_check(c, arrays, outcomes) for c in chosen],
+                     links_not_read(folder))
 
 
 def build_judge(case: dict, arrays: dict[str, np.ndarray]):
@@ -253,13 +257,23 @@ def _outcome(event: dict, path: Path) -> Outcome:
 
 
 def _copy_package(folder: Path, run_dir: Path) -> None:
-    """The assignment's Python files (not this package), as the grader copies them."""
-    for path in folder.rglob("*.py"):
-        rel = path.relative_to(folder)
-        if rel.parts[0] == HERE.name or any(part.startswith(".") for part in rel.parts):
-            continue
-        (run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, run_dir / rel)
+    """The assignment's Python files (not this package), read as the grader reads them: a link
+    that leaves the folder is not followed (:func:`links_not_read` names it)."""
+    copy_python_files(folder, run_dir, skip=_not_graded)
+
+
+def links_not_read(folder: Path) -> list[str]:
+    """One line per link of the assignment folder that leaves it: neither this check nor the
+    grader reads through it."""
+    with Tree(folder) as tree:
+        return [entry.refused.note("so it counts as missing here and for the grader: copy the file itself "
+                                   "into your folder") for entry in tree.walk(skip=_not_graded) if entry.refused]
+
+
+def _not_graded(path: str) -> bool:
+    """This package, caches, hidden files and the dataset: never read."""
+    parts = path.split("/")
+    return parts[0] == HERE.name or any(p.startswith(".") or p in ("__pycache__", "datasets") for p in parts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,22 +73,22 @@ def klass(tmp_path_factory):
     return root, expected
 
 
-def crash_one(grade):
-    """grade_submission, except that it raises for the CRASHING student."""
+def crash_one(prepare):
+    """The client's phase 1 (prepare_grade), except that it raises for the CRASHING student."""
     def wrapped(course, assignment_id, submission, **kwargs):
         if CRASHING in str(submission):
             raise RuntimeError("the grader fell over")
-        return grade(course, assignment_id, submission, **kwargs)
+        return prepare(course, assignment_id, submission, **kwargs)
     return wrapped
 
 
 @pytest.fixture(scope="module")
 def graded(course, klass, tmp_path_factory):
-    """The class graded once, with 2 workers."""
+    """The class graded once, on the embedded cluster of 2 workers."""
     submitted, _ = klass
     out = tmp_path_factory.mktemp("graded")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(batch, "grade_submission", crash_one(batch.grade_submission))
+        mp.setattr(batch, "prepare_grade", crash_one(batch.prepare_grade))
         report = grade_batch(course, ASSIGNMENT, submitted, out, workers=WORKERS, fast=True, progress=False)
     return report, out
 
@@ -105,17 +105,20 @@ def test_every_student_gets_the_expected_score(graded, klass):
     rows = {row["student_id"]: row for row in read_csv(out)}
     assert sorted(rows) == sorted(expected)
     assert report.students == report.graded == 20 and report.resumed == 0
+    assert sorted(report.written) == sorted(expected)  # each student written once, by the client
+    assert report.workers == WORKERS and report.cluster.startswith("tcp://127.0.0.1:")
     for student, want in expected.items():
         row = rows[student]
         assert float(row["max_score"]) == FULL, student
         if isinstance(want, float):
             assert float(row["score"]) == pytest.approx(want, abs=SCORE_TOL), student
             continue
-        assert float(row["score"]) == pytest.approx(FULL - sum(want.values()), abs=SCORE_TOL), student
         points = load_config(ROOT / "course.toml").assignment(ASSIGNMENT).points
+        kept = {key: round(points[key] - lost, 2) for key, lost in want.items()}  # each check rounded once
+        total = FULL - sum(points[key] - score for key, score in kept.items())
+        assert float(row["score"]) == pytest.approx(total, abs=SCORE_TOL), student
         for key in OPTIM_CHECKS + ("affine_forward", "fc_loss", "fc_gradients", "relu_forward"):
-            assert float(row[key]) == pytest.approx(points[key] - want.get(key, 0.0), abs=SCORE_TOL), \
-                (student, key)
+            assert float(row[key]) == pytest.approx(kept.get(key, points[key]), abs=SCORE_TOL), (student, key)
 
 
 def test_a_crash_is_an_error_row_and_the_batch_goes_on(graded):
@@ -157,33 +160,38 @@ def test_results_json_is_gradescope_format(graded):
 
 def test_an_interrupted_batch_resumes_without_regrading(course, klass, tmp_path, monkeypatch):
     """After Ctrl-C part way, does the next run grade only the students not yet finished?"""
-    submitted, _ = klass
+    submitted = tmp_path / "submitted"  # 8 of the class: enough to stop part way
+    students = sorted(klass[1])[::-1][:8]
+    for student in students:
+        shutil.copytree(klass[0] / student, submitted / student)
+    out = tmp_path / "out"
     calls: list[str] = []
-    grade = batch.grade_submission
+    judge, prepare = batch.judge_grade, batch.prepare_grade
 
-    def interrupting(course, assignment_id, submission, **kwargs):
-        calls.append(Path(submission).parent.name)
+    def interrupting(course, prepared, execution, data):  # Ctrl-C while the 6th grade is judged
+        calls.append(prepared.submission.parent.name)
         if len(calls) == 6:
             raise KeyboardInterrupt
-        return grade(course, assignment_id, submission, **kwargs)
+        return judge(course, prepared, execution, data)
 
-    monkeypatch.setattr(batch, "grade_submission", interrupting)
+    monkeypatch.setattr(batch, "judge_grade", interrupting)
     with pytest.raises(KeyboardInterrupt):
-        grade_batch(course, ASSIGNMENT, submitted, tmp_path, workers=WORKERS, fast=True, progress=False)
-    done = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob(f"{STUDENTS}/*/{RESULTS}")}
-    assert 4 <= len(done) < 20
-    (tmp_path / STUDENTS / sorted(done)[0] / RESULTS).write_text('{"score": 3')  # a torn file is not "done"
+        grade_batch(course, ASSIGNMENT, submitted, out, workers=WORKERS, fast=True, progress=False)
+    done = {p.parent.name: p.stat().st_mtime_ns for p in out.glob(f"{STUDENTS}/*/{RESULTS}")}
+    assert len(done) == 5  # the five judged before Ctrl-C, each written whole
+    (out / STUDENTS / sorted(done)[0] / RESULTS).write_text('{"score": 3')  # a torn file is not "done"
     del done[sorted(done)[0]]
 
     calls.clear()
-    counting = lambda *a, **k: calls.append(Path(a[2]).parent.name) or grade(*a, **k)  # noqa: E731
-    monkeypatch.setattr(batch, "grade_submission", counting)
-    report = grade_batch(course, ASSIGNMENT, submitted, tmp_path, workers=WORKERS, fast=True, progress=False)
-    assert sorted(calls) == sorted(set(klass[1]) - set(done))
-    assert (report.graded, report.resumed, report.students) == (20 - len(done), len(done), 20)
+    monkeypatch.setattr(batch, "judge_grade", judge)
+    counting = lambda *a, **k: calls.append(Path(a[2]).parent.name) or prepare(*a, **k)  # noqa: E731
+    monkeypatch.setattr(batch, "prepare_grade", counting)
+    report = grade_batch(course, ASSIGNMENT, submitted, out, workers=WORKERS, fast=True, progress=False)
+    assert sorted(calls) == sorted(set(students) - set(done))
+    assert (report.graded, report.resumed, report.students) == (8 - len(done), len(done), 8)
     for student, mtime in done.items():
-        assert (tmp_path / STUDENTS / student / RESULTS).stat().st_mtime_ns == mtime, student
-    assert len(read_csv(tmp_path)) == 20
+        assert (out / STUDENTS / student / RESULTS).stat().st_mtime_ns == mtime, student
+    assert len(read_csv(out)) == 8
 
 
 def test_cli_grades_a_class_and_still_grades_one_submission(klass, tmp_path, capsys):
@@ -215,3 +223,13 @@ def test_a_folder_without_students_is_a_clean_error(course, tmp_path):
     (tmp_path / "alice" / "two_layer_net").mkdir(parents=True)
     with pytest.raises(batch.GradingError, match="<student_id>/fc_net/"):
         grade_batch(course, ASSIGNMENT, tmp_path, tmp_path / "out", fast=True, progress=False)
+
+
+def test_the_class_progress_bar_stays_out_of_a_redirected_log(course, klass, graded, tmp_path, capsys):
+    """With progress on but stderr not a terminal (a log file), does a class grade print no bar?"""
+    submitted, _ = klass
+    out = tmp_path / "graded"
+    shutil.copytree(graded[1], out)  # resumed: only the student whose grade crashed runs again
+    report = grade_batch(course, ASSIGNMENT, submitted, out, workers=1, fast=True, progress=True)
+    assert report.resumed == 19 and report.graded == 1
+    assert capsys.readouterr().err == ""

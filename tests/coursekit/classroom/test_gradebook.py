@@ -8,14 +8,15 @@ import pytest
 
 from coursekit.classroom.batch import grade_batch
 from coursekit.config import load_config
-from coursekit.classroom.gradebook import NOTEBOOK, record_grades
+from coursekit.classroom.gradebook import ENV_GRADEBOOK_URL, NOTEBOOK, gradebook_url, record_grades, redact
+from coursekit.errors import EXIT_USAGE, UsageError
 from coursekit.selfcheck.catalogue import apply_mistake, load_catalogue
 
 api = pytest.importorskip("nbgrader.api")
 
 ROOT = Path(__file__).resolve().parents[3]
 ASSIGNMENT = "fc_net"
-FULL = 36.0  # fast mode: the two CIFAR-10 checks are recorded as 0
+FULL = 36.0  # fast mode: the two CIFAR-10 checks are not written (a new cell scores 0)
 MAX = 45.0  # every check of the points table has its cell
 EXPECTED = {"ada": FULL, "bo": FULL - 1.0, "cy": 0.0}  # solution, adam-no-bias-correction, skeleton
 SCORE_TOL = 1e-3
@@ -66,7 +67,7 @@ def test_each_check_is_its_own_cell(graded, points, tmp_path):
         bo = {g.name: (g.score, g.max_score) for g in gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, "bo").grades}
     assert sorted(bo) == sorted(points)
     assert bo["adam"][0] < bo["adam"][1] == points["adam"]
-    assert bo["cifar_accuracy"][0] == 0.0  # fast mode
+    assert bo["cifar_accuracy"][0] == 0.0  # fast mode: not written, so the new cell has no score
     assert all(bo[c][0] == points[c] for c in points if c not in ("adam", "cifar_accuracy", "saved_model"))
 
 
@@ -80,6 +81,25 @@ def test_a_manual_override_survives_recording(graded, points, tmp_path):
         gb.db.commit()
     record_grades(db, ASSIGNMENT, graded, points=points)
     assert totals(db)["bo"][0] == pytest.approx(FULL, abs=SCORE_TOL)
+
+
+def test_a_fast_grade_never_lowers_a_check_it_did_not_run(graded, points, tmp_path):
+    """After a full grade put the CIFAR-10 checks' points in the gradebook, does recording a fast grade
+    (which did not run them) keep those points, and still update the checks it ran?"""
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    record_grades(db, ASSIGNMENT, graded, points=points)
+    with api.Gradebook(db) as gb:  # what a full-mode autograde of ada and bo wrote
+        for student in ("ada", "bo"):
+            for check in ("cifar_accuracy", "saved_model"):
+                gb.find_grade(check, NOTEBOOK, ASSIGNMENT, student).auto_score = points[check]
+        gb.find_grade("adam", NOTEBOOK, ASSIGNMENT, "ada").auto_score = 0.0  # older, lower
+        gb.db.commit()
+    full = totals(db)
+    assert full["ada"][0] == pytest.approx(MAX - points["adam"], abs=SCORE_TOL)
+    record_grades(db, ASSIGNMENT, graded, points=points)  # the fast batch again
+    after = totals(db)
+    assert after["ada"][0] == pytest.approx(MAX, abs=SCORE_TOL)  # adam rewritten, CIFAR-10 kept
+    assert after["bo"] == full["bo"] and after["bo"][0] == pytest.approx(MAX - 1.0, abs=SCORE_TOL)
 
 
 def test_recording_twice_changes_nothing(graded, tmp_path):
@@ -128,5 +148,65 @@ def test_cli_records_a_class_in_the_gradebook(graded, tmp_path, capsys):
     db = f"sqlite:///{tmp_path / 'gradebook.db'}"
     assert main(["--config", str(ROOT / "course.toml"), "grade", ASSIGNMENT, str(submitted), "--fast",
                  "--out", str(tmp_path / "graded"), "--workers", "1", "--gradebook", db]) == 0
-    assert "recorded 1 totals" in capsys.readouterr().out
+    assert "recorded the check scores of 1 students" in capsys.readouterr().out
     assert totals(db) == {"ada": (FULL, MAX)}
+
+
+@pytest.mark.parametrize("how", ["file", "environment"])
+def test_cli_takes_the_gradebook_url_from_a_file_or_the_environment(tmp_path, capsys, monkeypatch, how):
+    """With the URL in a file only its owner can read, or in $COURSEKIT_GRADEBOOK_URL (`--gradebook` with no
+    value), does `coursekit grade` record the class, with no URL on its command line?"""
+    from coursekit.cli import main
+
+    submitted = tmp_path / "submitted"
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, submitted / "ada" / ASSIGNMENT)
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    if how == "file":
+        secret = tmp_path / "gradebook-url"
+        secret.write_text(db + "\n")
+        secret.chmod(0o600)
+        option = ["--gradebook-file", str(secret)]
+    else:
+        monkeypatch.setenv(ENV_GRADEBOOK_URL, db)
+        option = ["--gradebook"]
+    assert main(["--config", str(ROOT / "course.toml"), "grade", ASSIGNMENT, str(submitted), "--fast",
+                 "--out", str(tmp_path / "graded"), "--workers", "1", *option]) == 0
+    assert "recorded the check scores of 1 students" in capsys.readouterr().out
+    assert totals(db) == {"ada": (FULL, MAX)}
+
+
+@pytest.mark.parametrize("url", ["postgresql://grader:pw-4711@db.example/gradebook",
+                                 "mysql://grader@db.example/gradebook?password=pw-4711"])
+def test_a_password_on_the_command_line_is_refused_before_grading(tmp_path, capsys, url):
+    """Is a gradebook URL with a password on the command line refused (a usage error, nothing graded),
+    with how to pass it instead, and without printing the password?"""
+    from coursekit.cli import main
+
+    submitted = tmp_path / "submitted"
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, submitted / "ada" / ASSIGNMENT)
+    assert main(["--config", str(ROOT / "course.toml"), "grade", ASSIGNMENT, str(submitted), "--fast",
+                 "--out", str(tmp_path / "graded"), "--gradebook", url]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert ENV_GRADEBOOK_URL in err and "--gradebook-file" in err and "pw-4711" not in err
+    assert not (tmp_path / "graded").exists()
+
+
+def test_a_gradebook_file_others_may_read_is_refused(tmp_path):
+    """Is a --gradebook-file that other users may read (or a link) refused, saying to chmod 600 it?"""
+    secret = tmp_path / "gradebook-url"
+    secret.write_text("postgresql://grader:pw@db.example/gradebook\n")
+    secret.chmod(0o644)
+    with pytest.raises(UsageError, match="chmod 600"):
+        gradebook_url(None, str(secret))
+    secret.chmod(0o600)
+    assert gradebook_url(None, str(secret)) == "postgresql://grader:pw@db.example/gradebook"
+    (tmp_path / "link").symlink_to(secret)
+    with pytest.raises(UsageError, match="cannot be read"):
+        gradebook_url(None, str(tmp_path / "link"))
+
+
+def test_a_printed_gradebook_url_hides_its_password():
+    """Does the URL the batch summary prints hide the password (and a password in the query)?"""
+    assert redact("postgresql://grader:pw-4711@db.example:5432/gb") == "postgresql://grader:***@db.example:5432/gb"
+    assert "pw-4711" not in redact("mysql://grader@db.example/gb?password=pw-4711&x=1")
+    assert redact("sqlite:///gradebook.db") == "sqlite:///gradebook.db"

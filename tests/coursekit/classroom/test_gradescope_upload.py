@@ -130,7 +130,8 @@ def test_loose_files_grade_fully_with_visibility_and_questions(course, tmp_path)
     assert sorted(manual) == sorted(fc.question_points)
     assert all(t["max_score"] == 0 for t in manual.values())
     assert "five-layer net" in manual["inline_question_1_answer"]["output"]  # the solution's answer
-    assert "(no answer found" in manual["inline_question_2_answer"]["output"]  # update_rules.ipynb not uploaded
+    assert "no answer cell for it was found" in manual["inline_question_2_answer"]["output"]  # not uploaded
+    assert manual["inline_question_2_answer"]["status"] == "failed"
     assert any("placed by name" in line for line in lines)
     assert any(line.startswith("run_autograder: adam: 2 / 2") for line in lines)
 
@@ -144,3 +145,24 @@ def test_heartbeat_logs_while_grading():
     time.sleep(0.05)
     assert count >= 2 and len(lines) == count
     assert all("still grading fc_net" in line for line in lines)
+
+
+def test_an_upload_whose_package_links_out_names_the_link(course, tmp_path):
+    """Is an upload whose cs231n/ is a link to the course's source an upload without the package, whose
+    message names the link (its files never read)?"""
+    upload = tmp_path / "submission"
+    upload.mkdir()
+    (upload / "cs231n").symlink_to(ROOT / "source" / "cs231n")
+    with pytest.raises(UploadError, match="cs231n is a link to a place outside your submission; it was not read"):
+        stage_upload(course, course.assignment(ASSIGNMENT), upload, tmp_path / "scratch")
+
+
+def test_a_link_inside_the_upload_is_followed(course, tmp_path):
+    """Is a package folder that links elsewhere inside the upload read (the student's own files), and the
+    staged copy made of regular files only?"""
+    upload = tmp_path / "submission"
+    shutil.copytree(SOLUTION / "cs231n", upload / "work" / "cs231n")
+    (upload / "cs231n").symlink_to("work/cs231n")
+    staged = stage_upload(course, course.assignment(ASSIGNMENT), upload, tmp_path / "scratch")
+    assert (staged.folder / "cs231n/layers.py").read_bytes() == (SOLUTION / "cs231n/layers.py").read_bytes()
+    assert staged.notes == [] and not any(p.is_symlink() for p in staged.folder.rglob("*"))

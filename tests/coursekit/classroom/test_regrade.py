@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from pathlib import Path
 
@@ -60,3 +61,38 @@ def test_a_resubmission_is_regraded_and_regrade_forces_all(tmp_path, capsys):
     assert "0 graded now, 2 already graded" in printed
     printed, scores = grade(submitted, out, capsys, "--regrade")
     assert "2 graded now, 0 already graded" in printed and scores["ben"] == pytest.approx(FULL - 1.0)
+
+
+def test_the_hash_never_reads_through_a_link_that_leaves(tmp_path):
+    """Is a link out of the submission hashed by its path alone (its target's bytes never read), and a
+    link inside hashed as the file it names?"""
+    (tmp_path / "sub" / "cs231n").mkdir(parents=True)
+    (tmp_path / "outside.py").write_text("secret = 1\n")
+    (tmp_path / "sub" / "cs231n" / "mine.py").write_text("x = 1\n")
+    os.symlink(tmp_path / "outside.py", tmp_path / "sub" / "cs231n" / "layers.py")
+    os.symlink("mine.py", tmp_path / "sub" / "cs231n" / "alias.py")
+    first = submission_hash(tmp_path / "sub")
+    (tmp_path / "outside.py").write_text("secret = 2\n")
+    assert submission_hash(tmp_path / "sub") == first
+    (tmp_path / "sub" / "cs231n" / "mine.py").write_text("x = 2\n")  # seen twice: mine.py and alias.py
+    assert submission_hash(tmp_path / "sub") != first
+
+
+def test_links_to_the_course_earn_nothing_in_class_mode(tmp_path, capsys):
+    """In a class grade, does `cs231n -> <course>/source/cs231n` score the skeleton's 0 (not 36), and
+    `cs231n/classifiers -> ...` lose the net's checks only, each student's feedback naming the link?"""
+    submitted, out = tmp_path / "submitted", tmp_path / "graded"
+    linked = submitted / "ann" / ASSIGNMENT
+    shutil.copytree(ROOT / "release" / ASSIGNMENT, linked)  # the skeleton, its package a link to the course
+    shutil.rmtree(linked / "cs231n")
+    os.symlink(ROOT / "source" / "cs231n", linked / "cs231n")
+    partly = submitted / "ben" / ASSIGNMENT
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT / "cs231n", partly / "cs231n")
+    shutil.rmtree(partly / "cs231n" / "classifiers")
+    os.symlink(os.path.relpath(ROOT / "source" / "cs231n" / "classifiers", partly / "cs231n"),
+               partly / "cs231n" / "classifiers")
+    _, scores = grade(submitted, out, capsys)
+    assert scores == {"ann": 0.0, "ben": FULL - 10.0}  # fc_init 2 + fc_loss 4 + fc_gradients 4
+    for student, link in (("ann", "cs231n"), ("ben", "cs231n/classifiers")):
+        feedback = (out / "students" / student / "feedback.md").read_text()
+        assert f"{link} is a link to a place outside your submission; it was not read" in feedback

@@ -75,6 +75,16 @@ def _enclosing(lines, index):
     return "<module>"
 
 
+def _qualified(lines, index, function):
+    """``Class.function`` for a region inside a method (two classes of one file may share a method name)."""
+    indent = len(lines[index]) - len(lines[index].lstrip())
+    for line in reversed(lines[:index]):
+        match = re.match(r"(\s*)class (\w+)\b", line)
+        if match and len(match.group(1)) < indent:
+            return f"{match.group(2)}.{function}"
+    return function
+
+
 def to_skeleton(folder: Path) -> Path:
     """Replace every region of every module with the release's stub."""
     for path in folder.rglob("*.py"):
@@ -82,7 +92,7 @@ def to_skeleton(folder: Path) -> Path:
         rel = path.relative_to(folder).as_posix()
         for start, end, func in reversed(_regions(lines)):
             indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
-            stub = "pass" if func == "__init__" else (
+            stub = "pass" if func in ("__init__", "<module>") else (  # as the release: a module must import
                 f'raise NotImplementedError("{func} in {rel}: write your code between the START/END markers")')
             lines[start + 1:end] = [f"{indent}{stub}\n"]
         path.write_text("".join(lines))
@@ -93,7 +103,7 @@ def inject(folder: Path, rel: str, function: str, code: str, region: int = 0) ->
     """Replace region number ``region`` of ``function`` in ``rel`` with ``code``."""
     path = folder / rel
     lines = path.read_text().splitlines(keepends=True)
-    spans = [(s, e) for s, e, f in _regions(lines) if f == function]
+    spans = [(s, e) for s, e, f in _regions(lines) if function in (f, _qualified(lines, s, f))]
     start, end = spans[region]
     indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
     body = [f"{indent}{line}\n" for line in code.strip("\n").splitlines()]

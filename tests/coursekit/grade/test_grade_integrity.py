@@ -104,6 +104,7 @@ def test_the_scored_split_never_reaches_the_child(assignment):
     split = accuracy.SPLIT[assignment][0]
     scored = data[f"X_{split}"].reshape(len(data[f"X_{split}"]), -1)
     for task in check.tasks:
+        task = accuracy.resolve_inputs(task, data)  # the arrays the child receives
         for name, value in task.inputs.items():
             rows = value.reshape(len(value), -1) if value.ndim > 1 else None
             if rows is not None and rows.shape[1] == scored.shape[1]:

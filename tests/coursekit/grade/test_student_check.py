@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,18 @@ def test_complete_solution_passes_and_exits_0(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 of 4 checks pass" in done.stdout
     assert "judged by the grader only" in done.stdout  # toy_training is not shipped
+
+
+def test_a_link_out_of_the_folder_is_not_read_and_is_named(tmp_path):
+    """Does the self-check, as the grader does, leave a layers.py that links to the course's solution
+    unread (so affine_forward fails), with a line naming the link?"""
+    folder = student_folder(tmp_path, "fc_net")
+    (folder / "cs231n" / "layers.py").unlink()
+    os.symlink(ROOT / "source" / "cs231n" / "layers.py", folder / "cs231n" / "layers.py")
+    done = run_selfcheck(folder, "affine_forward")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "NOTE cs231n/layers.py is a link to a place outside your submission; it was not read" in done.stdout
+    assert "FAILED  affine_forward" in done.stdout
 
 
 def test_unknown_check_name_is_a_usage_error(partial):

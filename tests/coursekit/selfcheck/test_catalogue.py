@@ -29,6 +29,7 @@ from coursekit.selfcheck.catalogue import (
     check_catalogue,
     coverage,
     load_catalogue,
+    mistake_course,
     regions_without_mistakes,
     source_regions,
 )
@@ -229,6 +230,23 @@ def probe_two_layer_predict(pkg):
     return {"y_pred": two_layer_net(pkg).predict(X)}
 
 
+def probe_modular_two_layer(pkg):
+    """The 2021+ TwoLayerNet (fc_net.py): its seeded initial weights, then scores, loss and
+    gradients with and without regularization on image-shaped inputs."""
+    np.random.seed(0)
+    net = pkg.fc_net.TwoLayerNet(input_dim=12, hidden_dim=7, num_classes=3, weight_scale=0.5)
+    outs = {f"init_{key}": value.copy() for key, value in net.params.items()}
+    r = rng()
+    X, y = r.standard_normal((5, 3, 2, 2)), r.integers(0, 3, 5)
+    net.params["b1"] = 0.3 * r.standard_normal(7)  # live and dead hidden units
+    outs["scores"] = net.loss(X)
+    for reg in (0.0, 0.7):
+        net.reg = reg
+        outs[f"loss{reg}"], grads = net.loss(X, y)
+        outs.update({f"d{key}{reg}": value for key, value in grads.items()})
+    return outs
+
+
 def probe_fc_init(pkg):
     np.random.seed(0)
     net = pkg.fc_net.FullyConnectedNet([6, 5], input_dim=4, num_classes=3,
@@ -258,6 +276,39 @@ def probe_fc_loss(pkg):
     return outs
 
 
+class NumpyCalls:
+    """A stand-in for a module's ``np`` that counts the calls of numpy functions made through it."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __getattr__(self, name):
+        value = getattr(np, name)
+        if not callable(value) or isinstance(value, type):
+            return value
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return value(*args, **kwargs)
+
+        return counted
+
+
+def probe_work(module, probe):
+    """``probe``'s outputs and the number of numpy calls ``pkg.<module>`` made for them: a
+    numeric gradient makes some for every entry, a derived one a fixed few."""
+
+    def run(pkg):
+        counter, target = NumpyCalls(), getattr(pkg, module)
+        saved, target.np = target.np, counter
+        try:
+            return {**probe(pkg), "numpy calls": counter.calls}
+        finally:
+            target.np = saved
+
+    return run
+
+
 PROBES = {
     # TwoLayerNet
     "tln-forward-no-relu": probe_two_layer_loss,
@@ -267,6 +318,7 @@ PROBES = {
     "tln-data-loss-summed": probe_two_layer_loss,
     "tln-reg-grad-missing-factor-2": probe_two_layer_loss,
     "tln-backward-no-relu-gate": probe_two_layer_loss,
+    "tln-numeric-gradients": probe_work("neural_net", probe_two_layer_loss),
     "tln-train-first-batch-only": probe_two_layer_train,
     "tln-train-fixed-seed-batch": probe_two_layer_train,
     "tln-train-labels-resampled": probe_two_layer_train,
@@ -274,17 +326,27 @@ PROBES = {
     "tln-train-gradient-ascent": probe_two_layer_train,
     "tln-predict-max-not-argmax": probe_two_layer_predict,
     "tln-predict-argmax-wrong-axis": probe_two_layer_predict,
+    # TwoLayerNet of the modular flow (fc_net.py)
+    "tln-modular-init-uniform": probe_modular_two_layer,
+    "tln-modular-init-transposed": probe_modular_two_layer,
+    "tln-modular-forward-no-relu": probe_modular_two_layer,
+    "tln-modular-reg-no-half": probe_modular_two_layer,
+    "tln-modular-backward-no-relu-gate": probe_modular_two_layer,
+    "tln-modular-reg-grad-missing": probe_modular_two_layer,
     # layers
     "affine-forward-no-reshape": probe_affine,
     "affine-forward-caches-reshaped-x": probe_affine,
     "affine-backward-dx-not-reshaped": probe_affine_backward,
     "affine-backward-dw-unreshaped-x": probe_affine_backward,
     "affine-backward-db-mean": probe_affine_backward,
+    "affine-backward-numeric": probe_work("layers", probe_affine_backward),
     "relu-forward-np-max": probe_relu,
     "relu-backward-masks-dout": probe_relu,
+    "relu-backward-gradient-check": probe_work("layers", probe_relu),
     "softmax-no-max-shift": probe_softmax,
     "softmax-loss-summed": probe_softmax,
     "softmax-grad-not-averaged": probe_softmax,
+    "softmax-loss-hand-loop": probe_work("layers", probe_softmax),
     "batchnorm-no-running-update": probe_batchnorm_forward,
     "batchnorm-running-momentum-swapped": probe_batchnorm_forward,
     "batchnorm-eps-outside-sqrt": probe_batchnorm_forward,
@@ -321,6 +383,8 @@ PROBES = {
     "fc-reg-grad-missing": probe_fc_loss,
     "fc-reg-biases-too": probe_fc_loss,
     "fc-dropout-backward-skipped": probe_fc_loss,
+    # layer_utils.py's module-level region: a helper there that shadows a layer
+    "fc-utils-helper-shadows-relu-backward": probe_fc_loss,
 }
 
 
@@ -350,11 +414,13 @@ def differences(expected: dict, actual: dict) -> list[str]:
 # --- the real catalogue ----------------------------------------------------------------------
 
 def test_real_catalogue_loads(catalogue, course):
-    """Does autograder/mistakes.toml load, with at least MIN_MISTAKES mistakes on known assignments?"""
+    """Does autograder/mistakes.toml load, with at least MIN_MISTAKES mistakes on known assignments
+    (each in a module of its assignment, in the mistake's flow)?"""
     assert len(catalogue) >= MIN_MISTAKES
     for mistake in catalogue.values():
         assert mistake.assignment in course.assignments, mistake.id
-        assert mistake.module in course.assignments[mistake.assignment].modules, mistake.id
+        assert mistake.module in mistake_course(course, mistake).assignment(mistake.assignment).modules, mistake.id
+    assert {m.flow for m in catalogue.values()} == {"", "modular"}  # both two-layer flows are covered
 
 
 def test_catalogue_has_the_issue_cases(catalogue):

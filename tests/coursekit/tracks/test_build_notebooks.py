@@ -9,8 +9,8 @@ from nbgrader.converters import GenerateAssignment
 from nbgrader.preprocessors import ClearSolutions
 
 from coursekit.tracks.kitnotebook import CoursePoints
-from coursekit.tracks.notebooks import (GENERATE_ASSIGNMENT_PASSES, ClearKitSolutions,
-                                       notebook_tracks)
+from coursekit.tracks.notebooks import (GENERATE_ASSIGNMENT_PASSES, GUARD_MARK, ClearKitSolutions,
+                                       GuardTestCells, guard_names, notebook_tracks)
 
 from .conftest import FIXTURE_COURSE
 
@@ -29,11 +29,16 @@ def cell(nb, grade_id):
 
 
 def test_passes_are_nbgraders_own_with_the_kit_clear_solutions():
-    """Are the passes nbgrader's GenerateAssignment list, in order, with ClearKitSolutions (and CoursePoints first)?"""
+    """Are the passes nbgrader's GenerateAssignment list, in order, with ClearKitSolutions (and CoursePoints
+    first, GuardTestCells after ClearKitSolutions), every one of them enabled?"""
     nbgraders = GenerateAssignment.class_traits()["preprocessors"].default()
     assert GENERATE_ASSIGNMENT_PASSES[0] is CoursePoints
-    ours = [ClearSolutions if p is ClearKitSolutions else p for p in GENERATE_ASSIGNMENT_PASSES[1:]]
+    clear = GENERATE_ASSIGNMENT_PASSES.index(ClearKitSolutions)
+    assert GENERATE_ASSIGNMENT_PASSES[clear + 1] is GuardTestCells
+    ours = [ClearSolutions if p is ClearKitSolutions else p for p in GENERATE_ASSIGNMENT_PASSES[1:]
+            if p is not GuardTestCells]
     assert ours == nbgraders
+    assert all(p().enabled for p in GENERATE_ASSIGNMENT_PASSES)  # nbconvert skips a disabled pass
 
 
 def test_hidden_tests_never_reach_the_release(basics):
@@ -57,7 +62,7 @@ def test_solution_code_cell_gets_a_stub(basics):
     release, _, _ = basics
     source = cell(release, "square").source
     assert "# TODO: Return the square of x." in source and "return x * x" not in source
-    assert ("raise NotImplementedError(\"square in basics.ipynb cell 'square': "
+    assert ("raise NotImplementedError(\"square in basics.ipynb, cell 'square': "
             "write your code between the START/END markers\")") in source
 
 
@@ -91,3 +96,38 @@ def test_pass_style_in_notebooks(fixture_course):
     release, _ = notebook_tracks(course, course.assignment("basics"))
     nb = nbformat.reads(release["basics.ipynb"].decode(), as_version=4)
     assert "\n    pass\n" in cell(nb, "square").source
+
+
+def test_a_test_cell_names_the_values_the_cells_above_did_not_set():
+    """Does a release test cell fail saying which values are unset and where the cells above stopped,
+    instead of `NameError: name 'dx' is not defined`?"""
+    check = "out = forward(x)\ndx = backward(out)  # raises NotImplementedError in the skeleton\n"
+    test = "assert rel_error(dx, dx_num) < 1e-8 and out is not None\n"
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1\ndx_num = 0\ndef rel_error(a, b):\n    return 0\n"),
+        nbformat.v4.new_code_cell(check),
+        nbformat.v4.new_code_cell(test, metadata={"nbgrader": {"grade": True, "solution": False,
+                                                               "grade_id": "test", "points": 0}})])
+    guarded, _ = GuardTestCells().preprocess(nb, {})
+    source = guarded.cells[2].source
+    assert source.startswith(GUARD_MARK) and source.endswith(test)
+    assert guard_names(test, [check], {"x", "dx_num"}) == ["dx", "out"]
+    namespace = {"x": 1, "dx_num": 0, "out": 2, "rel_error": lambda a, b: 0}
+    try:
+        raise NotImplementedError("backward in cs231n/layers.py: write your code between the START/END markers")
+    except NotImplementedError as err:
+        import sys
+        sys.last_value = err  # what IPython records when a cell stops
+    with pytest.raises(AssertionError, match=r"^dx: not set, .*stopped at NotImplementedError\('backward in "
+                                             r"cs231n/layers.py"):
+        exec(source, namespace)
+    namespace["dx"] = 0
+    exec(source, namespace)  # set: the cell's own checks run
+
+
+def test_given_helpers_and_local_names_are_never_guarded():
+    """Are functions, imports, and names local to a function or a comprehension left out of a guard?"""
+    checks = ["import numpy as np\ndef explicit(reg):\n    model = reg\n    return model\n"
+              "pairs = {k: v for k, v in [(1, 2)]}\nf = lambda q: q\n"]
+    test = "assert np.all(explicit(0)) and pairs and model and k and f(1)\n"
+    assert guard_names(test, checks, set()) == ["pairs", "f"]

@@ -91,6 +91,26 @@ def test_init_region_always_gets_pass():
     assert namespace["Net"]().params == {}
 
 
+def test_module_level_region_of_a_module_gets_pass():
+    """Does a region at the top level of a .py module (layer_utils.py's, for the student's own helpers)
+    get `pass` even in the "raise" style, so the module still imports, while a notebook cell keeps the raise?"""
+    source = """\
+        def given(x):
+            return x
+        START
+        def mine(x):
+            return given(x)
+        END
+        """
+    out = student(source)
+    assert out.splitlines()[3].strip() == "pass"
+    namespace: dict = {}
+    exec(out, namespace)
+    assert namespace["given"](1) == 1 and "mine" not in namespace
+    cell = "".join(parse_regions(lines_of(source), "nb.ipynb cell 'x'").student_lines("raise"))
+    assert cell.splitlines()[3].strip().startswith("raise NotImplementedError")
+
+
 def test_nested_blocks_keep_their_indentation():
     """Do regions in if/else, for and with blocks keep their indentation and parse?"""
     out = student("""\

@@ -1,11 +1,16 @@
-"""A fully-connected network of any depth, with optional batch/layer norm and dropout.
+"""Fully-connected networks built from the layers of cs231n/layers.py: a two-layer net
+(TwoLayerNet) and a net of any depth with optional batch/layer norm and dropout
+(FullyConnectedNet). Both are trained by the Solver (cs231n/solver.py).
 
 Like the official CS231n module, ``from cs231n.classifiers.fc_net import *`` also gives the
 layers of ``cs231n/layers.py`` and ``cs231n/layer_utils.py`` (the notebooks rely on it).
+Both nets save their parameters as the official ones do: ``net.save("best.npy")`` writes
+``np.save`` of ``net.params`` to ``cs231n/saved/best.npy``, which the submission collects.
 """
+import os
+
 import numpy as np
 
-from .. import model_io
 from ..layer_utils import (
     affine_norm_relu_backward,
     affine_norm_relu_forward,
@@ -28,7 +33,7 @@ from ..layers import (
 )
 
 __all__ = [
-    "FullyConnectedNet",
+    "TwoLayerNet", "FullyConnectedNet",
     # re-exported, as the official fc_net.py does with `from ..layers import *`
     "affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
     "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
@@ -36,6 +41,126 @@ __all__ = [
     # and with `from ..layer_utils import *`
     "affine_relu_forward", "affine_relu_backward", "affine_norm_relu_forward", "affine_norm_relu_backward",
 ]
+
+
+SAVED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved")
+
+
+def save_params(params, fname):
+    """np.save the dict params to cs231n/saved/<fname> and say so (as the official nets do)."""
+    os.makedirs(SAVED_DIR, exist_ok=True)
+    np.save(os.path.join(SAVED_DIR, fname), params)
+    print(fname, "saved.")
+
+
+def load_params(fname):
+    """The params dict saved as cs231n/saved/<fname>, or None (said) when there is no such file."""
+    path = os.path.join(SAVED_DIR, fname)
+    if not os.path.exists(path):
+        print(fname, "not available.")
+        return None
+    params = np.load(path, allow_pickle=True).item()  # a dict pickled by np.save: your own file only
+    print(fname, "loaded.")
+    return params
+
+
+class TwoLayerNet(object):
+    """
+    A two-layer fully-connected neural network with ReLU nonlinearity and softmax
+    loss, built from the modular layers of cs231n/layers.py. The input has D
+    dimensions, the hidden layer H units, and there are C classes.
+
+    The architecture is affine - relu - affine - softmax.
+
+    The net does not train itself: a Solver (cs231n/solver.py) runs the
+    optimization, reading the learnable parameters from the dictionary
+    self.params (parameter name -> numpy array) and the loss and gradients from
+    self.loss.
+    """
+
+    def __init__(
+        self,
+        input_dim=3 * 32 * 32,
+        hidden_dim=100,
+        num_classes=10,
+        weight_scale=1e-3,
+        reg=0.0,
+    ):
+        """
+        Initialize a new network.
+
+        Inputs:
+        - input_dim: An integer D giving the size of the input
+        - hidden_dim: An integer H giving the size of the hidden layer
+        - num_classes: An integer C giving the number of classes to classify
+        - weight_scale: Scalar giving the standard deviation for random
+          initialization of the weights.
+        - reg: Scalar giving L2 regularization strength.
+        """
+        self.params = {}
+        self.reg = reg
+
+        # TODO: Initialize the weights and biases of the two-layer net. Weights
+        # are drawn from a Gaussian centered at 0.0 with standard deviation
+        # weight_scale, and biases are zero. Store them in self.params: the first
+        # layer's weights and biases under the keys 'W1' (D, H) and 'b1' (H,), the
+        # second layer's under 'W2' (H, C) and 'b2' (C,).
+        # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+        pass
+        # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+    def loss(self, X, y=None):
+        """
+        Compute loss and gradient for a minibatch of data.
+
+        Inputs:
+        - X: A numpy array of input data, of shape (N, d_1, ..., d_k)
+        - y: A numpy array of labels, of shape (N,); y[i] is the label of X[i]
+
+        Returns the scores, of shape (N, C), when y is None (a test-time forward
+        pass); scores[i, c] is the score of class c for X[i]. Otherwise, a tuple of:
+        - loss: the loss on this minibatch, a scalar
+        - grads: a dictionary with the keys of self.params, where grads[k] is the
+          gradient of the loss with respect to self.params[k], of its shape
+        """
+        # TODO: Implement the forward pass for the two-layer net, computing the
+        # class scores for X and storing them in the scores variable. Use the
+        # layers of layers.py and layer_utils.py, and keep their caches: the
+        # backward pass needs them.
+        # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+        raise NotImplementedError("TwoLayerNet.loss in cs231n/classifiers/fc_net.py: write your code between the START/END markers")
+        # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+        # If y is None then we are in test mode so just return scores
+        if y is None:
+            return scores
+
+        # TODO: Implement the backward pass for the two-layer net. Store the loss
+        # in the loss variable and gradients in the grads dictionary. Compute data
+        # loss using softmax_loss, and make sure that grads[k] holds the gradients
+        # for self.params[k]. Don't forget to add L2 regularization!
+        #
+        # NOTE: To ensure that your implementation matches ours and you pass the
+        # automated tests, make sure that your L2 regularization includes a factor
+        # of 0.5 to simplify the expression for the gradient: the loss gets
+        # 0.5 * self.reg * (sum(W1**2) + sum(W2**2)) and each dW gets self.reg * W.
+        # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+        raise NotImplementedError("TwoLayerNet.loss in cs231n/classifiers/fc_net.py: write your code between the START/END markers")
+        # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+        return loss, grads
+
+    def save(self, fname):
+        """Save self.params (np.save of the dict) as cs231n/saved/<fname>."""
+        save_params(self.params, fname)
+
+    def load(self, fname):
+        """Load self.params from cs231n/saved/<fname>; True if it was there, else False."""
+        params = load_params(fname)
+        if params is None:
+            return False
+        self.params = params
+        return True
 
 
 class FullyConnectedNet(object):
@@ -191,14 +316,15 @@ class FullyConnectedNet(object):
 
         return loss, grads
 
-    def save(self, path):
-        """Write this net's parameters, running statistics and architecture to the .npz file
-        at path (see cs231n/model_io.py)."""
-        model_io.save_fc_net(path, self)
+    def save(self, fname):
+        """Save self.params (np.save of the dict) as cs231n/saved/<fname>. As in the
+        official code, only the parameters are saved: not the batchnorm running averages."""
+        save_params(self.params, fname)
 
-    def load(self, path):
-        """Replace this net with the one saved at path (in test mode); returns the net."""
-        loaded = model_io.load_fc_net(path)
-        for name in ("params", "normalization", "num_layers", "bn_params", "dtype"):
-            setattr(self, name, getattr(loaded, name))
-        return self
+    def load(self, fname):
+        """Load self.params from cs231n/saved/<fname>; True if it was there, else False."""
+        params = load_params(fname)
+        if params is None:
+            return False
+        self.params = params
+        return True

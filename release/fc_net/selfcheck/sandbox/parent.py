@@ -8,13 +8,17 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Task:
-    """One call into student code: a harness driver, its spec, its inputs, its time."""
+    """One call into student code: a harness driver, its spec, its inputs, its time.
+
+    ``lazy``: its outputs stay in the child's output file, read in blocks (``Outcome.stored``).
+    """
 
     id: str
     driver: str
     spec: dict
     inputs: dict[str, np.ndarray]
     seconds: float
+    lazy: bool = False
 
 
 @dataclass
@@ -24,3 +28,4 @@ class Outcome:
     ok: bool
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     error: str = ""
+    stored: dict[str, StoredArray] = field(default_factory=dict)  # a lazy task's, open until close()

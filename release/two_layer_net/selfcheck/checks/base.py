@@ -64,6 +64,8 @@ class Check:
     tasks: list[Task] = field(default_factory=list)
     cases: list[tuple[str, Callable[[dict[str, Outcome]], CaseResult]]] = field(default_factory=list)
     needs_data: bool = False
+    places: tuple[tuple[str, str], ...] = ()  # more (function, file) the check runs, besides the first
+    after: tuple[str, ...] = ()  # checks of code this one runs: when they fail, fix them first
 
     def add_task(self, suffix: str, driver: str, spec: dict, inputs: dict, seconds: float = QUICK_SECONDS) -> str:
         task_id = f"{self.name}.{HIDDEN_PREFIX if hidden_build() else ''}{suffix}"
@@ -174,8 +176,19 @@ def where_differs(expected: np.ndarray, got: np.ndarray) -> str:
     return f"{wrong} of {diff.size} entries differ, most at index {index}"
 
 
-def fetch(outcomes: dict[str, Outcome], task_id: str, key: str, shape: tuple | None) -> np.ndarray | str:
-    """The output ``key`` of a task as float64, or a message saying why it is unusable."""
+def where_not_finite(value: np.ndarray) -> str:
+    """How many entries of an array are NaN or infinite and where the first is, without any value."""
+    bad = ~np.isfinite(value)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    return f"{int(bad.sum())} of {bad.size} entries, the first at index {first}"
+
+
+def fetch(outcomes: dict[str, Outcome], task_id: str, key: str, shape: tuple | None,
+          hidden: bool = False) -> np.ndarray | str:
+    """The output ``key`` of a task as float64, or a message saying why it is unusable.
+
+    ``hidden``: the message shows no value (a partly right output on hidden inputs holds
+    reference values)."""
     outcome = outcomes.get(task_id)
     if outcome is None:
         return "this check did not run"
@@ -190,7 +203,10 @@ def fetch(outcomes: dict[str, Outcome], task_id: str, key: str, shape: tuple | N
         value = value.reshape(shape)  # right up to axes of length 1: the shape case judges those
     value = value.astype(np.float64)
     if not np.all(np.isfinite(value)):
-        return f"{key} contains NaN or infinite values: {preview(value)}"
+        if hidden and value.ndim == 0:
+            return f"{key} is NaN or infinite"
+        shown = where_not_finite(value) if hidden else preview(value)
+        return f"{key} contains NaN or infinite values: {shown}"
     return value
 
 
@@ -230,7 +246,7 @@ def compare_case(label: str, task_id: str, key: str, expected: np.ndarray, rtol:
     hidden = hidden_build()
 
     def judge(outcomes):
-        got = fetch(outcomes, task_id, key, expected.shape)
+        got = fetch(outcomes, task_id, key, expected.shape, hidden)
         if isinstance(got, str):
             return CaseResult(label, False, got)
         error = rel_error(got, expected)
@@ -254,17 +270,18 @@ def gradient_case(label: str, grad_task: str, grad_key: str, grid_task: str, wrt
                   shape: tuple, dout: np.ndarray | None, expected: np.ndarray | None,
                   forward_name: str):
     """A judge: the student's gradient must match the numeric gradient of the student's
-    forward pass, and (when ``expected`` is given) the reference gradient."""
+    forward pass, and (when ``expected`` is given) the reference gradient.  A hidden case
+    shows neither the numeric gradient nor the reference: they are the right answer."""
     hidden = hidden_build()
 
     def judge(outcomes):
-        analytic = fetch(outcomes, grad_task, grad_key, shape)
+        analytic = fetch(outcomes, grad_task, grad_key, shape, hidden)
         if isinstance(analytic, str):
             return CaseResult(label, False, analytic)
         if expected is not None and rel_error(analytic, expected) <= GRAD_RTOL:
             # the right gradient: a slip in the forward pass costs the forward's check only
             return CaseResult(label, True, rel_error=rel_error(analytic, expected))
-        grid = fetch(outcomes, grid_task, "grid_" + wrt, None)
+        grid = fetch(outcomes, grid_task, "grid_" + wrt, None, hidden)
         if isinstance(grid, str):
             return CaseResult(label, False, f"the forward pass ({forward_name}) failed: {grid}")
         if grid.shape[:2] != (int(np.prod(shape)), 2) or (dout is not None and grid.shape[2:] != dout.shape):
@@ -273,8 +290,9 @@ def gradient_case(label: str, grad_task: str, grad_key: str, grid_task: str, wrt
         numeric = numeric_gradient(grid, dout, GRAD_STEP, shape)
         error = rel_error(analytic, numeric)
         if error > GRAD_RTOL:
-            return CaseResult(label, False, f"analytic {preview(analytic)} differs from numeric "
-                              f"{preview(numeric)}; relative error {error:.2e} > {GRAD_RTOL:.0e}", error)
+            shown = (f"it differs from the numeric gradient of your forward pass: {where_differs(numeric, analytic)}"
+                     if hidden else f"analytic {preview(analytic)} differs from numeric {preview(numeric)}")
+            return CaseResult(label, False, f"{shown}; relative error {error:.2e} > {GRAD_RTOL:.0e}", error)
         if expected is not None:
             ref_error = rel_error(analytic, expected)
             if ref_error > GRAD_RTOL:
@@ -317,3 +335,20 @@ def custom_case(label: str, task_id: str, test: Callable[[dict[str, np.ndarray]]
             return CaseResult(label, False, f"the values that came back are unusable ({err})")
 
     return judge
+
+
+def add_gradient_cases(check: Check, tag: str, spec: dict, inputs: dict, names, forward_name: str,
+                       label: str = "") -> tuple[str, str]:
+    """For a net's ``loss`` call ``spec`` (returning ``["loss", {"prefix": "grad_", ...}]``): the
+    analytic task, the numeric grid task over ``param_<name>`` of ``inputs``, and one
+    :func:`gradient_case` per parameter against the solution's gradient; (grad task, grid task)."""
+    grad_task = check.add_task(f"{tag}analytic", "call", spec, inputs)
+    grid_task = check.add_task(f"{tag}numeric", "grid",
+                               {**spec, "pick": 0, "h": GRAD_STEP, "wrt": [f"param_{k}" for k in names]}, inputs)
+    expected = reference("call", spec, inputs)
+    for name in names:
+        case = f"d{name}{label}"
+        check.add_case(case, gradient_case(case, grad_task, f"grad_{name}", grid_task, f"param_{name}",
+                                           inputs[f"param_{name}"].shape, None, expected[f"grad_{name}"],
+                                           forward_name))
+    return grad_task, grid_task

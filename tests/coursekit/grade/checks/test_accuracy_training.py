@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from coursekit.grade.checks.accuracy import training_check
+from coursekit.grade.checks.accuracy import resolve_inputs, training_check
 from coursekit.grade.sandbox.parent import Sandbox
 
 from ..conftest import copy_solution, inject
@@ -27,7 +27,7 @@ def run(course, submission, assignment, data):
     check = training_check(assignment, HYPER[assignment], THRESHOLDS, data, 60.0)
     box = Sandbox(submission=submission, limits=course.limits)
     try:
-        outcomes = box.run_tasks(check.tasks)
+        outcomes = box.run_tasks([resolve_inputs(task, data) for task in check.tasks])
     finally:
         box.close()
     return [judge(outcomes) for _, judge in check.cases]

@@ -1,9 +1,10 @@
 """The corpus of realistic submissions (variants.py), graded end to end in fast mode.
 
-One session-scoped grading of every variant (two at a time: each grade runs its own
+One session-scoped grading of every variant (one at a time: each grade runs its own
 jailed child); the tests then read the reports.  Correct code in any style gets full
 marks; a keepdims shape costs only its shape case; each bug costs only its own check, with
-its diagnosis; an older API or a failed import is explained once.
+its diagnosis; an older API or a failed import is explained once; every module the course's
+copy replaced is named in one note.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 from coursekit.grade import grade_submission
 from coursekit.grade.checks.base import SHAPE_LABEL
+from coursekit.grade.pipeline import DATA_CHECKS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[3]
@@ -28,7 +30,7 @@ variants = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = variants
 _spec.loader.exec_module(variants)
 BY_KIND = {kind: [v for v in variants.VARIANTS if v.kind == kind]
-           for kind in ("correct", "shape", "buggy", "explained")}
+           for kind in ("correct", "shape", "buggy", "explained", "full-mode-bug")}
 ASSIGNMENTS = ("two_layer_net", "fc_net")
 
 
@@ -56,7 +58,7 @@ def test_the_corpus_is_large_and_varied():
     assert len(variants.VARIANTS) >= 25
     for assignment in ASSIGNMENTS:
         kinds = {v.kind for v in variants.VARIANTS if v.assignment == assignment}
-        assert kinds == {"correct", "shape", "buggy", "explained"}
+        assert kinds >= {"correct", "shape", "buggy", "explained"}
 
 
 @pytest.mark.parametrize("variant", BY_KIND["correct"], ids=lambda v: v.name)
@@ -65,6 +67,28 @@ def test_correct_variant_gets_full_marks(graded, variant):
     report = graded[variant.name]
     assert {key: t.output() for key, t in lost(report).items()} == {}
     assert report.score == report.max_score
+
+
+def replaced(report) -> set[str]:
+    """The files a report's notes say the course's copy (or stand-in) replaced."""
+    return {note.split(":", 1)[0] for note in report.notes if note.endswith(" was used.")}
+
+
+@pytest.mark.parametrize("variant", variants.VARIANTS, ids=lambda v: v.name)
+def test_each_replaced_module_is_named_once(graded, variant):
+    """Is every module the course's copy replaced (and only those) named in one note of the report?"""
+    report = graded[variant.name]
+    assert replaced(report) == set(variant.replaced), report.notes
+    assert len(report.notes) == len(variant.replaced)
+
+
+@pytest.mark.parametrize("variant", BY_KIND["full-mode-bug"], ids=lambda v: v.name)
+def test_a_bug_only_training_shows_costs_nothing_in_fast_mode_and_says_so(graded, variant):
+    """Does a bug of the student's Solver (which no quick check runs) keep full marks in fast mode, with the
+    CIFAR-10 checks that judge it named as skipped?"""
+    report = graded[variant.name]
+    assert report.score == report.max_score and set(variant.loses) <= set(report.skipped) == set(DATA_CHECKS)
+    assert "Not graded in this run (fast mode): cifar_accuracy" in report.summary()
 
 
 @pytest.mark.parametrize("variant", BY_KIND["shape"], ids=lambda v: v.name)
@@ -157,11 +181,28 @@ def test_shape_and_float_variants_clear_the_cifar_checks(course, patient_course,
     assert set(failed) == set(variant.loses)
 
 
+@pytest.mark.slow
+@pytest.mark.dataset
+def test_the_students_own_solver_trains_the_grader_run(patient_course, cifar10_dir, tmp_path):
+    """In full mode, does a Solver of the student's own, written unlike the course's (2017 style), clear
+    cifar_accuracy, and one that draws labels apart from images lose it?  (Neither saves a model, so
+    both lose saved_model: the two grades differ by the Solver's check only.)"""
+    lost_by = {}
+    for name in ("fc-2017-py2-official-files", "fc-solver-labels-drawn-apart"):
+        variant = next(v for v in variants.VARIANTS if v.name == name)
+        report = grade_submission(patient_course, "fc_net",
+                                  variants.write_variant(variant, ROOT / "solutions", tmp_path / name))
+        lost_by[name] = {k: t.output() for k, t in lost(report).items()}
+        assert replaced(report) == set(variant.replaced)
+    assert set(lost_by["fc-2017-py2-official-files"]) == {"saved_model"}, lost_by
+    assert set(lost_by["fc-solver-labels-drawn-apart"]) == {"saved_model", "cifar_accuracy"}, lost_by
+
+
 @pytest.mark.parametrize("name", ["tl-keepdims-biases", "fc-keepdims-db"])
 def test_keepdims_nets_train_and_are_scored(quick_course, tmp_path, name):
     """Does a net whose biases become (1, M) in training (the student's Solver or train) get scored
     by the kit's forward pass, on a tiny fake split (the full-mode test above needs CIFAR-10)?"""
-    from coursekit.grade.checks.accuracy import training_check
+    from coursekit.grade.checks.accuracy import resolve_inputs, training_check
     from coursekit.grade.sandbox.parent import Sandbox
 
     variant = next(v for v in variants.VARIANTS if v.name == name)
@@ -173,7 +214,7 @@ def test_keepdims_nets_train_and_are_scored(quick_course, tmp_path, name):
                            {"test_accuracy": 0.0, "val_accuracy": 0.0}, data, 60.0)
     box = Sandbox(submission=submission, limits=quick_course.limits)
     try:
-        outcomes = box.run_tasks(check.tasks)
+        outcomes = box.run_tasks([resolve_inputs(task, data) for task in check.tasks])
     finally:
         box.close()
     params = outcomes[check.tasks[0].id].outputs

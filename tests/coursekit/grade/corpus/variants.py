@@ -3,7 +3,10 @@
 Each :class:`Variant` is a student folder in the style of one CS231n year: the solution's
 files with some regions written differently (correct) or wrongly (buggy), plus the extra
 files real submissions carry (Python-2-era imports, the other classifiers of the official
-assignment, an official ``solver.py``, a ``fast_layers.py`` that imports torch).
+assignment, a ``solver.py`` of the student's own, a ``fast_layers.py`` that imports torch or a
+compiled extension, sandwich layers of the student's own in ``layer_utils.py``).  The grader
+takes every module the graded ones import from the submission, so these files are graded as
+the student ran them; a non-graded one that fails to import is replaced by the course's copy.
 
 Kinds:
 - ``correct``: full marks on every code check;
@@ -11,7 +14,12 @@ Kinds:
   case of the checks in ``loses``, with the keepdims diagnosis;
 - ``buggy``: loses points only in the checks in ``loses``, the first with the diagnosis ``rule``;
 - ``explained``: an error that is the same everywhere (an older API, a failed import):
-  shown in full once (diagnosis ``explained-once``), in one line in every other case.
+  shown in full once (diagnosis ``explained-once``), in one line in every other case;
+- ``full-mode-bug``: a bug that only the CIFAR-10 checks can see (the student's Solver, which no
+  quick check runs): full marks in fast mode, which names those checks as skipped; loses only
+  ``loses`` in full mode.
+
+``replaced``: the modules the course's copy (or stand-in) replaces, each named in one note.
 """
 from __future__ import annotations
 
@@ -37,6 +45,7 @@ class Variant:
     files: dict[str, str] = field(default_factory=dict)  # extra files of the submission
     loses: tuple[str, ...] = ()
     rule: str = ""
+    replaced: tuple[str, ...] = ()  # files the course's copy replaces (each gets a note)
 
 
 # --- files real submissions carry ------------------------------------------------------------
@@ -51,15 +60,82 @@ KNN = ("from builtins import range\nfrom builtins import object\nimport numpy as
 LINEAR = ("from __future__ import print_function\nfrom builtins import range\nfrom builtins import object\n"
           "import numpy as np\nfrom cs231n.classifiers.linear_svm import *\nfrom cs231n.classifiers.softmax import *\n"
           "from past.builtins import xrange\n")
-OFFICIAL_SOLVER = ("from __future__ import print_function, division\nfrom future import standard_library\n"
-                   "standard_library.install_aliases()\nfrom builtins import range\nfrom builtins import object\n"
-                   "import os\nimport pickle as pickle\n\nimport numpy as np\n\nfrom cs231n import optim\n\n\n"
-                   "class Solver(object):\n    pass  # the official file, cut short: the grader uses the course's\n")
+# A Solver of the student's own, in the 2017 style (Python 2 shims), written unlike the course's:
+# options from a table, one shuffled pass over the training set per epoch (no replacement).
+SOLVER_2017 = PY2_HEADER + '''from future import standard_library
+standard_library.install_aliases()
+import numpy as np
+
+from cs231n import optim
+
+
+class Solver(object):
+    OPTIONS = {'update_rule': 'sgd', 'optim_config': None, 'lr_decay': 1.0, 'batch_size': 100,
+               'num_epochs': 10, 'num_train_samples': 1000, 'num_val_samples': None,
+               'checkpoint_name': None, 'print_every': 10, 'verbose': True}
+
+    def __init__(self, model, data, **kwargs):
+        unknown = sorted(set(kwargs) - set(self.OPTIONS))
+        if unknown:
+            raise ValueError('Unrecognized arguments %s' % ', '.join(unknown))
+        for name, default in self.OPTIONS.items():
+            setattr(self, name, kwargs.get(name, default))
+        self.optim_config = dict(self.optim_config or {})
+        self.model = model
+        self.X_train, self.y_train = data['X_train'], data['y_train']
+        self.X_val, self.y_val = data['X_val'], data['y_val']
+        self.update_rule = getattr(optim, self.update_rule)
+        self.epoch = 0
+        self.best_val_acc = -1.0
+        self.best_params = {}
+        self.loss_history, self.train_acc_history, self.val_acc_history = [], [], []
+        self.optim_configs = dict((p, dict(self.optim_config)) for p in self.model.params)
+
+    def _step(self, X_batch, y_batch):
+        loss, grads = self.model.loss(X_batch, y_batch)
+        self.loss_history.append(loss)
+        for p in list(self.model.params):
+            w, config = self.update_rule(self.model.params[p], grads[p], self.optim_configs[p])
+            self.model.params[p], self.optim_configs[p] = w, config
+
+    def check_accuracy(self, X, y, num_samples=None, batch_size=100):
+        if num_samples is not None and X.shape[0] > num_samples:
+            keep = np.random.choice(X.shape[0], num_samples, replace=False)
+            X, y = X[keep], y[keep]
+        correct = 0
+        for start in xrange(0, X.shape[0], batch_size):
+            scores = self.model.loss(X[start:start + batch_size])
+            correct += np.sum(np.argmax(scores, axis=1) == y[start:start + batch_size])
+        return float(correct) / X.shape[0]
+
+    def train(self):
+        num_train = self.X_train.shape[0]
+        per_epoch = max(num_train // self.batch_size, 1)
+        for epoch in xrange(self.num_epochs):
+            order = np.random.permutation(num_train)
+            for it in xrange(per_epoch):
+                batch = order[it * self.batch_size:(it + 1) * self.batch_size]
+                self._step(self.X_train[batch], self.y_train[batch])
+                if self.verbose and it % self.print_every == 0:
+                    print('(Epoch %d, iteration %d) loss: %f' % (epoch + 1, it + 1, self.loss_history[-1]))
+            self.epoch = epoch + 1
+            for config in self.optim_configs.values():
+                config['learning_rate'] *= self.lr_decay
+            train_acc = self.check_accuracy(self.X_train, self.y_train, self.num_train_samples)
+            val_acc = self.check_accuracy(self.X_val, self.y_val, self.num_val_samples)
+            self.train_acc_history.append(train_acc)
+            self.val_acc_history.append(val_acc)
+            if val_acc > self.best_val_acc:
+                self.best_val_acc = val_acc
+                self.best_params = dict((k, v.copy()) for k, v in self.model.params.items())
+        self.model.params = self.best_params
+'''
 FAST_LAYERS = "import numpy as np\nimport torch\n\n\ndef conv_forward_fast(x, w, b, conv_param):\n    pass\n"
+FAST_LAYERS_CYTHON = ("import numpy as np\nfrom .im2col_cython import col2im_cython, im2col_cython  # built by setup.py\n\n\n"
+                      "def conv_forward_fast(x, w, b, conv_param):\n    pass\n")
 EXTRAS_2017 = {"cs231n/classifiers/__init__.py": OFFICIAL_CLASSIFIERS_INIT,
                "cs231n/classifiers/k_nearest_neighbor.py": KNN, "cs231n/classifiers/linear_classifier.py": LINEAR}
-EXTRAS_FC = {"cs231n/solver.py": OFFICIAL_SOLVER, "cs231n/fast_layers.py": FAST_LAYERS,
-             "cs231n/layer_utils.py": "from cs231n.layers import *\nfrom cs231n.fast_layers import *\n"}
+EXTRAS_FC = {"cs231n/solver.py": SOLVER_2017, "cs231n/fast_layers.py": FAST_LAYERS}
 
 # --- two_layer_net ---------------------------------------------------------------------------
 
@@ -94,10 +170,10 @@ TL_DB = ("            'b1': dhidden.sum(axis=0),  # (H,)\n", "            'b2': 
 
 TWO_LAYER = [
     Variant("tl-2017-py2-imports-loop-loss", "two_layer_net", "correct",
-            ((NN, "import numpy as np\n", PY2_HEADER + "import numpy as np\n"),
+            ((NN, "import os\n", PY2_HEADER + "import os\n"),
              (NN, TL_LOSS_SHIFT, TL_LOOP_2017),
              (NN, "        for it in range(num_iters):\n", "        for it in xrange(num_iters):\n")),
-            files=EXTRAS_2017),
+            files=EXTRAS_2017, replaced=("cs231n/classifiers/__init__.py",)),  # imports a missing linear_svm
     Variant("tl-2020-logsumexp", "two_layer_net", "correct", ((NN, TL_LOSS_SHIFT, TL_LOGSUMEXP),)),
     Variant("tl-float32-training", "two_layer_net", "correct",
             ((NN, "            X_batch = X[batch]  # (batch_size, D)\n",
@@ -132,7 +208,7 @@ TWO_LAYER = [
               "            y_batch = y[np.random.choice(num_train, batch_size)]\n"),),
             loses=("toy_training",), rule="loss-at-chance"),
     Variant("tl-imports-torch", "two_layer_net", "explained",
-            ((NN, "import numpy as np\n", "import numpy as np\nimport torch\n"),),
+            ((NN, "import os\n\n", "import os\nimport torch\n"),),
             loses=("scores", "loss", "gradients", "toy_training", "predict"), rule="explained-once"),
 ]
 
@@ -232,14 +308,190 @@ LN_TRANSPOSED = """    xt = x.T  # (D, N): batch norm's statistics over axis 0 o
     x_hat = ((xt - mu) / np.sqrt(var + eps)).T  # (N, D)
 """
 AFFINE = "    out = x.reshape(x.shape[0], -1) @ w + b  # (N, M)\n"
+AFFINE_BACKWARD = ("    dx = (dout @ w.T).reshape(x.shape)  # (N, d_1, ..., d_k)\n"
+                   "    dw = x.reshape(x.shape[0], -1).T @ dout  # (D, M)\n    db = dout.sum(axis=0)  # (M,)\n")
+SOFTMAX_VECTORIZED = ("    shifted = x - x.max(axis=1, keepdims=True)  # (N, C), every row max is 0\n"
+                      "    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (N, C)\n"
+                      "    loss = -log_probs[np.arange(N), y].mean()\n"
+                      "    dx = np.exp(log_probs)  # (N, C), the probabilities\n"
+                      "    dx[np.arange(N), y] -= 1\n    dx /= N\n")
+SOFTMAX_NAIVE = """    # softmax_loss_naive of assignment 1: a loop over the examples and the classes
+    loss = 0.0
+    dx = np.zeros_like(x)
+    for i in range(N):
+        scores = x[i] - np.max(x[i])
+        sum_exp = np.sum(np.exp(scores))
+        loss += -scores[y[i]] + np.log(sum_exp)
+        for j in range(x.shape[1]):
+            p = np.exp(scores[j]) / sum_exp
+            dx[i, j] = (p - (j == y[i])) / N
+    loss /= N
+"""
 INIT = '            self.params[f"W{i}"] = weight_scale * np.random.randn(dims[i - 1], dims[i])\n'
 FC_REG = "            loss += 0.5 * self.reg * np.vdot(W, W)  # sum of squares, no W * W array\n"
+
+LAYER_UTILS = "cs231n/layer_utils.py"
+SOLVER = "cs231n/solver.py"
+REGION_START = "# *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****\n"
+REGION_END = "# *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****\n"
+# The 2021+ official layer_utils.py: star imports of layers and fast_layers, the given affine-relu
+# pair, a module-level region for the student's sandwich layers, then the conv layers.
+UTILS_HEAD = """from .layers import *
+from .fast_layers import *
+
+
+def affine_relu_forward(x, w, b):
+    a, fc_cache = affine_forward(x, w, b)
+    out, relu_cache = relu_forward(a)
+    return out, (fc_cache, relu_cache)
+
+
+def affine_relu_backward(dout, cache):
+    fc_cache, relu_cache = cache
+    da = relu_backward(dout, relu_cache)
+    return affine_backward(da, fc_cache)
+
+
+"""
+UTILS_CONV = """
+
+def conv_relu_forward(x, w, b, conv_param):
+    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
+    out, relu_cache = relu_forward(a)
+    return out, (conv_cache, relu_cache)
+"""
+SANDWICHES = """def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
+    a, fc_cache = affine_forward(x, w, b)
+    a_hat, bn_cache = batchnorm_forward(a, gamma, beta, bn_param)
+    out, relu_cache = relu_forward(a_hat)
+    return out, (fc_cache, bn_cache, relu_cache)
+
+
+def affine_bn_relu_backward(dout, cache):
+    fc_cache, bn_cache, relu_cache = cache
+    da_hat = relu_backward(dout, relu_cache)
+    da, dgamma, dbeta = batchnorm_backward_alt(da_hat, bn_cache)
+    dx, dw, db = affine_backward(da, fc_cache)
+    return dx, dw, db, dgamma, dbeta
+
+
+def affine_ln_relu_forward(x, w, b, gamma, beta, ln_param):
+    a, fc_cache = affine_forward(x, w, b)
+    a_hat, ln_cache = layernorm_forward(a, gamma, beta, ln_param)
+    out, relu_cache = relu_forward(a_hat)
+    return out, (fc_cache, ln_cache, relu_cache)
+
+
+def affine_ln_relu_backward(dout, cache):
+    fc_cache, ln_cache, relu_cache = cache
+    da_hat = relu_backward(dout, relu_cache)
+    da, dgamma, dbeta = layernorm_backward(da_hat, ln_cache)
+    dx, dw, db = affine_backward(da, fc_cache)
+    return dx, dw, db, dgamma, dbeta
+"""
+# One hidden layer as one pair (affine - [norm] - relu - [dropout]), written below the region.
+HIDDEN_LAYER = """
+
+def hidden_layer_forward(x, w, b, gamma, beta, norm_param, normalization, dropout_param):
+    out, fc_cache = affine_forward(x, w, b)
+    norm_cache = None
+    if normalization == "batchnorm":
+        out, norm_cache = batchnorm_forward(out, gamma, beta, norm_param)
+    elif normalization == "layernorm":
+        out, norm_cache = layernorm_forward(out, gamma, beta, norm_param)
+    out, relu_cache = relu_forward(out)
+    drop_cache = None
+    if dropout_param is not None:
+        out, drop_cache = dropout_forward(out, dropout_param)
+    return out, (fc_cache, norm_cache, relu_cache, drop_cache, normalization)
+
+
+def hidden_layer_backward(dout, cache):
+    fc_cache, norm_cache, relu_cache, drop_cache, normalization = cache
+    if drop_cache is not None:
+        dout = dropout_backward(dout, drop_cache)
+    dout = relu_backward(dout, relu_cache)
+    dgamma = dbeta = None
+    if normalization == "batchnorm":
+        dout, dgamma, dbeta = batchnorm_backward(dout, norm_cache)
+    elif normalization == "layernorm":
+        dout, dgamma, dbeta = layernorm_backward(dout, norm_cache)
+    dx, dw, db = affine_backward(dout, fc_cache)
+    return dx, dw, db, dgamma, dbeta
+"""
+UTILS_IN_REGION = UTILS_HEAD + REGION_START + SANDWICHES + REGION_END + UTILS_CONV
+UTILS_BELOW_REGION = UTILS_HEAD + REGION_START + "pass\n" + REGION_END + HIDDEN_LAYER + UTILS_CONV
+UTILS_BELOW_REGION_NO_DROPOUT_GRAD = UTILS_BELOW_REGION.replace(
+    "    if drop_cache is not None:\n        dout = dropout_backward(dout, drop_cache)\n", "")
+FC_UTILS_IMPORT = ("from ..layer_utils import (\n    affine_norm_relu_backward,\n    affine_norm_relu_forward,\n"
+                   "    affine_relu_backward,\n    affine_relu_forward,\n)\n")
+FC_HIDDEN_FORWARD = """            h, layer_cache = affine_norm_relu_forward(
+                h, self.params[f"W{i}"], self.params[f"b{i}"], self.params.get(f"gamma{i}"),
+                self.params.get(f"beta{i}"), norm_param, self.normalization)  # (N, H_i)
+"""
+FC_HIDDEN_BACKWARD = """            dh, grads[f"W{i}"], grads[f"b{i}"], dgamma, dbeta = affine_norm_relu_backward(
+                dh, layer_cache)  # dh: (N, H_{i-1})
+"""
+FC_DROPOUT_FORWARD = """            drop_cache = None
+            if self.use_dropout:
+                h, drop_cache = dropout_forward(h, self.dropout_param)  # (N, H_i)
+"""
+FC_DROPOUT_BACKWARD = """            if self.use_dropout:
+                dh = dropout_backward(dh, drop_cache)
+"""
+USES_SANDWICHES = (  # fc_net.py calling the student's affine_bn_relu / affine_ln_relu pairs
+    (FC, FC_UTILS_IMPORT, "from ..layer_utils import *\n"),
+    (FC, FC_HIDDEN_FORWARD, """            W, b = self.params[f"W{i}"], self.params[f"b{i}"]
+            if self.normalization == "batchnorm":
+                h, layer_cache = affine_bn_relu_forward(h, W, b, self.params[f"gamma{i}"],
+                                                        self.params[f"beta{i}"], norm_param)
+            elif self.normalization == "layernorm":
+                h, layer_cache = affine_ln_relu_forward(h, W, b, self.params[f"gamma{i}"],
+                                                        self.params[f"beta{i}"], norm_param)
+            else:
+                h, layer_cache = affine_relu_forward(h, W, b)
+"""),
+    (FC, FC_HIDDEN_BACKWARD, """            if self.normalization == "batchnorm":
+                dh, grads[f"W{i}"], grads[f"b{i}"], dgamma, dbeta = affine_bn_relu_backward(dh, layer_cache)
+            elif self.normalization == "layernorm":
+                dh, grads[f"W{i}"], grads[f"b{i}"], dgamma, dbeta = affine_ln_relu_backward(dh, layer_cache)
+            else:
+                dh, grads[f"W{i}"], grads[f"b{i}"] = affine_relu_backward(dh, layer_cache)
+"""),
+)
+USES_HIDDEN_LAYER = (  # fc_net.py calling the student's hidden_layer pair (dropout inside it)
+    (FC, FC_UTILS_IMPORT, "from ..layer_utils import *\n"),
+    (FC, FC_HIDDEN_FORWARD + FC_DROPOUT_FORWARD, """            h, layer_cache = hidden_layer_forward(
+                h, self.params[f"W{i}"], self.params[f"b{i}"], self.params.get(f"gamma{i}"),
+                self.params.get(f"beta{i}"), norm_param, self.normalization,
+                self.dropout_param if self.use_dropout else None)  # (N, H_i)
+            drop_cache = None
+"""),
+    (FC, FC_DROPOUT_BACKWARD + FC_HIDDEN_BACKWARD,
+     """            dh, grads[f"W{i}"], grads[f"b{i}"], dgamma, dbeta = hidden_layer_backward(dh, layer_cache)
+"""),
+)
+SOLVER_LABELS_APART = ((SOLVER, "        y_batch = self.y_train[batch_mask]\n",
+                        "        y_batch = self.y_train[np.random.choice(num_train, self.batch_size)]\n"),)
 
 FC = [
     Variant("fc-2017-py2-official-files", "fc_net", "correct",
             ((LAYERS, "import numpy as np\n", PY2_HEADER + "import numpy as np\n", ),
-             (FC, "import numpy as np\n", PY2_HEADER + "import numpy as np\n")),
-            files={**EXTRAS_2017, **EXTRAS_FC}),
+             (FC, "import os\n", PY2_HEADER + "import os\n"),
+             (LAYER_UTILS, "from .layers import (\n", "from cs231n.fast_layers import *\nfrom .layers import (\n")),
+            files={**EXTRAS_2017, **EXTRAS_FC},  # its own Solver; fast_layers imports torch
+            replaced=("cs231n/classifiers/__init__.py", "cs231n/fast_layers.py")),
+    Variant("fc-2022-sandwiches-in-layer-utils-region", "fc_net", "correct", USES_SANDWICHES,
+            files={LAYER_UTILS: UTILS_IN_REGION, "cs231n/fast_layers.py": FAST_LAYERS},
+            replaced=("cs231n/fast_layers.py",)),
+    Variant("fc-2023-hidden-layer-below-region-cython", "fc_net", "correct", USES_HIDDEN_LAYER,
+            files={LAYER_UTILS: UTILS_BELOW_REGION, "cs231n/fast_layers.py": FAST_LAYERS_CYTHON},
+            replaced=("cs231n/fast_layers.py",)),
+    Variant("fc-2023-hidden-layer-forgets-dropout-grad", "fc_net", "buggy", USES_HIDDEN_LAYER,
+            files={LAYER_UTILS: UTILS_BELOW_REGION_NO_DROPOUT_GRAD, "cs231n/fast_layers.py": FAST_LAYERS_CYTHON},
+            loses=("fc_gradients",), rule="fc-dropout-backward", replaced=("cs231n/fast_layers.py",)),
+    Variant("fc-solver-labels-drawn-apart", "fc_net", "full-mode-bug", SOLVER_LABELS_APART,
+            loses=("cifar_accuracy",)),
     Variant("fc-float32-mask-np-dot", "fc_net", "correct",
             ((LAYERS, DROPOUT_MASK, "        mask = (np.random.rand(*x.shape) < p) / np.float32(p)\n"),
              (LAYERS, AFFINE, "    out = np.dot(x.reshape(x.shape[0], np.prod(x.shape[1:])), w) + b\n"))),
@@ -260,6 +512,13 @@ FC = [
               "    probs /= np.sum(probs, axis=1, keepdims=True)\n"
               "    loss = -np.sum(np.log(probs[np.arange(N), y])) / N\n"
               "    dx = probs.copy()\n"),)),
+    Variant("fc-loops-from-assignment-1", "fc_net", "correct",  # derived, but with loops and a recomputation
+            ((LAYERS, SOFTMAX_VECTORIZED, SOFTMAX_NAIVE),
+             (LAYERS, "    dw = x.reshape(x.shape[0], -1).T @ dout  # (D, M)\n",
+              "    x_rows = x.reshape(x.shape[0], -1)\n    dw = np.zeros_like(w)\n"
+              "    for i in range(x.shape[0]):\n        dw += np.outer(x_rows[i], dout[i])\n"),
+             (LAYERS, "    dx = dout * (x > 0)\n", "    out, _ = relu_forward(x)  # recomputed, not cached\n"
+                                               "    dx = dout * (out > 0)\n"))),
     Variant("fc-keepdims-db", "fc_net", "shape",
             ((LAYERS, "    db = dout.sum(axis=0)  # (M,)\n", "    db = np.sum(dout, axis=0, keepdims=True)\n"),
              *COPYING_OPTIM), loses=("affine_backward",), rule="keepdims-shape"),
@@ -286,6 +545,13 @@ FC = [
     Variant("fc-biases-init-ones", "fc_net", "buggy",
             ((FC, '            self.params[f"b{i}"] = np.zeros(dims[i])\n',
               '            self.params[f"b{i}"] = np.ones(dims[i])\n'),), loses=("fc_init",), rule="init-biases-not-zero"),
+    Variant("fc-numeric-affine-backward", "fc_net", "buggy",  # the notebook's gradient check as the gradient
+            ((LAYERS, AFFINE_BACKWARD,
+              "    from cs231n.gradient_check import eval_numerical_gradient_array\n"
+              "    dx = eval_numerical_gradient_array(lambda v: affine_forward(v, w, b)[0], x, dout)\n"
+              "    dw = eval_numerical_gradient_array(lambda v: affine_forward(x, v, b)[0], w, dout)\n"
+              "    db = eval_numerical_gradient_array(lambda v: affine_forward(x, w, v)[0], b, dout)\n"),),
+            loses=("affine_backward", "fc_gradients"), rule="numeric-gradient"),  # the net's through it too
     Variant("fc-bn-alt-no-variance-path", "fc_net", "buggy",
             ((LAYERS, BN_ALT, "    dx = inv_std * (dx_hat - dx_hat.mean(axis=0))\n"),),
             loses=("batchnorm_backward_alt",), rule="bn-dx-no-variance-path"),

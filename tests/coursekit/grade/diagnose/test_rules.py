@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pytest
 
+from coursekit.grade.checks.analytic import LARGE_LABEL
 from coursekit.grade.checks.base import GRAD_STEP, reference
 from coursekit.grade.diagnose import RULE_IDS, RULES, Evidence, diagnose
 from coursekit.grade.diagnose.optim import replay
@@ -412,9 +413,68 @@ def test_shared_bn_param_is_diagnosed(checks):
     assert [d.id for d in test.diagnoses] == ["bn-param-shared"]
 
 
+DERIVED = {"stopped": 0, "calls": 1, "base_calls": 1, "numeric_calls": 0, "cpu": 0.002, "base_cpu": 0.001,
+           "small_finished": 1}
+STOPPED = {"calls": {**DERIVED, "stopped": 1, "calls": 21},
+           "helper": {**DERIVED, "stopped": 3, "numeric_calls": 1},
+           "time": {**DERIVED, "stopped": 2, "cpu": 1.2},
+           "slow but not stopped": {**DERIVED, "cpu": 1.2}}
+NUMERIC = [("affine_backward", "numeric-gradient", how) for how in STOPPED] + [
+    ("softmax_loss", "numeric-gradient", "calls"), ("dropout_backward", "numeric-gradient", "helper"),
+    ("fc_gradients", "numeric-net-gradient", "time"), ("gradients", "numeric-net-gradient", "calls")]
+
+
+@pytest.fixture(scope="module")
+def hidden_checks(course):
+    return {c.name: c for a in ("two_layer_net", "fc_net") for c in build_checks(course, a, hidden_seed=5)}
+
+
+@pytest.mark.parametrize("check_name, rule_id, how", NUMERIC, ids=[f"{c}-{h}" for c, _, h in NUMERIC])
+def test_numeric_gradient_is_diagnosed(hidden_checks, check_name, rule_id, how):
+    """Does a large-input run found numeric (forward calls, gradient_check, CPU time) fail every
+    scored case of its check and name the rule, while a derived one names none?"""
+    check = hidden_checks[check_name]
+    outs = solution_outputs(check)
+    derived = next(t for t in check.tasks if t.driver == "analytic")
+    suffix = derived.id[len(check.name) + 1:]
+    right = dict(reference("call", derived.spec["grad"], derived.inputs))
+    test = judged(check, {**outs, suffix: {**right, **DERIVED}})
+    assert rule_id not in [d.id for d in test.diagnoses]
+    assert not [c for c in test.cases if c.label.startswith(LARGE_LABEL)]  # passed: not counted
+    test = judged(check, {**outs, suffix: STOPPED[how]})
+    assert rule_id in [d.id for d in test.diagnoses]
+    scored = [case for case in test.cases if not case.public]
+    assert scored and all(not case.passed for case in scored) and test.score == 0
+
+
+def test_rules_that_count_cases_ignore_the_large_case(hidden_checks):
+    """Does a rule that reads fc_gradients' cases as one per configuration still name its mistake
+    in a hidden build, which adds the large-input case?"""
+    check = hidden_checks["fc_gradients"]
+    outs = solution_outputs(check, with_grids=True)
+    derived = next(t for t in check.tasks if t.driver == "analytic")
+    outs[derived.id[len(check.name) + 1:]] = {**reference("call", derived.spec["grad"], derived.inputs), **DERIVED}
+    gradients_wrong_with_dropout(check, outs)
+    assert "fc-dropout-backward" in [d.id for d in judged(check, outs).diagnoses]
+
+
+def test_a_gradient_that_never_ends_is_not_called_numeric(hidden_checks):
+    """Is a run stopped for time that did not end on a small input either (an endless loop) left
+    to the other cases, with no numeric diagnosis?"""
+    check = hidden_checks["relu_backward"]
+    outs = solution_outputs(check)
+    derived = next(t for t in check.tasks if t.driver == "analytic")
+    hang = {**DERIVED, "stopped": 2, "cpu": 0.2, "small_finished": 0}
+    test = judged(check, {**outs, derived.id[len(check.name) + 1:]: hang})
+    assert "numeric-gradient" not in [d.id for d in test.diagnoses]
+    assert [c.detail for c in test.cases if not c.passed] == [
+        "stopped after 0.20 s of CPU time on the large input, and it did not end within 0.5 s on a small one "
+        "either: does it loop forever?"]
+
+
 def test_every_rule_has_a_unit_test():
     """Does every rule of diagnose.py have at least one case above?"""
-    assert {r for _, r, _ in CASES} | {"affine-not-flattened", "bn-param-shared"} == RULE_IDS
+    assert {r for _, r, _ in CASES} | {"affine-not-flattened", "bn-param-shared"} | {r for _, r, _ in NUMERIC} == RULE_IDS
 
 
 def test_replay_matches_the_solution(checks):

@@ -19,7 +19,7 @@ import pytest
 
 from coursekit.grade import grade_submission
 
-from .conftest import (REFORK, SURVIVOR, copy_solution, inject, kill_all, probe, seen, survivors,
+from .conftest import (GONE_SECONDS, REFORK, SURVIVOR, copy_solution, inject, kill_all, probe, seen, survivors,
                        wait_until_gone)
 
 LAYERS, OPTIM = "cs231n/layers.py", "cs231n/optim.py"
@@ -146,7 +146,8 @@ def test_grader_process_and_environment_are_invisible(attacked):
     """Does the child see no other process's command line, no secret, and run without root or capabilities?"""
     tests, _, _ = attacked
     cmds, secret, uid, cap_eff, no_new_privs = seen(tests["layernorm_forward"])
-    assert not any("pytest" in cmd or "coursekit" in cmd for cmd in cmds), cmds
+    assert len(cmds) == 2 and "--args" in cmds[0] and "harness.py" in cmds[1], cmds  # bwrap's init, the harness
+    assert not any("pytest" in cmd or "coursekit-grade-" in cmd for cmd in cmds), cmds
     assert secret is None and uid != 0
     assert int(cap_eff, 16) == 0 and no_new_privs == "1"
 
@@ -290,16 +291,22 @@ def test_no_cgroup_outlives_the_grade(attacked):
 
 
 @pytest.mark.skipif(not os.access("/sys/fs/cgroup/pids", os.W_OK), reason="no writable pids cgroup (v1)")
-def test_cgroups_of_a_killed_grader_are_swept():
-    """Is an empty cgroup left by a grader that was SIGKILLed removed when the next one starts?"""
-    from coursekit.grade.sandbox.cgroups import Cgroup
+def test_cgroups_of_a_killed_grader_are_emptied_and_swept():
+    """Is a cgroup left by a grader that is gone removed at the next sweep, with the processes still in it killed?"""
+    from coursekit.grade.sandbox.registry import sweep
 
-    stale = Path("/sys/fs/cgroup/pids/coursekit-999999999-dead")  # no such pid
-    stale.mkdir(exist_ok=True)
-    group = Cgroup.create(64, 4)
+    stale = [Path(f"/sys/fs/cgroup/{c}/coursekit-999999999-1-dead") for c in ("pids", "freezer")]  # no such grader
+    for folder in stale:
+        folder.mkdir(exist_ok=True)
+    sleeper = subprocess.Popen(["sleep", "600"])
     try:
-        assert not stale.exists()
+        for folder in stale:
+            (folder / "cgroup.procs").write_text(str(sleeper.pid))
+        assert sweep().cgroups >= 1
+        assert sleeper.wait(timeout=GONE_SECONDS) == -signal.SIGKILL
+        assert not any(folder.exists() for folder in stale)
     finally:
-        group.remove()
-        if stale.exists():
-            stale.rmdir()
+        sleeper.kill()
+        for folder in stale:
+            if folder.exists():
+                folder.rmdir()

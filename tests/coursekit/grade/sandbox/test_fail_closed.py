@@ -168,3 +168,33 @@ def test_run_autograder_writes_results_json_on_an_internal_error(tmp_path, monke
     code = run_autograder.main(["fc_net", str(upload), str(tmp_path / "results")])
     data = json.loads((tmp_path / "results" / "results.json").read_text())
     assert code != 0 and data["score"] == 0 and "MemoryError" in data["output"]
+
+
+def read_only_cgroups(line: str) -> list[str]:
+    """In a private mount namespace whose cgroup hierarchies are remounted read-only (as in many containers)."""
+    remount = ("for m in $(awk '$3 ~ /^cgroup/ {print $2}' /proc/self/mounts); do "
+               "mount -o remount,bind,ro \"$m\" || exit 97; done")
+    return ["unshare", "-m", "sh", "-c", f"{remount} && {line}"]
+
+
+@pytest.mark.parametrize("cgroups", ["empty", "read-only"])
+def test_no_cgroup_refuses_with_one_paragraph(solution, tmp_path, cgroups):
+    """With no usable cgroup (an empty hierarchy, or a read-only one as in many containers), does the default
+    refuse with the grader-error exit code and one paragraph: what is missing, how to enable it, which mode
+    accepts the risk?"""
+    if cgroups == "empty":
+        (tmp_path / "no-cgroups").mkdir()
+        done = coursekit("grade", "fc_net", str(solution), "--fast",
+                         env={"COURSEKIT_CGROUP_ROOT": str(tmp_path / "no-cgroups")})
+    elif os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("remounting the cgroup hierarchies read-only needs root and unshare")
+    else:
+        done = coursekit("grade", "fc_net", str(solution), "--fast", wrap=read_only_cgroups)
+        assert done.returncode != 97, "could not remount the cgroups read-only"
+    assert done.returncode == ISOLATION_EXIT and done.stdout == "", (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    message = done.stderr
+    assert "without cgroup limits" in message and "memory limit" in message and "process limit" in message
+    assert "COURSEKIT_CGROUP_ROOT" in message and "--insecure" in message
+    if cgroups == "read-only":
+        assert "Read-only file system" in message

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from coursekit.errors import IsolationError
+from coursekit.grade.sandbox import isolation
 from coursekit.grade.sandbox.parent import Sandbox, Task
 
 from ..conftest import copy_solution
@@ -79,22 +80,35 @@ def test_degraded_mode_refuses_course_files_readable_by_others(sandbox):
             sandbox(isolation="degraded", secrets=(readable,)).prepare()
         os.chmod(readable, 0o700)
         if os.geteuid() == 0:
-            sandbox(isolation="degraded", secrets=(readable,)).prepare()  # root's alone: accepted
+            box = sandbox(isolation="degraded", secrets=(readable,))
+            box.prepare()  # root's alone: accepted
+            box.close()
     finally:
         shutil.rmtree(readable)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the degraded mode switches uid: it needs root")
-def test_degraded_mode_runs_under_a_spare_uid(sandbox, tmp_path):
-    """In the degraded mode, does student code run under a spare uid with no_new_privs, and is that reported?"""
+@pytest.mark.parametrize("namespaces", [True, False], ids=["unshare", "no-unshare"])
+def test_degraded_mode_runs_under_a_spare_uid(sandbox, monkeypatch, tmp_path, namespaces):
+    """In the degraded mode, does student code run under a spare uid with no_new_privs, in new network and
+    PID namespaces where util-linux unshare can make them, and does the report say which it got?"""
+    if not namespaces:
+        monkeypatch.setenv("COURSEKIT_UNSHARE", str(tmp_path / "no-unshare"))
+    elif not isolation.unshare_prefix():
+        pytest.skip("util-linux unshare cannot make namespaces here")
     box = sandbox(isolation="degraded", secrets=())
     try:
-        out = box.run_tasks([call("uid", "os:getuid"), affine_task()])
+        out = box.run_tasks([call("uid", "os:getuid"), call("pid", "os:getpid"), affine_task()])
     finally:
         box.close()
     assert int(out["uid"].outputs["value"]) != 0 and out["affine"].ok
     assert "DEGRADED" in box.protections["active"][0]
-    assert any("namespace" in line for line in box.protections["failed"])
+    if namespaces:
+        assert int(out["pid"].outputs["value"]) == 2  # below the namespace's own init
+        assert any("network namespace: yes" in line for line in box.protections["active"])
+    else:
+        assert int(out["pid"].outputs["value"]) > 2
+        assert any("network namespace: no" in line for line in box.protections["failed"])
 
 
 def test_unknown_isolation_mode_is_refused(sandbox):
@@ -115,8 +129,6 @@ def test_a_python_installation_under_tmp_is_seen_at_its_own_path(tmp_path, monke
     own path, beside the child's own writable /tmp (bwrap cannot put both at /tmp)?"""
     import subprocess
 
-    from coursekit.grade.sandbox import isolation
-
     bwrap = isolation.find_bwrap()
     if bwrap is None:
         pytest.skip("no bubblewrap here")
@@ -129,7 +141,7 @@ def test_a_python_installation_under_tmp_is_seen_at_its_own_path(tmp_path, monke
         script = f"cat {env}/marker.txt; touch {env}/x 2>/dev/null || echo read-only; touch /tmp/y && echo tmp-writable"
         info = os.open(tmp_path / "info.json", os.O_WRONLY | os.O_CREAT, 0o600)
         try:
-            argv = isolation.bwrap_command(bwrap, code, 23456, 2**20, info, ["/bin/sh", "-c", script])
+            argv = isolation.bwrap_command(bwrap, code, code, 23456, 2**20, info, ["/bin/sh", "-c", script])
             done = subprocess.run(argv, capture_output=True, text=True, timeout=60, pass_fds=(info,))
         finally:
             os.close(info)

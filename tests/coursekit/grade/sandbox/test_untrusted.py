@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from coursekit.grade import models
-from coursekit.grade.pipeline import _guarded_saved_model
+from coursekit.grade.pipeline import _guarded_score
 from coursekit.grade.sandbox.untrusted import MAX_MEMBER_ITEMS, UntrustedDataError, read_npz
 
 INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
@@ -114,7 +114,47 @@ def test_a_crash_in_the_saved_model_check_costs_that_check_only(tmp_path, monkey
     def explode(*args, **kwargs):
         raise MemoryError("no room")
 
-    monkeypatch.setattr(accuracy, "saved_model_check", explode)
-    check, results = _guarded_saved_model("fc_net", tmp_path, {}, {})
-    assert check.name == "saved_model" and len(results) == 1
-    assert not results[0].passed and "MemoryError" in results[0].detail
+    monkeypatch.setattr(accuracy, "score_saved_model", explode)
+    score = _guarded_score("fc_net", None, {})
+    check, results = accuracy.saved_model_check("fc_net", score, {"val_accuracy": 0.5, "review_above": 0.9})
+    assert check.name == "saved_model" and not any(r.passed for r in results[1:])
+    assert all("MemoryError" in r.detail for r in results[1:])
+
+
+def file_with(data: bytes, before: bytes = b"x" * 100):
+    """A file holding ``data`` after some other bytes, as a child's output file holds one task's .npz."""
+    import tempfile
+
+    f = tempfile.TemporaryFile()
+    f.write(before + data)
+    f.flush()
+    return f
+
+
+def test_stored_arrays_are_read_in_blocks_exactly():
+    """Does npz_layout find each array in a file and read back any block of rows, nothing read before?"""
+    from coursekit.grade.sandbox.untrusted import npz_layout
+
+    arrays = {"W": np.arange(60.0).reshape(12, 5), "b": np.ones(5, np.float32), "s": np.frombuffer(b"fc", np.uint8)}
+    data = npz_bytes(**arrays)
+    with file_with(data) as f:
+        stored = npz_layout(f.fileno(), 100, len(data))
+        assert {k: (v.shape, v.dtype) for k, v in stored.items()} == {k: (v.shape, v.dtype) for k, v in arrays.items()}
+        assert np.array_equal(stored["W"].rows(3, 7), arrays["W"][3:7])
+        assert all(np.array_equal(stored[k].read(), v) for k, v in arrays.items())
+
+
+@pytest.mark.parametrize("bad, words", [
+    (lambda: npz_bytes(compress=True, W=np.zeros((4, 4))), "compressed"),
+    (lambda: npz_bytes(W=np.asfortranarray(np.zeros((4, 3)))), "Fortran order"),
+    (lambda: zip_of({"W.npy": npy_header((1000,))}), "not exactly its array"),
+    (lambda: zip_of({"W.npy": npy_header((2,)) + b"\0" * 16 + b"hidden"}), "not exactly its array"),
+])
+def test_stored_arrays_that_lie_are_refused(bad, words):
+    """Is a compressed, Fortran-ordered, truncated or padded member refused from its headers?"""
+    from coursekit.grade.sandbox.untrusted import npz_layout
+
+    data = bad()
+    with file_with(data) as f:
+        with pytest.raises(UntrustedDataError, match=words):
+            npz_layout(f.fileno(), 100, len(data))
