@@ -308,7 +308,9 @@ LN_TRANSPOSED = """    xt = x.T  # (D, N): batch norm's statistics over axis 0 o
     x_hat = ((xt - mu) / np.sqrt(var + eps)).T  # (N, D)
 """
 AFFINE = "    out = x.reshape(x.shape[0], -1) @ w + b  # (N, M)\n"
-AFFINE_BACKWARD = ("    dx = (dout @ w.T).reshape(x.shape)  # (N, d_1, ..., d_k)\n"
+AFFINE_BACKWARD = ("    dx = None\n"
+                   "    if need_dx:  # a net's first layer skips it, as PyTorch does for its input\n"
+                   "        dx = (dout @ w.T).reshape(x.shape)  # (N, d_1, ..., d_k)\n"
                    "    dw = x.reshape(x.shape[0], -1).T @ dout  # (D, M)\n    db = dout.sum(axis=0)  # (M,)\n")
 SOFTMAX_VECTORIZED = ("    shifted = x - x.max(axis=1, keepdims=True)  # (N, C), every row max is 0\n"
                       "    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (N, C)\n"
