@@ -432,7 +432,7 @@ FC_HIDDEN_FORWARD = """            h, layer_cache = affine_norm_relu_forward(
                 self.params.get(f"beta{i}"), norm_param, self.normalization)  # (N, H_i)
 """
 FC_HIDDEN_BACKWARD = """            dh, grads[f"W{i}"], grads[f"b{i}"], dgamma, dbeta = affine_norm_relu_backward(
-                dh, layer_cache)  # dh: (N, H_{i-1})
+                dh, layer_cache, need_dx=i > 1)  # dh: (N, H_{i-1}); None for the data (i = 1)
 """
 FC_DROPOUT_FORWARD = """            drop_cache = None
             if self.use_dropout:
