@@ -1,9 +1,13 @@
-"""The physical reference: how many GFLOP/s numpy's matmul reaches on this machine."""
+"""The physical reference: how many GFLOP/s numpy's matmul reaches on this machine.
+
+With PyTorch installed, the same products in torch follow (its CPU build carries its own
+BLAS): the share of a numpy/torch training ratio that is the BLAS's, not the solution's.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from .common import Mode, Row, best_seconds, blas_threads
+from .common import Mode, Row, best_seconds, blas_threads, skipped
 
 SECTION = "gemm"
 SQUARE = (2048, 2048, 2048)  # (M, K, N): a large square product, the ceiling
@@ -21,13 +25,25 @@ def threads_note() -> str:
     return f"{blas_threads()} BLAS thread{'s' if blas_threads() != 1 else ''}"
 
 
-def gflops(shape: tuple[int, int, int], dtype, budget: float) -> float:
+def gflops(shape: tuple[int, int, int], dtype, budget: float, torch=None) -> float:
+    """numpy's a @ b, or with ``torch`` the module, the same product of torch tensors."""
     m, k, n = shape
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k), dtype=np.float64).astype(dtype)
     b = rng.standard_normal((k, n), dtype=np.float64).astype(dtype)
+    if torch is not None:
+        a, b = torch.from_numpy(a), torch.from_numpy(b)
     seconds = best_seconds(lambda: a @ b, budget)
     return 2 * m * k * n / seconds / 1e9
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(blas_threads())
+    return torch
 
 
 def run(mode: Mode) -> list[Row]:
@@ -56,6 +72,24 @@ def run(mode: Mode) -> list[Row]:
         rows.append(Row(SECTION, f"ceiling {kind}", ceiling, "GFLOP/s",
                         detail=f"{threads_note()}", note="the fastest of the shapes above",
                         data={"dtype": kind, "ceiling": True}))
+        rows += _torch_rows(shapes, dtype, kind, ceiling, mode)
+    return rows
+
+
+def _torch_rows(shapes: dict, dtype, kind: str, ceiling: float, mode: Mode) -> list[Row]:
+    torch = _torch()
+    rows = []
+    for label, shape in shapes.items():
+        name = f"torch {kind} {label}"
+        if torch is None:
+            rows.append(skipped(SECTION, name, "GFLOP/s", "torch is not installed (pip install -e '.[bench]')"))
+            continue
+        if mode.tiny:
+            shape = tuple(min(s, 64) for s in shape)
+        value = gflops(shape, dtype, mode.gemm_seconds, torch)
+        rows.append(Row(SECTION, name, value, "GFLOP/s", detail=f"{100 * value / ceiling:.0f}% of numpy's ceiling",
+                        note="torch's own BLAS, same threads", data={"dtype": kind, "shape": shape,
+                        "framework": "torch", "fraction_of_numpy_ceiling": value / ceiling}))
     return rows
 
 

@@ -5,6 +5,7 @@ steps: draw a minibatch with replacement, forward, backward, update.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,8 +32,17 @@ class NetSpec:
         return [INPUT_DIM, *self.hidden_dims, NUM_CLASSES]
 
     def step_flops(self) -> int:
-        """Matmul FLOPs of one step: forward 2*N*in*out per layer, backward twice that."""
+        """Matmul FLOPs of one step: forward 2*N*in*out per layer, backward twice that.
+
+        The count of a full backward pass, as issue 20's figures use it: it includes the first
+        layer's dx (2*N*in*out), which no net needs (its input is the data) and neither
+        PyTorch nor the solution computes; see needed_flops.
+        """
         return 6 * self.batch_size * sum(a * b for a, b in zip(self.dims, self.dims[1:]))
+
+    def needed_flops(self) -> int:
+        """step_flops without the first layer's dx: the matmul FLOPs a step really needs."""
+        return self.step_flops() - 2 * self.batch_size * self.dims[0] * self.dims[1]
 
 
 NETS = {
@@ -46,14 +56,18 @@ NETS = {
 }
 
 
-def numpy_trainer(spec: NetSpec, X: np.ndarray, y: np.ndarray, seed: int = 0):
-    """k steps of the solution code: TwoLayerNet's train() loop, or the Solver's _step."""
+def numpy_trainer(spec: NetSpec, X: np.ndarray, y: np.ndarray, seed: int = 0, package: str = "cs231n"):
+    """k steps of the solution code: TwoLayerNet's train() loop, or the Solver's _step.
+
+    ``package`` is the solution's import name: ``cs231n`` (source/), or the baseline's
+    (bench/baseline.py).
+    """
     use_source()
     np.random.seed(seed)
     if spec.update_rule == "sgd":
-        return _two_layer_trainer(spec, X.reshape(X.shape[0], -1), y)
-    from cs231n.classifiers.fc_net import FullyConnectedNet
-    from cs231n.solver import Solver
+        return _two_layer_trainer(spec, X.reshape(X.shape[0], -1), y, package)
+    FullyConnectedNet = importlib.import_module(f"{package}.classifiers.fc_net").FullyConnectedNet
+    Solver = importlib.import_module(f"{package}.solver").Solver
 
     model = FullyConnectedNet(list(spec.hidden_dims), normalization=spec.normalization,
                               dropout_keep_ratio=spec.dropout_keep_ratio, reg=spec.reg,
@@ -70,9 +84,9 @@ def numpy_trainer(spec: NetSpec, X: np.ndarray, y: np.ndarray, seed: int = 0):
     return steps
 
 
-def _two_layer_trainer(spec: NetSpec, X: np.ndarray, y: np.ndarray):
+def _two_layer_trainer(spec: NetSpec, X: np.ndarray, y: np.ndarray, package: str):
     """The body of TwoLayerNet.train (minibatch, loss, SGD update), without its accuracy checks."""
-    from cs231n.classifiers.neural_net import TwoLayerNet
+    TwoLayerNet = importlib.import_module(f"{package}.classifiers.neural_net").TwoLayerNet
 
     net = TwoLayerNet(X.shape[1], spec.hidden_dims[0], NUM_CLASSES)
     net.params = {k: v.astype(X.dtype) for k, v in net.params.items()}  # as coursekit train does

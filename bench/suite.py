@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-from . import classmode, compare, gemm, kit, reference, threshold, training
+from . import baseline, classmode, compare, gemm, kit, reference, threshold, training
 from .common import DEFAULT_THREADS, MODES, Mode, Row, as_json, table
 
 SECTIONS = ["gemm", "train", "threshold", "reference", "kit", "compare"]
 OPTIONAL = ["class"]  # minutes of class grading (bench/classmode.py): only with --only
 
 
-def run_suite(sections: list[str], mode: Mode, progress=print) -> list[Row]:
+def run_suite(sections: list[str], mode: Mode, progress=print,
+              baseline_package: tuple[str, str] | None = None) -> list[Row]:
+    """``baseline_package``: (revision, import name) from bench/baseline.py, for the train section."""
     rows: list[Row] = []
     for section in sections:
         progress(f"[bench] {section} ({mode.name}) ...")
@@ -21,7 +24,7 @@ def run_suite(sections: list[str], mode: Mode, progress=print) -> list[Row]:
         if section == "gemm":
             rows += gemm.run(mode)
         elif section == "train":
-            rows += training.run(mode, gemm.ceilings(rows))
+            rows += training.run(mode, gemm.ceilings(rows), baseline_package)
         elif section == "threshold":
             rows += threshold.run(mode)
         elif section == "reference":
@@ -29,7 +32,7 @@ def run_suite(sections: list[str], mode: Mode, progress=print) -> list[Row]:
         elif section == "kit":
             rows += kit.run(mode)
         elif section == "compare":
-            rows += compare.run(mode)
+            rows += compare.run(mode, baseline_package)
         elif section == "class":
             rows += classmode.run(mode)
         progress(f"[bench] {section} done in {time.perf_counter() - start:.0f} s")
@@ -46,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
                         help=f"BLAS threads for numpy and torch.set_num_threads (default {DEFAULT_THREADS})")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON here")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also train the numpy nets of this git revision's source/cs231n (or of a folder) "
+                             "in the same alternating rounds: before and after, side by side (train section)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS + OPTIONAL, metavar="SECTION",
                         help=f"run only these sections, of: {', '.join(SECTIONS)}; and {', '.join(OPTIONAL)}, "
                              "run only when named")
@@ -56,8 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     mode = MODES["tiny" if args.tiny else "quick" if args.quick else "full"]
     sections = [s for s in SECTIONS + OPTIONAL if s in args.only] if args.only else SECTIONS
+    baseline_package = None
+    if args.baseline:
+        try:
+            baseline_package = (args.baseline, baseline.load(args.baseline))
+        except baseline.BaselineError as error:
+            print(f"python -m bench: {error}", file=sys.stderr)
+            return 2
     start = time.perf_counter()
-    rows = run_suite(sections, mode)
+    rows = run_suite(sections, mode, baseline_package=baseline_package)
     print(table(rows))
     if args.json:
         path = Path(args.json)

@@ -66,6 +66,68 @@ def dropout_forward_float64_mask(x, dropout_param):
     return x * mask, (dropout_param, mask)
 
 
+def adam_state_every_step(w, dw, config=None):
+    """optim.adam before issue 20, its first half: config.setdefault("m", np.zeros_like(w))
+    builds (and drops) zero m and v arrays at every step. The step itself is today's."""
+    from cs231n import optim  # the solution (bench/common.py use_source)
+
+    config = {} if config is None else config
+    config.setdefault("m", np.zeros_like(w))
+    config.setdefault("v", np.zeros_like(w))
+    return optim.adam(w, dw, config)
+
+
+def adam_three_temporaries(w, dw, config=None):
+    """optim.adam before issue 20, its second half: mt, vt and sqrt(vt) + epsilon are three
+    new arrays as big as w at every step. The state is built once, as today."""
+    config = _adam_config(w, config)
+    beta1, beta2 = config["beta1"], config["beta2"]
+    config["t"] += 1
+    t = config["t"]
+    m, v = config["m"], config["v"]
+    m *= beta1
+    m += (1 - beta1) * dw
+    v *= beta2
+    v += (1 - beta2) * (dw * dw)
+    mt = m / (1 - beta1**t)
+    vt = v / (1 - beta2**t)
+    mt *= config["learning_rate"]
+    mt /= np.sqrt(vt) + config["epsilon"]
+    w -= mt
+    return w, config
+
+
+def _adam_config(w, config):
+    config = {} if config is None else config
+    for key, value in (("learning_rate", 1e-3), ("beta1", 0.9), ("beta2", 0.999), ("epsilon", 1e-8), ("t", 0)):
+        config.setdefault(key, value)
+    for key in ("m", "v"):
+        if key not in config:
+            config[key] = np.zeros_like(w)
+    return config
+
+
+def dropout_forward_rand_cast(x, dropout_param):
+    """dropout_forward before issue 20: float64 draws from np.random.rand, cast to x's dtype."""
+    p = dropout_param["p"]
+    mask = (np.random.rand(*x.shape) < p).astype(x.dtype)
+    mask /= p
+    return x * mask, (dropout_param, mask)
+
+
+def reg_loss_sum_of_product(W):
+    """The regularization loss's sum of squares before issue 20: np.sum(W * W) builds W * W."""
+    return np.sum(W * W)
+
+
+def relu_gate_mask_assignment(dhidden, hidden):
+    """TwoLayerNet's ReLU gate before issue 20: a boolean-mask assignment (on a copy here, so
+    that the timed call leaves its input as it was)."""
+    dhidden = dhidden.copy()
+    dhidden[hidden <= 0] = 0
+    return dhidden
+
+
 def relu_backward_index(dout, cache):
     """relu_backward with a copy and a boolean-mask assignment, a common student variant."""
     dx = dout.copy()

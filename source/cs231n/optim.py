@@ -26,7 +26,8 @@ work well for a variety of different problems.
 For efficiency, update rules may perform in-place updates, mutating w and
 setting next_w equal to w.
 
-Defaults are filled in with config.setdefault, so a value the caller gives wins.
+Defaults are filled in with config.setdefault, so a value the caller gives wins; the
+state arrays (zeros at first) only when missing, as setdefault would build them at every step.
 """
 import numpy as np
 
@@ -61,7 +62,8 @@ def sgd_momentum(w, dw, config=None):
         config = {}
     config.setdefault("learning_rate", 1e-2)
     config.setdefault("momentum", 0.9)
-    config.setdefault("velocity", np.zeros_like(w))
+    if "velocity" not in config:  # not setdefault: it would build the zeros at every step
+        config["velocity"] = np.zeros_like(w)
 
     # TODO: Implement the momentum update formula. Store the updated value in
     # the next_w variable. You should also use and update the velocity v:
@@ -94,7 +96,8 @@ def rmsprop(w, dw, config=None):
     config.setdefault("learning_rate", 1e-2)
     config.setdefault("decay_rate", 0.99)
     config.setdefault("epsilon", 1e-8)
-    config.setdefault("cache", np.zeros_like(w))
+    if "cache" not in config:  # not setdefault: it would build the zeros at every step
+        config["cache"] = np.zeros_like(w)
 
     # TODO: Implement the RMSprop update formula, storing the next value of w
     # in the next_w variable. Don't forget to update the cache value stored in
@@ -132,8 +135,9 @@ def adam(w, dw, config=None):
     config.setdefault("beta1", 0.9)
     config.setdefault("beta2", 0.999)
     config.setdefault("epsilon", 1e-8)
-    config.setdefault("m", np.zeros_like(w))
-    config.setdefault("v", np.zeros_like(w))
+    for moment in ("m", "v"):  # not setdefault: it would build the zeros at every step
+        if moment not in config:
+            config[moment] = np.zeros_like(w)
     config.setdefault("t", 0)
 
     # TODO: Implement the Adam update formula, storing the next value of w in
@@ -154,13 +158,15 @@ def adam(w, dw, config=None):
     m *= beta1
     m += (1 - beta1) * dw
     v *= beta2
-    v += (1 - beta2) * (dw * dw)
-    mt = m / (1 - beta1**t)  # bias-corrected first moment
-    vt = v / (1 - beta2**t)  # bias-corrected second moment
-    # next_w = w - learning_rate * mt / (sqrt(vt) + epsilon), in place: mt, vt are as big as w
-    mt *= config["learning_rate"]
-    mt /= np.sqrt(vt) + config["epsilon"]
-    w -= mt
+    v += (1 - beta2) * dw * dw  # one temporary: numpy reuses the one of (1 - beta2) * dw
+    # next_w = w - learning_rate * mt / (sqrt(vt) + epsilon), built in one array as big
+    # as w: each further temporary that size costs a pass over memory and fresh pages.
+    step = v / (1 - beta2**t)  # vt, the bias-corrected second moment
+    np.sqrt(step, out=step)
+    step += config["epsilon"]
+    np.divide(m, step, out=step)
+    step *= config["learning_rate"] / (1 - beta1**t)  # mt = m / (1 - beta1**t)
+    w -= step
     next_w = w
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     return next_w, config

@@ -49,7 +49,7 @@ def test_gemm_has_a_ceiling_per_dtype(report):
     assert sorted(row["data"]["dtype"] for row in ceilings) == list(DTYPES)
     assert all(row["value"] > 0 for row in ceilings)
     assert all(row["data"]["fraction_of_ceiling"] <= 1 for row in report["rows"]
-               if row["section"] == "gemm" and not row["data"].get("ceiling"))
+               if row["section"] == "gemm" and not row["data"].get("ceiling") and not row["name"].startswith("torch "))
 
 
 def test_train_has_numpy_torch_and_ratio_rows(report):
@@ -89,3 +89,29 @@ def test_compare_times_old_against_new(report):
     rows = [r for r in report["rows"] if r["section"] == "compare" and r["value"] is not None]
     assert any(r["name"].startswith("optim.adam") for r in rows)
     assert all(r["data"]["old_seconds"] > 0 and r["data"]["new_seconds"] > 0 for r in rows)
+
+
+def test_baseline_is_timed_in_the_same_rounds(tmp_path):
+    """With --baseline (here a folder: this course), does every net and dtype get a row for the
+    baseline's numpy code and a numpy/baseline ratio, beside the usual rows?"""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--tiny", "--threads", "1", "--only", "train",
+                           "--baseline", str(ROOT), "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=SMOKE_TIMEOUT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = {row["name"]: row for row in json.loads(out.read_text())["rows"]}
+    for net in NETS:
+        for dtype in DTYPES:
+            baseline = rows[f"{net} {dtype} numpy baseline ({ROOT})"]
+            assert baseline["value"] > 0 and baseline["data"]["page_faults_per_step"] >= 0
+            assert rows[f"{net} {dtype} numpy/baseline"]["value"] > 0
+
+
+def test_unknown_baseline_is_a_usage_error():
+    """Does a --baseline that is neither a folder nor a git revision stop the run with exit
+    code 2 and a message that names it?"""
+    proc = subprocess.run([sys.executable, "-m", "bench", "--tiny", "--only", "train",
+                           "--baseline", "no-such-revision-or-folder"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=SMOKE_TIMEOUT)
+    assert proc.returncode == 2
+    assert "--baseline no-such-revision-or-folder" in proc.stderr and "Traceback" not in proc.stderr

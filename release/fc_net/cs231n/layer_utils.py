@@ -96,13 +96,15 @@ def affine_norm_relu_forward(x, w, b, gamma, beta, norm_param, normalization):
     return out, (fc_cache, norm_cache, relu_cache, normalization)
 
 
-def affine_norm_relu_backward(dout, cache):
+def affine_norm_relu_backward(dout, cache, need_dx=True):
     """
     Backward pass for the affine-norm-relu convenience layer.
 
     Inputs:
     - dout: Upstream derivatives, of shape (N, M)
     - cache: The cache from affine_norm_relu_forward
+    - need_dx: Optional; False when nothing needs the gradient on x (a net's
+      first layer, whose input is the data): dx is then None, not computed
 
     Returns a tuple of:
     - dx: Gradient with respect to x, of shape (N, d_1, ..., d_k)
@@ -117,5 +119,8 @@ def affine_norm_relu_backward(dout, cache):
     if normalization is not None:
         _, norm_backward = NORMALIZATIONS[normalization]
         da, dgamma, dbeta = norm_backward(da, norm_cache)  # (N, M)
-    dx, dw, db = affine_backward(da, fc_cache)
+    if need_dx:  # the plain call, so that a two-argument affine_backward works too
+        dx, dw, db = affine_backward(da, fc_cache)
+    else:
+        dx, dw, db = affine_backward(da, fc_cache, need_dx=False)
     return dx, dw, db, dgamma, dbeta

@@ -35,7 +35,7 @@ def affine_forward(x, w, b):
     return out, cache
 
 
-def affine_backward(dout, cache):
+def affine_backward(dout, cache, need_dx=True):
     """
     Computes the backward pass for an affine layer.
 
@@ -45,6 +45,8 @@ def affine_backward(dout, cache):
       - x: Input data, of shape (N, d_1, ... d_k)
       - w: Weights, of shape (D, M)
       - b: Biases, of shape (M,)
+    - need_dx: Optional; False when nothing needs the gradient on x, as in a
+      net's first layer, whose input is the data (dx is then None)
 
     Returns a tuple of:
     - dx: Gradient with respect to x, of shape (N, d1, ..., d_k)
@@ -54,7 +56,8 @@ def affine_backward(dout, cache):
     x, w, b = cache
     # TODO: Implement the affine backward pass. With x_rows = x.reshape(N, D):
     # dx = dout @ w.T reshaped back to x.shape, dw = x_rows.T @ dout, and
-    # db = the sum of dout over the N examples.
+    # db = the sum of dout over the N examples. When need_dx is False, leave
+    # dx = None: the product dout @ w.T is then work nobody uses.
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     raise NotImplementedError("affine_backward in cs231n/layers.py: write your code between the START/END markers")
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****

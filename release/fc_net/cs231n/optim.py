@@ -26,7 +26,8 @@ work well for a variety of different problems.
 For efficiency, update rules may perform in-place updates, mutating w and
 setting next_w equal to w.
 
-Defaults are filled in with config.setdefault, so a value the caller gives wins.
+Defaults are filled in with config.setdefault, so a value the caller gives wins; the
+state arrays (zeros at first) only when missing, as setdefault would build them at every step.
 """
 import numpy as np
 
@@ -61,7 +62,8 @@ def sgd_momentum(w, dw, config=None):
         config = {}
     config.setdefault("learning_rate", 1e-2)
     config.setdefault("momentum", 0.9)
-    config.setdefault("velocity", np.zeros_like(w))
+    if "velocity" not in config:  # not setdefault: it would build the zeros at every step
+        config["velocity"] = np.zeros_like(w)
 
     # TODO: Implement the momentum update formula. Store the updated value in
     # the next_w variable. You should also use and update the velocity v:
@@ -90,7 +92,8 @@ def rmsprop(w, dw, config=None):
     config.setdefault("learning_rate", 1e-2)
     config.setdefault("decay_rate", 0.99)
     config.setdefault("epsilon", 1e-8)
-    config.setdefault("cache", np.zeros_like(w))
+    if "cache" not in config:  # not setdefault: it would build the zeros at every step
+        config["cache"] = np.zeros_like(w)
 
     # TODO: Implement the RMSprop update formula, storing the next value of w
     # in the next_w variable. Don't forget to update the cache value stored in
@@ -123,8 +126,9 @@ def adam(w, dw, config=None):
     config.setdefault("beta1", 0.9)
     config.setdefault("beta2", 0.999)
     config.setdefault("epsilon", 1e-8)
-    config.setdefault("m", np.zeros_like(w))
-    config.setdefault("v", np.zeros_like(w))
+    for moment in ("m", "v"):  # not setdefault: it would build the zeros at every step
+        if moment not in config:
+            config[moment] = np.zeros_like(w)
     config.setdefault("t", 0)
 
     # TODO: Implement the Adam update formula, storing the next value of w in

@@ -96,7 +96,7 @@ class TwoLayerNet(object):
         sum_exp = exp_scores.sum(axis=1, keepdims=True)  # (N, 1)
         probs = exp_scores / sum_exp  # (N, C)
         data_loss = np.mean(np.log(sum_exp[:, 0]) - shifted[np.arange(N), y])
-        reg_loss = reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+        reg_loss = reg * (np.vdot(W1, W1) + np.vdot(W2, W2))  # sums of squares, no W * W array
         loss = data_loss + reg_loss
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
@@ -109,7 +109,7 @@ class TwoLayerNet(object):
         dscores[np.arange(N), y] -= 1
         dscores /= N
         dhidden = dscores @ W2.T  # (N, H)
-        dhidden[hidden <= 0] = 0
+        dhidden *= hidden > 0  # the ReLU's gate: zero where it was off
         grads = {
             'W1': X.T @ dhidden + 2 * reg * W1,  # (D, H)
             'b1': dhidden.sum(axis=0),  # (H,)

@@ -67,6 +67,46 @@ def test_affine_norm_relu_gradients(normalization):
             assert rel_error(numeric, grad) < NORM_GRAD_TOL
 
 
+@pytest.mark.parametrize("normalization", [None, "batchnorm", "layernorm"])
+def test_affine_norm_relu_without_dx(normalization):
+    """With need_dx=False, is dx None and every parameter gradient the numeric one (and the
+    one the full backward pass gives)?"""
+    rng = np.random.default_rng(5)
+    x, w, b = _inputs(rng)
+    gamma, beta = 1 + 0.1 * rng.standard_normal(10), 0.1 * rng.standard_normal(10)
+
+    def forward(w_=w, b_=b, gamma_=gamma, beta_=beta):
+        return layer_utils.affine_norm_relu_forward(x, w_, b_, gamma_, beta_, {"mode": "train"}, normalization)
+
+    out, cache = forward()
+    dout = rng.standard_normal(out.shape)
+    dx, *param_grads = layer_utils.affine_norm_relu_backward(dout, cache, need_dx=False)
+    assert dx is None
+    _, *full_grads = layer_utils.affine_norm_relu_backward(dout, cache)
+    names = ["w_", "b_"] + (["gamma_", "beta_"] if normalization else [])
+    for name, value, grad, full in zip(names, (w, b, gamma, beta), param_grads, full_grads):
+        numeric = eval_numerical_gradient_array(lambda v: forward(**{name: v})[0], value.copy(), dout)
+        tol = NORM_GRAD_TOL if normalization else GRAD_TOL
+        assert np.allclose(grad, numeric, rtol=tol, atol=ZERO_GRAD_ATOL), name
+        assert np.array_equal(grad, full), name
+
+
+def test_two_argument_affine_backward_still_works(monkeypatch):
+    """Is affine_backward called with two arguments when dx is needed, so that a layers.py
+    with the official affine_backward(dout, cache) signature still serves the sandwich?"""
+    def official(dout, cache):
+        x, w, _ = cache
+        return (dout @ w.T).reshape(x.shape), x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
+
+    rng = np.random.default_rng(6)
+    x, w, b = _inputs(rng)
+    out, cache = layer_utils.affine_norm_relu_forward(x, w, b, None, None, None, None)
+    expected = layer_utils.affine_norm_relu_backward(np.ones_like(out), cache)
+    monkeypatch.setattr(layer_utils, "affine_backward", official)
+    got = layer_utils.affine_norm_relu_backward(np.ones_like(out), cache)
+    assert all(np.allclose(e, g) for e, g in zip(expected[:3], got[:3]))
+
+
 def test_affine_norm_relu_without_norm_is_affine_relu():
     """With normalization=None, is affine_norm_relu exactly affine_relu?"""
     x, w, b = _inputs(np.random.default_rng(0))

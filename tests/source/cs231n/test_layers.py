@@ -172,6 +172,22 @@ def test_affine_backward_restores_input_shape():
     assert dx.shape == x.shape and dw.shape == (40, 7) and db.shape == (7,)
 
 
+def test_affine_backward_without_dx_matches_numeric_gradients():
+    """With need_dx=False, is dx None and are dw and db still the numeric gradients (and
+    exactly what the full backward pass gives)?"""
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((10, 2, 3)), rng.standard_normal((6, 5)), rng.standard_normal(5)
+    dout = rng.standard_normal((10, 5))
+    _, cache = layers.affine_forward(x, w, b)
+    dx, dw, db = layers.affine_backward(dout, cache, need_dx=False)
+    assert dx is None
+    dw_num = eval_numerical_gradient_array(lambda w_: layers.affine_forward(x, w_, b)[0], w.copy(), dout)
+    db_num = eval_numerical_gradient_array(lambda b_: layers.affine_forward(x, w, b_)[0], b.copy(), dout)
+    assert rel_error(dw_num, dw) < GRAD_TOL and rel_error(db_num, db) < GRAD_TOL
+    _, dw_full, db_full = layers.affine_backward(dout, cache)
+    assert np.array_equal(dw, dw_full) and np.array_equal(db, db_full)
+
+
 def test_relu_forward_reference():
     """Does relu_forward reproduce the CS231n notebook's correct_out?"""
     x = np.linspace(-0.5, 0.5, num=12).reshape(3, 4)
@@ -294,6 +310,27 @@ def test_dropout_seed_is_deterministic():
     out1, _ = layers.dropout_forward(x, {"mode": "train", "p": 0.5, "seed": 7})
     out2, _ = layers.dropout_forward(x, {"mode": "train", "p": 0.5, "seed": 7})
     assert np.array_equal(out1, out2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_mask_is_in_x_dtype_and_scaled(dtype):
+    """Is the train-mode mask in x's dtype (no float64 array for float32 x), 0 or exactly 1 / p?"""
+    p = 0.75
+    x = np.ones((40, 30), dtype=dtype)
+    out, (_, mask) = layers.dropout_forward(x, {"mode": "train", "p": p})
+    assert out.dtype == dtype and mask.dtype == dtype
+    assert set(np.unique(mask).tolist()) == {0.0, float(dtype(1) / dtype(p))}
+
+
+def test_dropout_follows_np_random_seed():
+    """Without a "seed" key, does np.random.seed still make the masks repeatable (the
+    notebooks seed np.random for reproducible training), and different from call to call?"""
+    x = np.ones((20, 20), dtype=np.float32)
+    np.random.seed(231)
+    first, second = (layers.dropout_forward(x, {"mode": "train", "p": 0.5})[0] for _ in range(2))
+    np.random.seed(231)
+    again = layers.dropout_forward(x, {"mode": "train", "p": 0.5})[0]
+    assert np.array_equal(first, again) and not np.array_equal(first, second)
 
 
 def test_dropout_invalid_mode():

@@ -5,6 +5,7 @@ import pytest
 from cs231n import optim
 
 REF_TOL = 1e-6  # the CS231n notebooks accept rel_error ~1e-8; printed to 8 digits
+SMALL_BYTES = 64 * 1024  # what a step may allocate besides its big temporaries (scalars, dicts)
 
 N, D = 4, 5
 W = np.linspace(-0.4, 0.6, num=N * D).reshape(N, D)
@@ -143,3 +144,32 @@ def test_float32_stays_float32(rule):
     next_w, config = update(next_w, dw, config)
     assert next_w.dtype == np.float32
     assert all(config[key].dtype == np.float32 for key in STATE[rule])
+
+
+def _peak_new_bytes(func) -> int:
+    """The most memory ``func`` held at once beyond what existed before (numpy reports its
+    array buffers to tracemalloc): a count of temporaries, not a timing."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        func()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("rule, temporaries", [("sgd", 1), ("sgd_momentum", 1), ("adam", 1)])
+def test_a_step_holds_at_most_one_temporary_as_big_as_w(rule, temporaries):
+    """Does a step (after the first) hold at most one new array as big as w at a time, and
+    leave the state arrays where they were? (Each further one costs a pass over memory and, on
+    a weight matrix, fresh pages: the page faults that made adam slow.)"""
+    update = getattr(optim, rule)
+    w = np.random.default_rng(0).standard_normal((500, 300)).astype(np.float32)  # > 256 KiB: numpy reuses
+    # the temporaries of a chain like a * b * c from that size on
+    dw = np.random.default_rng(1).standard_normal(w.shape).astype(np.float32)
+    w, config = update(w, dw)  # the first step builds the state
+    state = {key: config[key] for key in STATE[rule]}
+    peak = _peak_new_bytes(lambda: update(w, dw, config))
+    assert peak <= temporaries * w.nbytes + SMALL_BYTES, f"{peak / w.nbytes:.2f} arrays as big as w"
+    assert all(config[key] is array for key, array in state.items())

@@ -148,3 +148,25 @@ def test_verbose_prints_progress(capsys):
     printed = capsys.readouterr().out
     assert "(Iteration 1 / 2) loss: 0.000000" in printed
     assert "(Epoch 2 / 2) train acc:" in printed
+
+
+@pytest.mark.parametrize("rule", ["sgd", "sgd_momentum", "rmsprop", "adam"])
+@pytest.mark.parametrize("normalization", [None, "batchnorm", "layernorm"])
+def test_float32_training_stays_float32(rule, normalization):
+    """Does a float32 net with dropout train in float32 throughout: params, the optimizer's
+    state, batchnorm's running averages and the losses (no silent float64 arrays)?"""
+    rng = np.random.default_rng(0)
+    X, y = blobs(60, rng)
+    data = {"X_train": X.astype(np.float32), "y_train": y, "X_val": X[:20].astype(np.float32), "y_val": y[:20]}
+    model = FullyConnectedNet([8, 6], input_dim=10, num_classes=3, normalization=normalization,
+                              dropout_keep_ratio=0.75, reg=0.1, dtype=np.float32)
+    solver = Solver(model, data, update_rule=rule, optim_config={"learning_rate": 1e-3},
+                    batch_size=10, num_epochs=1, verbose=False)
+    for _ in range(3):
+        solver._step()
+    arrays = {**model.params, **{f"{p}.{key}": value for p, config in solver.optim_configs.items()
+                                 for key, value in config.items() if isinstance(value, np.ndarray)}}
+    arrays.update({f"bn_params[{i}].{key}": value for i, bn in enumerate(model.bn_params)
+                   for key, value in bn.items() if isinstance(value, np.ndarray)})
+    assert {name: a.dtype for name, a in arrays.items() if a.dtype != np.float32} == {}
+    assert all(np.asarray(loss).dtype == np.float32 for loss in solver.loss_history)

@@ -348,12 +348,12 @@ class FullyConnectedNet(object):
             if self.use_dropout:
                 dh = dropout_backward(dh, drop_cache)
             dh, grads[f"W{i}"], grads[f"b{i}"], dgamma, dbeta = affine_norm_relu_backward(
-                dh, layer_cache)  # dh: (N, H_{i-1})
+                dh, layer_cache, need_dx=i > 1)  # dh: (N, H_{i-1}); None for the data (i = 1)
             if self.normalization is not None:
                 grads[f"gamma{i}"], grads[f"beta{i}"] = dgamma, dbeta
         for i in range(1, L + 1):
             W = self.params[f"W{i}"]
-            loss += 0.5 * self.reg * np.sum(W * W)
+            loss += 0.5 * self.reg * np.vdot(W, W)  # sum of squares, no W * W array
             grads[f"W{i}"] += self.reg * W
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 

@@ -194,7 +194,7 @@ TWO_LAYER = [
             ((NN, "        shifted = scores - scores.max(axis=1, keepdims=True)  # (N, C)\n",
               "        shifted = scores\n"),), loses=("loss",), rule="no-max-shift"),
     Variant("tl-reg-half", "two_layer_net", "buggy",
-            ((NN, "        reg_loss = reg * (np.sum(W1 * W1) + np.sum(W2 * W2))\n",
+            ((NN, "        reg_loss = reg * (np.vdot(W1, W1) + np.vdot(W2, W2))  # sums of squares, no W * W array\n",
               "        reg_loss = 0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))\n"),),
             loses=("loss",), rule="reg-loss-half"),
     Variant("tl-reseeded-minibatch", "two_layer_net", "buggy",
@@ -214,7 +214,7 @@ TWO_LAYER = [
 
 # --- fc_net ----------------------------------------------------------------------------------
 
-DROPOUT_MASK = ("        mask = (np.random.rand(*x.shape) < p).astype(x.dtype)  # 1 = keep\n"
+DROPOUT_MASK = ("        mask = (rng.random(x.shape, dtype=np.float32) < p).astype(x.dtype)  # 1 = keep\n"
                 "        mask /= p\n")
 MOMENTUM = """    v = config["velocity"]  # updated in place, like w: no new arrays each step
     v *= config["momentum"]
@@ -229,12 +229,14 @@ RMSPROP = """    decay = config["decay_rate"]
     w -= config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
     next_w = w
 """
-ADAM_MOMENTS = """    mt = m / (1 - beta1**t)  # bias-corrected first moment
-    vt = v / (1 - beta2**t)  # bias-corrected second moment
-    # next_w = w - learning_rate * mt / (sqrt(vt) + epsilon), in place: mt, vt are as big as w
-    mt *= config["learning_rate"]
-    mt /= np.sqrt(vt) + config["epsilon"]
-    w -= mt
+ADAM_MOMENTS = """    # next_w = w - learning_rate * mt / (sqrt(vt) + epsilon), built in one array as big
+    # as w: each further temporary that size costs a pass over memory and fresh pages.
+    step = v / (1 - beta2**t)  # vt, the bias-corrected second moment
+    np.sqrt(step, out=step)
+    step += config["epsilon"]
+    np.divide(m, step, out=step)
+    step *= config["learning_rate"] / (1 - beta1**t)  # mt = m / (1 - beta1**t)
+    w -= step
     next_w = w
 """
 ADAM_FIRST = """    beta1, beta2 = config["beta1"], config["beta2"]
@@ -244,7 +246,7 @@ ADAM_FIRST = """    beta1, beta2 = config["beta1"], config["beta2"]
     m *= beta1
     m += (1 - beta1) * dw
     v *= beta2
-    v += (1 - beta2) * (dw * dw)
+    v += (1 - beta2) * dw * dw  # one temporary: numpy reuses the one of (1 - beta2) * dw
 """
 COPYING_OPTIM = (
     (OPTIM, MOMENTUM, "    v = config['momentum'] * config['velocity'] - config['learning_rate'] * dw\n"
@@ -306,7 +308,9 @@ LN_TRANSPOSED = """    xt = x.T  # (D, N): batch norm's statistics over axis 0 o
     x_hat = ((xt - mu) / np.sqrt(var + eps)).T  # (N, D)
 """
 AFFINE = "    out = x.reshape(x.shape[0], -1) @ w + b  # (N, M)\n"
-AFFINE_BACKWARD = ("    dx = (dout @ w.T).reshape(x.shape)  # (N, d_1, ..., d_k)\n"
+AFFINE_BACKWARD = ("    dx = None\n"
+                   "    if need_dx:  # a net's first layer skips it, as PyTorch does for its input\n"
+                   "        dx = (dout @ w.T).reshape(x.shape)  # (N, d_1, ..., d_k)\n"
                    "    dw = x.reshape(x.shape[0], -1).T @ dout  # (D, M)\n    db = dout.sum(axis=0)  # (M,)\n")
 SOFTMAX_VECTORIZED = ("    shifted = x - x.max(axis=1, keepdims=True)  # (N, C), every row max is 0\n"
                       "    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (N, C)\n"
@@ -326,7 +330,7 @@ SOFTMAX_NAIVE = """    # softmax_loss_naive of assignment 1: a loop over the exa
     loss /= N
 """
 INIT = '            self.params[f"W{i}"] = weight_scale * np.random.randn(dims[i - 1], dims[i])\n'
-FC_REG = "            loss += 0.5 * self.reg * np.sum(W * W)\n"
+FC_REG = "            loss += 0.5 * self.reg * np.vdot(W, W)  # sum of squares, no W * W array\n"
 
 LAYER_UTILS = "cs231n/layer_utils.py"
 SOLVER = "cs231n/solver.py"
@@ -428,7 +432,7 @@ FC_HIDDEN_FORWARD = """            h, layer_cache = affine_norm_relu_forward(
                 self.params.get(f"beta{i}"), norm_param, self.normalization)  # (N, H_i)
 """
 FC_HIDDEN_BACKWARD = """            dh, grads[f"W{i}"], grads[f"b{i}"], dgamma, dbeta = affine_norm_relu_backward(
-                dh, layer_cache)  # dh: (N, H_{i-1})
+                dh, layer_cache, need_dx=i > 1)  # dh: (N, H_{i-1}); None for the data (i = 1)
 """
 FC_DROPOUT_FORWARD = """            drop_cache = None
             if self.use_dropout:
@@ -527,7 +531,8 @@ FC = [
             ((LAYERS, DROPOUT_MASK, "        mask = (np.random.rand(*x.shape[1:]) < p) / p\n"),),
             loses=("dropout_forward",), rule="dropout-mask-shared"),
     Variant("fc-adam-no-bias-correction", "fc_net", "buggy",
-            ((OPTIM, ADAM_MOMENTS, "    mt, vt = m.copy(), v\n" + ADAM_MOMENTS.split("\n", 2)[2]),),
+            ((OPTIM, ADAM_MOMENTS, "    w -= config['learning_rate'] * m / (np.sqrt(v) + config['epsilon'])\n"
+                                   "    next_w = w\n"),),
             loses=("adam",), rule="adam-no-bias-correction"),
     Variant("fc-momentum-sign", "fc_net", "buggy",
             ((OPTIM, '    v -= config["learning_rate"] * dw\n', '    v += config["learning_rate"] * dw\n'),),

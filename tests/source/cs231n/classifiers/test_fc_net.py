@@ -114,6 +114,30 @@ def test_float32_by_default():
     assert all(g.dtype == np.float32 for g in grads.values())
 
 
+@pytest.mark.parametrize("normalization", [None, "batchnorm"])
+def test_only_the_first_layer_skips_dx(monkeypatch, normalization):
+    """Does the backward pass ask for dx in every hidden layer but the first, whose input is
+    the data (a third of that layer's FLOPs), and still give the numeric gradients on W1, b1?"""
+    from cs231n.classifiers import fc_net
+
+    asked = []
+
+    def recording(dout, cache, need_dx=True):
+        asked.append(need_dx)
+        return original(dout, cache, need_dx=need_dx)
+
+    original = fc_net.affine_norm_relu_backward
+    monkeypatch.setattr(fc_net, "affine_norm_relu_backward", recording)
+    X, y = _data(n=10)  # batchnorm over 2 examples leaves almost no gradient to check
+    np.random.seed(231)
+    model = FullyConnectedNet([H1, H2, H2], input_dim=D, num_classes=C, normalization=normalization,
+                              weight_scale=5e-2, dtype=np.float64)
+    _, grads = model.loss(X, y)
+    assert asked == [True, True, False]  # layers 3, 2, 1
+    numeric = eval_numerical_gradient(lambda _: model.loss(X, y)[0], model.params["W1"], verbose=False)
+    assert rel_error(numeric, grads["W1"]) < FC_NET_GRAD_TOL
+
+
 def test_scores_and_test_mode():
     """Without y, are (N, C) scores returned and every layer switched to test mode?"""
     X, _ = _data(n=6)
