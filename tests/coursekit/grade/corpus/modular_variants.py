@@ -153,6 +153,18 @@ BACKWARD_SEPARATE = """        data_loss, dscores = softmax_loss(scores, y)
             grads[name] = grads[name] + self.reg * W
         loss = data_loss + reg_loss
 """
+# A backward pass that runs the forward layers once more instead of keeping their caches: derived,
+# so it keeps every point (the large-input case allows a few forward passes besides its own).
+BACKWARD_RECOMPUTES = """        loss, dscores = softmax_loss(scores, y)
+        loss += 0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+        hidden, hidden_cache = affine_relu_forward(X, W1, b1)  # again, for a cache of its own
+        _, scores_cache = affine_forward(hidden, W2, b2)
+        grads = {}
+        dhidden, grads["W2"], grads["b2"] = affine_backward(dscores, scores_cache)
+        _, grads["W1"], grads["b1"] = affine_relu_backward(dhidden, hidden_cache)
+        grads["W1"] += self.reg * W1
+        grads["W2"] += self.reg * W2
+"""
 # The notebook's own gradient check as the backward pass: finite differences of the net's loss.
 BACKWARD_NUMERIC = """        from cs231n.gradient_check import eval_numerical_gradient
 
@@ -181,6 +193,7 @@ MODULAR = [
     Variant("tlm-separate-layers-reg-loop", "two_layer_net", "correct",
             ((FC, FORWARD, FORWARD_SEPARATE), (FC, BACKWARD, BACKWARD_SEPARATE))),
     Variant("tlm-float32-params", "two_layer_net", "correct", ((FC, INIT, INIT_FLOAT32),)),
+    Variant("tlm-backward-recomputes-forward", "two_layer_net", "correct", ((FC, BACKWARD, BACKWARD_RECOMPUTES),)),
     Variant("tlm-reg-without-half", "two_layer_net", "buggy",
             ((FC, "        loss += 0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2))\n",
               "        loss += self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2))\n"),),
