@@ -205,6 +205,7 @@ def cmd_demo(args) -> int:
     """The kit's main job: build both tracks, then grade the solutions track as a sample submission."""
     from .tracks import build_tracks
     from .grade import grade_submission
+    from .tracks.trees import ignore_outputs
     from .train import load_data, save_sample_model
 
     course = _course(args)
@@ -214,7 +215,7 @@ def cmd_demo(args) -> int:
         folder = Path(args.out) / assignment
         submission = folder / "submission"
         shutil.rmtree(submission, ignore_errors=True)
-        shutil.copytree(course.solutions_dir / assignment, submission)
+        shutil.copytree(course.solutions_dir / assignment, submission, ignore=ignore_outputs)  # no stray saved model
         print(f"\nTraining the tuned model a student would save for {assignment} ...")
         save_sample_model(course, assignment, submission, data, progress=not _quiet(args))
         report = grade_submission(course, assignment, submission, results_path=folder / "results.json",

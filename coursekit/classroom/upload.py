@@ -8,15 +8,17 @@ reads the upload only through :mod:`coursekit.grade.sandbox.paths` (a link whose
 leaves the upload is never followed, and is named in a note; one that stays inside is) and
 copies what the grader needs into a scratch folder laid out like ``release/<assignment>/``:
 
-1. under a folder holding ``cs231n/`` (the upload itself, or one or two levels down): its
-   ``.py`` files, and at its top the notebooks (for the inline answers) and saved models, with
-   ``cs231n/saved/``;
+1. under a folder holding a ``cs231n/`` package (the upload itself, or one or two levels down):
+   its ``.py`` files, and at its top the notebooks (for the inline answers);
 2. otherwise the package's files placed by name: each module of course.toml
    (``cs231n/layers.py``, ``cs231n/classifiers/fc_net.py``, ...) is taken from the upload,
    wherever it is (a ``classifiers/`` parent wins for files of that folder), and the modules
-   the upload lacks come from the student skeleton; saved models (``*.npz``) and notebooks go
-   to the top;
-3. an upload with none of the package's files is a :class:`UploadError` that says what to upload.
+   the upload lacks come from the student skeleton; notebooks go to the top;
+3. either way, each saved model the grader scores (``saved_models.SAVED_FILES``: the official
+   ``cs231n/saved/best_<net>.npy``, the kit's ``best_<net>.npz``) goes where the grader looks for
+   it: from that place in the assignment folder, else from wherever the upload has it (the file
+   alone, or in a ``saved/`` folder alone), capped as the grader caps it;
+4. an upload with none of the package's files is a :class:`UploadError` that says what to upload.
 
 Nothing downstream reads the upload itself: the grade, the inline answers and the feedback
 all come from the scratch copy, which holds regular files only.
@@ -29,12 +31,12 @@ from pathlib import Path, PurePosixPath
 from ..config import Assignment, Course
 from ..errors import GradingError
 from ..grade.sandbox.paths import Refused, Tree
+from ..grade.saved_models import MAX_FILE_BYTES, SAVED_FILES
 
 PACKAGE = "cs231n"
 MAX_DEPTH = 3  # folder levels searched below the upload
 IGNORED = ("__MACOSX", "__pycache__", ".ipynb_checkpoints", "datasets")
-TOP_SUFFIXES = (".ipynb", ".npz")  # taken from the top of the assignment folder (answers, saved models)
-SAVED_FOLDER = "cs231n/saved"
+TOP_SUFFIXES = (".ipynb",)  # taken from the top of the assignment folder: the notebooks (inline answers)
 
 
 class UploadError(GradingError):
@@ -50,12 +52,15 @@ class Staged:
     from_upload: list[str] = field(default_factory=list)  # module paths found in the upload
     from_release: list[str] = field(default_factory=list)  # module paths the upload lacked
     notes: list[str] = field(default_factory=list)  # links not followed, files not read: for the report
+    moved: list[str] = field(default_factory=list)  # saved models placed where the grader looks: "from as to"
 
     def describe(self) -> str:
         text = f"Upload read as: {self.layout}."
         if self.from_release:
             text += (" Not in your upload, so the unchanged skeleton was used: "
                      + ", ".join(self.from_release) + ".")
+        if self.moved:
+            text += " Saved model placed where the grader reads it: " + ", ".join(self.moved) + "."
         return text
 
 
@@ -80,6 +85,8 @@ def stage_upload(course: Course, assignment: Assignment, upload: Path, scratch: 
                     _copy(tree, path, staged / relative, limit, refused)
         else:
             result = _place_by_name(course, assignment, tree, files, staged, limit, refused)
+        for target in SAVED_FILES.get(assignment.id, ()):
+            _place_saved_model(tree, files, holder or "", target, result, refused)
     staged.mkdir(parents=True, exist_ok=True)
     result.notes = [r.note("so it counts as missing") for r in dict.fromkeys(refused)]
     return result
@@ -113,6 +120,22 @@ def _place_by_name(course, assignment, tree, files, staged: Path, limit: int, re
     return result
 
 
+def _place_saved_model(tree: Tree, files: list[str], holder: str, target: str, staged: Staged,
+                       refused: list[Refused]) -> None:
+    """Copy the saved model ``target`` (a path of ``SAVED_FILES``) to that path of the scratch folder:
+    from there in the assignment folder ``holder``, else from the shallowest upload path that ends
+    like it (``cs231n/saved/best_fc_net.npy`` in another folder, ``saved/best_fc_net.npy``, the name alone)."""
+    exact = f"{holder}/{target}" if holder else target
+    parts = target.split("/")
+    candidates = [exact] + [path for n in range(len(parts), 0, -1) for path in files
+                            if path.split("/")[-n:] == parts[-n:]]
+    source = next((path for path in candidates if path in files), None)
+    if source is None or not _copy(tree, source, staged.folder / target, MAX_FILE_BYTES, refused):
+        return
+    if source != exact:
+        staged.moved.append(f"{source} as {target}")
+
+
 def _copy(tree: Tree, path: str, target: Path, limit: int, refused: list[Refused]) -> bool:
     """Copy one file of the upload (read without leaving it); False when it was not read."""
     data = tree.take(path, limit)
@@ -130,9 +153,12 @@ def _ignored(path: str) -> bool:
 
 
 def _folder_with_package(files: list[str]) -> str | None:
-    """The shallowest folder ("" for the upload itself) holding a ``cs231n/`` package folder."""
+    """The shallowest folder ("" for the upload itself) holding a ``cs231n/`` package folder (one
+    with Python files: a ``cs231n/saved/`` folder beside loose modules is no package)."""
     holders = []
     for path in files:
+        if not path.endswith(".py"):
+            continue
         parts = path.split("/")
         for index, part in enumerate(parts[:-1]):
             if part == PACKAGE and index <= MAX_DEPTH:
@@ -149,11 +175,9 @@ def _under(path: str, holder: str) -> str | None:
 
 
 def _wanted(relative: str) -> bool:
-    """What the grader reads from an assignment folder: Python files, and at its top the
-    notebooks and saved models, with ``cs231n/saved/``."""
-    folder = relative.rpartition("/")[0]
-    return (relative.endswith(".py") or (folder == "" and relative.endswith(TOP_SUFFIXES))
-            or folder == SAVED_FOLDER)
+    """What the grader reads from an assignment folder besides the saved models: Python files,
+    and at its top the notebooks."""
+    return relative.endswith(".py") or ("/" not in relative and relative.endswith(TOP_SUFFIXES))
 
 
 def _match(relpath: str, files: list[str]) -> str | None:

@@ -9,6 +9,9 @@ Tree = dict[str, bytes]  # file contents by POSIX path relative to a root folder
 
 IGNORED_PARTS = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache")
 IGNORED_SUFFIXES = (".pyc",)
+# What running an assignment folder's notebooks and get_datasets.sh writes into it: never generated,
+# never committed (.gitignore), never a difference from a fresh build, never part of a sample submission.
+OUTPUTS = ("cs231n/saved", "cs231n/datasets/cifar-10-batches-py", "cs231n/datasets/cifar-10-python.tar.gz")
 MAX_NAMES = 40  # differing file names listed
 MAX_DIFF_LINES = 80  # unified diff lines shown after the names
 CONTEXT_LINES = 2
@@ -22,9 +25,20 @@ def read_tree(root: Path, paths: Iterable[str]) -> Tree:
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         for file in files:
             rel = file.relative_to(root)
-            if not set(rel.parts) & set(IGNORED_PARTS) and file.suffix not in IGNORED_SUFFIXES:
+            if not (set(rel.parts) & set(IGNORED_PARTS) or file.suffix in IGNORED_SUFFIXES or is_output(rel.parts)):
                 tree[rel.as_posix()] = file.read_bytes()
     return tree
+
+
+def is_output(parts: tuple[str, ...]) -> bool:
+    """Whether a path (its parts) is, or lies inside, one of the OUTPUTS of an assignment folder."""
+    return any(tuple(parts[i:i + len(out)]) == out
+               for out in (tuple(o.split("/")) for o in OUTPUTS) for i in range(len(parts) - len(out) + 1))
+
+
+def ignore_outputs(folder: str, names: list[str]) -> set[str]:
+    """``shutil.copytree``'s ``ignore``: the OUTPUTS among ``names`` of ``folder``."""
+    return {name for name in names if is_output(Path(folder, name).parts)}
 
 
 def diff_trees(committed: Tree, generated: Tree) -> list[str]:

@@ -44,6 +44,7 @@ BN_STATS_IMAGES = 10_000  # training images whose statistics replace the trained
 SOLVER_VAL_IMAGES = 1_000  # training images the student's Solver validates on (fc_net); never scored
 TUNING_NOTEBOOK = {"two_layer_net": "two_layer_net.ipynb", "fc_net": "tuning.ipynb"}  # saves the model
 TWO_LAYER_CODE_CHECKS = ("scores", "loss", "gradients", "toy_training")  # what the grader's training runs
+MODULAR_NET_CHECKS = ("two_layer_init", "two_layer_scores", "two_layer_loss", "two_layer_gradients")
 FC_CODE_CHECKS = ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
                   "fc_init", "fc_loss", "fc_gradients")
 NORMALIZATION_CHECKS = {"batchnorm": ("batchnorm_forward", "batchnorm_backward"),
@@ -221,10 +222,11 @@ def _modular_two_layer_training(hyper: Mapping[str, Any], data, n: int, seconds:
     """The 2021+ TwoLayerNet (fc_net.py), trained by the student's Solver with the course's
     update rule; the Solver validates on the validation split, the parent scores the test split."""
     check = Check("cifar_accuracy", "CIFAR-10 test accuracy of a TwoLayerNet the grader trains with your Solver",
-                  "TwoLayerNet.loss / Solver", "cs231n/classifiers/fc_net.py",
+                  "TwoLayerNet.loss", "cs231n/classifiers/fc_net.py",
                   "The grader trains your TwoLayerNet with fixed hyperparameters and your Solver: if the small "
                   "checks pass but this one fails, look at what the Solver calls (TwoLayerNet.loss on batches of "
-                  "shape (N, 3, 32, 32)) and at cs231n/solver.py.", needs_data=True)
+                  "shape (N, 3, 32, 32)) and at cs231n/solver.py.", needs_data=True,
+                  places=(("Solver", "cs231n/solver.py"),), after=(*FC_CODE_CHECKS[:5], *MODULAR_NET_CHECKS))
     model = {"input_dim": INPUT_DIM, "num_classes": NUM_CLASSES,
              **{k: hyper[k] for k in ("hidden_dim", "weight_scale", "reg") if k in hyper}}
     solver = {"update_rule": hyper.get("update_rule", "sgd"), "verbose": False,

@@ -4,15 +4,19 @@ The net is built from the layers of ``cs231n/layers.py`` and trained by the Solv
 two-layer assignment's "modular" flow grades those layers too (affine, ReLU, softmax: what
 the official 2026 notebook asks for) and then the net: its initial parameters, its scores,
 its loss with and without regularization, and its gradients (against the numeric gradient
-of the student's own forward pass, and against the solution's).  Its training on CIFAR-10 is
+of the student's own forward pass, and against the solution's; a gradient computed numerically
+earns nothing, see :mod:`.analytic`).  Its training on CIFAR-10 is
 :func:`.accuracy.training_check`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .base import Check, CaseResult, add_gradient_cases, compare_case, custom_case, reference, rng_for, squeezable
+from . import analytic
+from .base import (Check, CaseResult, add_gradient_cases, compare_case, custom_case, hidden_build, reference, rng_for,
+                   squeezable)
 from .layers import affine_checks, relu_checks, softmax_check
+from .two_layer import LARGE_C, LARGE_D, LARGE_H, large_inputs
 
 CLASS = "cs231n.classifiers.fc_net:TwoLayerNet"
 FILE = "cs231n/classifiers/fc_net.py"
@@ -24,6 +28,10 @@ DEFAULT_WEIGHT_SCALE = 1e-3  # TwoLayerNet's default, in the given signature
 INIT_STD_RTOL = 0.2  # the spread of the initial weights against weight_scale
 INIT_MEAN_SIGMAS = 5  # |mean of the weights| within this many standard errors of 0
 REGS = (0.0, 0.7)
+# The layers TwoLayerNet.loss is built from: when their checks fail, they can explain the net's failure.
+FORWARD_CHECKS = ("affine_forward", "relu_forward")
+BACKWARD_CHECKS = ("affine_backward", "relu_backward", "softmax_loss")
+LAYER_FORWARDS = [f"cs231n.layers:{name}" for name in ("affine_forward", "relu_forward", "softmax_loss")]
 
 
 def _init(reg=0.0, set_params=True):
@@ -89,6 +97,7 @@ def scores_check() -> Check:
     check = Check("two_layer_scores", "TwoLayerNet: class scores (test-time forward pass)", "TwoLayerNet.loss",
                   FILE, "affine - relu - affine: when y is None, return the scores of shape (N, C). Inputs may "
                   "have shape (N, d_1, ..., d_k): affine_forward reshapes them.")
+    check.after = FORWARD_CHECKS
     shapes = []
     for label, image in (("inputs of shape (N, D)", False), ("inputs of shape (N, 3, 2, 2)", True)):
         inputs = _inputs(f"two_layer_scores{image}", image)
@@ -106,6 +115,7 @@ def scores_check() -> Check:
 def loss_check() -> Check:
     check = Check("two_layer_loss", "TwoLayerNet: softmax loss with L2 regularization", "TwoLayerNet.loss", FILE,
                   "The data loss is softmax_loss of the scores; add 0.5 * self.reg * (sum(W1**2) + sum(W2**2)).")
+    check.after = (*FORWARD_CHECKS, "softmax_loss", "two_layer_scores")
     for reg in REGS:
         inputs = _inputs(f"two_layer_loss{reg}")
         spec = {"init": _init(reg), "method": "loss", "args": [{"a": "X"}, {"a": "y"}], "returns": ["loss", None]}
@@ -120,6 +130,7 @@ def gradients_check() -> Check:
     check = Check("two_layer_gradients", "TwoLayerNet: gradients (numeric gradient check)", "TwoLayerNet.loss",
                   FILE, "Backpropagate softmax_loss's dscores through the second affine layer, the ReLU and the "
                   "first affine layer (affine_backward, affine_relu_backward); add self.reg * W to each dW.")
+    check.after = (*FORWARD_CHECKS, *BACKWARD_CHECKS, "two_layer_loss")
     for reg in REGS:
         inputs = _inputs(f"two_layer_gradients{reg}")
         spec = {"init": _init(reg), "method": "loss", "args": [{"a": "X"}, {"a": "y"}],
@@ -127,7 +138,26 @@ def gradients_check() -> Check:
         grad_task, _ = add_gradient_cases(check, f"reg{reg}", spec, inputs, PARAMS, "TwoLayerNet.loss forward pass",
                                           f" with reg = {reg}")
     check.add_shape_case([(grad_task, f"grad_{k}", inputs[f"param_{k}"].shape) for k in PARAMS])
+    if hidden_build():
+        _require_derived(check)
     return check
+
+
+def _require_derived(check: Check) -> None:
+    """TwoLayerNet.loss must backpropagate, not differentiate itself numerically (by calling
+    itself, its layers or cs231n.gradient_check, or in a loop of its own): on a net of 55,510
+    parameters (see :mod:`.analytic`), against the solution's gradients."""
+    inputs = large_inputs("two_layer_gradients-large")
+    init = _init(REGS[-1])
+    init["kwargs"].update(input_dim=LARGE_D, hidden_dim=LARGE_H, num_classes=LARGE_C)
+    grad = {"init": init, "method": "loss", "args": [{"a": "X"}, {"a": "y"}],
+            "returns": ["loss", {"prefix": "grad_", "keys": list(PARAMS)}]}
+    keys = {f"grad_{k}": inputs[f"param_{k}"].shape for k in PARAMS}
+    expected = {k: v for k, v in reference("call", grad, inputs).items() if k in keys}
+    analytic.require_derived(check, grad=grad, inputs=inputs, small=check.tasks[0],
+                             watch=[f"{CLASS}.loss", *LAYER_FORWARDS], forward="its forward pass loss(X)", keys=keys,
+                             expected=expected, base={"init": init, "method": "loss", "args": [{"a": "X"}],
+                                                      "returns": "scores"})
 
 
 def modular_two_layer_checks() -> list[Check]:

@@ -95,15 +95,21 @@ def gradients_check() -> Check:
     return check
 
 
+def large_inputs(name: str) -> dict[str, np.ndarray]:
+    """A minibatch and the parameters of a two-layer net of 55,510 parameters (LARGE_*): finite
+    differences of its loss need over 10^5 forward passes (see :mod:`.analytic`)."""
+    rng = rng_for(name)
+    return {"X": rng.standard_normal((LARGE_N, LARGE_D)), "y": rng.integers(0, LARGE_C, LARGE_N),
+            "param_W1": rng.standard_normal((LARGE_D, LARGE_H)) / np.sqrt(LARGE_D),
+            "param_b1": 0.1 * rng.standard_normal(LARGE_H),
+            "param_W2": rng.standard_normal((LARGE_H, LARGE_C)) / np.sqrt(LARGE_H),
+            "param_b2": 0.1 * rng.standard_normal(LARGE_C)}
+
+
 def _require_derived(check: Check) -> None:
     """TwoLayerNet.loss must backpropagate, not differentiate itself numerically: on a net of
     55,510 parameters (see :mod:`.analytic`), against the solution's gradients."""
-    rng = rng_for("gradients-large")
-    inputs = {"X": rng.standard_normal((LARGE_N, LARGE_D)), "y": rng.integers(0, LARGE_C, LARGE_N),
-              "param_W1": rng.standard_normal((LARGE_D, LARGE_H)) / np.sqrt(LARGE_D),
-              "param_b1": 0.1 * rng.standard_normal(LARGE_H),
-              "param_W2": rng.standard_normal((LARGE_H, LARGE_C)) / np.sqrt(LARGE_H),
-              "param_b2": 0.1 * rng.standard_normal(LARGE_C)}
+    inputs = large_inputs("gradients-large")
     init = {**_init(), "args": [LARGE_D, LARGE_H, LARGE_C]}
     grad = {"init": init, "method": "loss", "args": [{"a": "X"}, {"a": "y"}], "kwargs": {"reg": 0.05},
             "returns": ["loss", {"prefix": "grad_", "keys": list(PARAMS)}]}

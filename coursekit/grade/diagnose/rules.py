@@ -7,45 +7,47 @@ from .layers import (affine_not_flattened, bn_eps_outside, bn_forgets_gamma, bn_
     bn_no_variance_path, bn_out, dropout_at_test, dropout_backward_unscaled, dropout_test_scaled,
     dropout_mask_shared, dropout_train, dw_shape, keepdims_shape, dx_shape, ln_backward_axis, ln_param_grads_per_example, ln_wrong_axis,
     relu_gate_on_dout, relu_reduces, running_not_updated, running_swapped)
-from .nets import (bn_param_shared, init_biases, init_norm_last, init_unscaled, loss_at_chance, loss_rises,
-    no_hidden_relu, no_max_shift, no_relu_gate, only_dropout_fails, predict_axis, predict_scores, reg_biases,
-    reg_grad_ratio, reg_loss_ratio, relu_on_scores, same_minibatch, scaled_by_n,
-    step_shrinks_every_iteration)
+from .nets import (bn_param_shared, init_biases, init_norm_last, init_transposed, init_uniform, init_unscaled,
+    loss_at_chance, loss_rises, loss_summed, no_hidden_relu, no_max_shift, no_relu_gate, only_dropout_fails,
+    predict_axis, predict_scores, reg_biases, reg_grad_ratio, reg_loss_ratio, relu_on_scores, same_minibatch,
+    scaled_by_n, step_shrinks_every_iteration)
 from .numeric import numeric_gradient
 from .optim import (state_not_stored, update_is)
 
 SHAPE_CHECKS = ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
                 "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward",
                 "layernorm_backward", "dropout_backward", "scores", "gradients", "predict", "fc_init",
-                "sgd_momentum", "rmsprop", "adam")
+                "two_layer_init", "two_layer_scores", "two_layer_gradients", "sgd_momentum", "rmsprop", "adam")
 BACKWARD_CHECKS = ("affine_backward", "relu_backward", "softmax_loss", "batchnorm_backward",
                    "batchnorm_backward_alt", "layernorm_backward", "dropout_backward")
 
 RULES = [
-    # two-layer net
-    Rule("no-hidden-relu", ("scores",), "your scores match a network without its ReLU: apply "
-         "np.maximum(., 0) to the hidden layer", no_hidden_relu),
-    Rule("relu-on-scores", ("scores", "fc_loss"), "none of your scores is negative (they are the expected "
+    # two-layer net (TwoLayerNet of neural_net.py: scores, loss, ...; of fc_net.py, the modular flow: two_layer_*)
+    Rule("no-hidden-relu", ("scores", "two_layer_scores"), "your scores match a network without its ReLU: apply "
+         "the ReLU to the hidden layer (np.maximum(., 0); in the modular net, affine_relu_forward)", no_hidden_relu),
+    Rule("relu-on-scores", ("scores", "fc_loss", "two_layer_scores"), "none of your scores is negative (they are the expected "
          "scores clipped at 0): the last layer is affine only, with no ReLU after it", relu_on_scores),
-    Rule("reg-loss-half", ("loss", "fc_loss"), "your regularisation loss is exactly half the expected "
+    Rule("reg-loss-half", ("loss", "fc_loss", "two_layer_loss"), "your regularisation loss is exactly half the expected "
          "value: check the 0.5 factor", lambda ev: reg_loss_ratio(ev, 0.5)),
-    Rule("reg-loss-double", ("loss", "fc_loss"), "your regularisation loss is exactly twice the expected "
+    Rule("reg-loss-double", ("loss", "fc_loss", "two_layer_loss"), "your regularisation loss is exactly twice the expected "
          "value: check the 0.5 factor", lambda ev: reg_loss_ratio(ev, 2.0)),
-    Rule("reg-on-biases", ("loss", "fc_loss"), "your loss also penalises the biases: only the weights W "
+    Rule("reg-on-biases", ("loss", "fc_loss", "two_layer_loss"), "your loss also penalises the biases: only the weights W "
          "are regularised", reg_biases),
-    Rule("reg-grad-half", ("gradients", "fc_gradients"), "your weight gradients miss half of the "
-         "regularisation gradient: the derivative of reg * sum(W**2) is 2 * reg * W",
+    Rule("reg-grad-half", ("gradients", "fc_gradients", "two_layer_gradients"), "your weight gradients miss half "
+         "of the regularisation gradient: the derivative of reg * sum(W**2) is 2 * reg * W (of 0.5 * reg * "
+         "sum(W**2), reg * W)",
          lambda ev: reg_grad_ratio(ev, -0.5)),
-    Rule("reg-grad-missing", ("gradients", "fc_gradients"), "your weight gradients ignore regularisation: "
-         "add the derivative of the regularisation loss to every dW", lambda ev: reg_grad_ratio(ev, -1.0)),
+    Rule("reg-grad-missing", ("gradients", "fc_gradients", "two_layer_gradients"), "your weight gradients (of "
+         "one layer or all) ignore regularisation: add the derivative of the regularisation loss to every dW", lambda ev: reg_grad_ratio(ev, -1.0)),
     Rule("no-max-shift", ("loss", "softmax_loss"), "your loss is right for small scores but inf or nan "
          "when every score is near 1000, where np.exp overflows: subtract each row's max score before "
          "np.exp (the softmax does not change)", no_max_shift),
-    Rule("loss-summed", ("loss", "softmax_loss"), "your loss is exactly N times too large: average it "
-         "over the N examples instead of summing",
-         lambda ev: scaled_by_n(ev, "reg0" if "reg0" in ev.tasks else "analytic", "loss", 1)),
-    Rule("backward-no-relu-gate", ("gradients",), "your W1 and b1 gradients are those of a backward pass "
-         "without the ReLU: zero the hidden gradient where the ReLU was inactive", no_relu_gate),
+    Rule("loss-summed", ("loss", "softmax_loss", "two_layer_loss"), "your loss is exactly N times too large: "
+         "average it over the N examples instead of summing", loss_summed),
+    Rule("backward-no-relu-gate", ("gradients", "two_layer_gradients", "fc_gradients"), "your gradients are "
+         "those of a backward pass without the ReLU: zero the hidden layers' gradient where the ReLU was inactive "
+         "(relu_backward, or affine_relu_backward with the whole cache). If relu_backward passes its own check, "
+         "the net calls another function of that name: one you wrote in layer_utils.py, say", no_relu_gate),
     Rule("same-minibatch", ("toy_training",), "your minibatch is the same on every iteration: draw a new "
          "random one with np.random.choice each time, without re-seeding", same_minibatch),
     Rule("loss-rises", ("toy_training",), "your training loss goes up: step against the gradient, "
@@ -138,7 +140,7 @@ RULES = [
     Rule("adam-no-bias-correction", ("adam",), "your Adam steps match an update without bias correction: "
          "divide m by (1 - beta1**t) and v by (1 - beta2**t)", update_is(corrected=False)),
     # TwoLayerNet.loss and FullyConnectedNet.loss
-    Rule("numeric-net-gradient", ("gradients", "fc_gradients"), "your loss computes grads numerically, by "
+    Rule("numeric-net-gradient", ("gradients", "fc_gradients", "two_layer_gradients"), "your loss computes grads numerically, by "
          "finite differences of the forward pass (in the loss itself or in a layer's backward function it calls): "
          "backpropagate analytically, from the scores back through every layer; a numeric gradient is what the "
          "checker uses, not what the assignment asks for", numeric_gradient),
@@ -147,12 +149,18 @@ RULES = [
          "it: pass the gradient back through dropout_backward for every hidden layer", only_dropout_fails),
     Rule("bn-param-shared", ("fc_loss", "fc_gradients"), "your batch norm layers fail with running averages of "
          "another layer's size: give layer i its own bn_param, self.bn_params[i - 1]", bn_param_shared),
-    # FullyConnectedNet.__init__
-    Rule("init-not-scaled", ("fc_init",), "your initial weights have standard deviation 1: multiply "
+    # FullyConnectedNet.__init__ and the modular TwoLayerNet.__init__
+    Rule("init-not-scaled", ("fc_init", "two_layer_init"), "your initial weights have standard deviation 1: multiply "
          "np.random.randn by weight_scale", init_unscaled),
-    Rule("init-biases-not-zero", ("fc_init",), "your initial biases are not zero: initialise every b{i} "
+    Rule("init-biases-not-zero", ("fc_init", "two_layer_init"), "your initial biases are not zero: initialise every b{i} "
          "with np.zeros", init_biases),
     Rule("init-norm-on-last-layer", ("fc_init",), "you create gamma and beta for the output layer, which "
          "has no normalisation: only layers 1 to L-1 have them", init_norm_last),
+    Rule("init-uniform", ("fc_init", "two_layer_init"), "your initial weights are all positive, as "
+         "np.random.rand draws them (uniform on [0, 1)): draw them with np.random.randn, a Gaussian centred at 0, "
+         "times weight_scale", init_uniform),
+    Rule("init-transposed", ("fc_init", "two_layer_init"), "a weight matrix has its two axes swapped: W1 must "
+         "have shape (input_dim, hidden_dim), and each W{i} (inputs of its layer, outputs of its layer), so that "
+         "X @ W1 gives the hidden layer", init_transposed),
 ]
 RULE_IDS = frozenset(rule.id for rule in RULES)

@@ -76,6 +76,10 @@ class TwoLayerNet(object):
     optimization, reading the learnable parameters from the dictionary
     self.params (parameter name -> numpy array) and the loss and gradients from
     self.loss.
+
+    Graded only where two_layer_net.ipynb asks for it (the two-layer
+    assignment of CS231n 2021+). The fc_net assignment does not grade it:
+    its net is FullyConnectedNet, below.
     """
 
     def __init__(

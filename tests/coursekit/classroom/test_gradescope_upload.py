@@ -166,3 +166,75 @@ def test_a_link_inside_the_upload_is_followed(course, tmp_path):
     staged = stage_upload(course, course.assignment(ASSIGNMENT), upload, tmp_path / "scratch")
     assert (staged.folder / "cs231n/layers.py").read_bytes() == (SOLUTION / "cs231n/layers.py").read_bytes()
     assert staged.notes == [] and not any(p.is_symlink() for p in staged.folder.rglob("*"))
+
+
+# --- saved models: where the official save writes them (cs231n/saved/<name>), whatever the upload's layout ----
+
+OFFICIAL, KIT = (Path(p) for p in __import__("coursekit.grade.saved_models", fromlist=["SAVED_FILES"]).SAVED_FILES[
+    ASSIGNMENT])  # cs231n/saved/best_fc_net.npy, best_fc_net.npz: where the grader looks
+
+
+def _model_bytes(size: int = 4096, seed: int = 0) -> bytes:
+    return bytes(__import__("numpy").random.default_rng(seed).integers(0, 256, size, dtype="uint8"))
+
+
+# (how the upload is laid out, where the model is in it) -> the grader must find it at OFFICIAL
+SAVED_LAYOUTS = {
+    "loose files, the model alone beside them": (_loose_files, "best_fc_net.npy"),
+    "loose files, the saved/ folder alone": (_loose_files, "saved/best_fc_net.npy"),
+    "loose files, cs231n/saved/ with no module in cs231n/": (_loose_files, "cs231n/saved/best_fc_net.npy"),
+    "the package alone, the model beside it": (_package_alone, "best_fc_net.npy"),
+    "the package's contents, with saved/": (_package_contents, "saved/best_fc_net.npy"),
+    "the assignment folder, the model beside it": (_assignment_folder, "best_fc_net.npy"),
+    "the assignment folder, the model where save() writes it": (_assignment_folder, f"{ASSIGNMENT}/{OFFICIAL}"),
+}
+
+
+@pytest.mark.parametrize("where", SAVED_LAYOUTS)
+def test_a_saved_model_is_placed_where_the_grader_looks(course, tmp_path, where):
+    """Does the official save's file reach cs231n/saved/best_fc_net.npy of the staged folder in every layout
+    (the file alone, the saved/ folder alone, or in place), with the student's modules still taken?"""
+    layout, model = SAVED_LAYOUTS[where]
+    upload = tmp_path / "submission"
+    layout(upload)
+    (upload / model).parent.mkdir(parents=True, exist_ok=True)
+    (upload / model).write_bytes(_model_bytes())
+    staged = stage_upload(course, course.assignment(ASSIGNMENT), upload, tmp_path / "scratch")
+    assert (staged.folder / OFFICIAL).read_bytes() == _model_bytes()
+    assert (staged.folder / "cs231n/layers.py").read_bytes() == (SOLUTION / "cs231n/layers.py").read_bytes()
+    assert "cs231n/layers.py" not in staged.from_release
+    moved = not model.endswith(str(OFFICIAL))
+    assert (f"{model} as {OFFICIAL}" in staged.describe()) == moved, staged.describe()
+
+
+def test_the_assignment_folders_own_model_wins_and_the_kits_format_goes_to_the_top(course, tmp_path):
+    """Does the model in the assignment folder's cs231n/saved/ win over a loose copy elsewhere, and a loose
+    best_fc_net.npz (the kit's format) reach the top of the staged folder?"""
+    upload = tmp_path / "submission"
+    _one_extra_level(upload)
+    folder = upload / "my-submission" / ASSIGNMENT
+    (folder / OFFICIAL).parent.mkdir(parents=True)
+    (folder / OFFICIAL).write_bytes(_model_bytes(seed=1))
+    (upload / "best_fc_net.npy").write_bytes(_model_bytes(seed=2))
+    (upload / "old").mkdir()
+    (upload / "old" / KIT).write_bytes(_model_bytes(seed=3))
+    staged = stage_upload(course, course.assignment(ASSIGNMENT), upload, tmp_path / "scratch")
+    assert (staged.folder / OFFICIAL).read_bytes() == _model_bytes(seed=1)
+    assert (staged.folder / KIT).read_bytes() == _model_bytes(seed=3)
+    assert staged.describe().endswith(f"placed where the grader reads it: old/{KIT} as {KIT}.")
+
+
+def test_a_saved_model_is_capped_as_the_grader_caps_it_not_as_a_module(course, tmp_path):
+    """Is a saved model larger than the per-file limit of modules (file_size_mb) but within the grader's
+    own cap still taken, and a linked one never read?"""
+    small = replace(course, limits=replace(course.limits, file_size_mb=1))
+    upload = tmp_path / "submission"
+    _loose_files(upload)
+    (upload / "best_fc_net.npy").write_bytes(_model_bytes(3 * 2**20))
+    staged = stage_upload(small, small.assignment(ASSIGNMENT), upload, tmp_path / "scratch")
+    assert (staged.folder / OFFICIAL).stat().st_size == 3 * 2**20 and staged.notes == []
+    (upload / "best_fc_net.npy").unlink()
+    (upload / "best_fc_net.npy").symlink_to(ROOT / "course.toml")
+    staged = stage_upload(small, small.assignment(ASSIGNMENT), upload, tmp_path / "scratch2")
+    assert not (staged.folder / OFFICIAL).exists()
+    assert any("best_fc_net.npy is a link" in note for note in staged.notes), staged.notes

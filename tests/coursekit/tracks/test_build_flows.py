@@ -108,3 +108,18 @@ def test_swapping_the_notebooks_releases_the_modular_flow_with_nbgrader(tmp_path
         assert released[f"release/two_layer_net/{name}"] == built[f"release/two_layer_net/{name}"]
     notebook = nbformat.reads(released["release/two_layer_net/two_layer_net.ipynb"].decode(), as_version=4)
     assert "TwoLayerNet(input_dim=D, hidden_dim=H" in "".join(c.source for c in notebook.cells)
+
+
+def test_the_fc_net_release_says_its_two_layer_net_is_not_graded(course):
+    """fc_net.py also holds the modular TwoLayerNet: does the fc_net release tell students (notebook and
+    class docstring) that this assignment does not grade it, and is that true (no fc_net check builds it)?"""
+    from coursekit.grade.pipeline import build_checks
+
+    release = ROOT / "release" / "fc_net"
+    intro = json.loads((release / "fc_net.ipynb").read_text())["cells"][0]
+    assert "this assignment does not grade `TwoLayerNet`" in "".join(intro["source"])
+    net = (release / "cs231n/classifiers/fc_net.py").read_text()
+    assert "The fc_net assignment does not grade it" in net[net.index("class TwoLayerNet"):net.index("def __init__")]
+    built = [task.spec.get("init", {}).get("cls", "") for check in build_checks(course, "fc_net", hidden_seed=1)
+             for task in check.tasks]
+    assert built and not [cls for cls in built if cls.endswith(":TwoLayerNet")]

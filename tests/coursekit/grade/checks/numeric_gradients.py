@@ -75,6 +75,9 @@ FC_HAND = """h_ = X.reshape(X.shape[0], -1)
     s = s - s.max(axis=1, keepdims=True)
     data = -(s - np.log(np.exp(s).sum(axis=1, keepdims=True)))[np.arange(len(y)), y].mean()
     return data + 0.5 * self.reg * sum(np.sum(self.params[f"W{i}"] ** 2) for i in range(1, L + 1))"""
+MODULAR_SOFTMAX = """s = s - s.max(axis=1, keepdims=True)
+    return -(s - np.log(np.exp(s).sum(axis=1, keepdims=True)))[np.arange(len(y)), y].mean() + 0.5 * self.reg * (
+        np.sum(W1 * W1) + np.sum(W2 * W2))"""
 TL_SOFTMAX = """s = s - s.max(axis=1, keepdims=True)
     return -(s - np.log(np.exp(s).sum(axis=1, keepdims=True)))[np.arange(N), y].mean() + reg * (
         np.sum(W1 * W1) + np.sum(W2 * W2))"""
@@ -87,6 +90,9 @@ NET_GRADIENTS = {
     "two_layer_net": (NET, "loss", 2, "dout = 1.0", f"s = self.loss(X)\n    {TL_SOFTMAX}",
                       f"s = np.maximum(X @ W1 + b1, 0) @ W2 + b2\n    {TL_SOFTMAX}",
                       "grads = {k: numeric(self.params[k]) for k in ('W1', 'b1', 'W2', 'b2')}"),
+    "modular": (FC, "TwoLayerNet.loss", 1, "dout = 1.0", f"s = self.loss(X)\n    {MODULAR_SOFTMAX}",
+                f"s = np.maximum(X.reshape(len(X), -1) @ W1 + b1, 0) @ W2 + b2\n    {MODULAR_SOFTMAX}",
+                "loss = f()\ngrads = {k: numeric(self.params[k]) for k in ('W1', 'b1', 'W2', 'b2')}"),
 }
 
 
@@ -97,13 +103,20 @@ def numeric_region(kind: str, before: str, forward: str, hand: str, grads: str) 
                      if part)
 
 
-TARGETS = {"layers": "fc_net", "fc_net": "fc_net", "two_layer_net": "two_layer_net"}  # what is numeric -> assignment
+# what is numeric -> assignment ("modular": the 2021+ TwoLayerNet of fc_net.py, the two-layer assignment's modular flow)
+TARGETS = {"layers": "fc_net", "fc_net": "fc_net", "two_layer_net": "two_layer_net", "modular": "two_layer_net"}
+FLOWS = {"modular": "modular"}  # the flow a target's assignment is graded in, when not the default
+
+
+def course_for(course, target: str):
+    """The course as it grades ``target``: switched to its flow, if it has one."""
+    return course.with_flow(TARGETS[target], FLOWS[target]) if target in FLOWS else course
 
 
 def write_numeric(course, target: str, kind: str, dest: Path) -> Path:
     """The solution in ``dest`` with the gradients of ``target`` numeric, the ``kind`` way:
-    "layers" every backward pass of layers.py (and softmax_loss), "fc_net" or "two_layer_net"
-    the net's loss (its layers stay analytic)."""
+    "layers" every backward pass of layers.py (and softmax_loss), "fc_net", "two_layer_net" or "modular"
+    the net's loss (its layers stay analytic); ``course`` is :func:`course_for` the target."""
     folder = copy_solution(course, TARGETS[target], dest)
     if target == "layers":
         layers = folder / LAYERS

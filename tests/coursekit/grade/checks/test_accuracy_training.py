@@ -66,3 +66,19 @@ def test_the_grader_run_has_its_own_bar_when_the_course_sets_one(tiny_data):
     assert [label for label, _ in own.cases] == ["val accuracy >= 0.414", "val accuracy >= 0.46"]
     plain = training_check("two_layer_net", HYPER["two_layer_net"], {"test_accuracy": 0.36}, tiny_data, 60.0)
     assert [label for label, _ in plain.cases] == ["test accuracy >= 0.324", "test accuracy >= 0.36"]
+
+
+def test_the_modular_runs_advice_names_each_file_and_every_check_it_trains(course, tiny_data):
+    """Does a failed modular-flow training run name fc_net.py and solver.py (not the Solver in fc_net.py),
+    and count every code check of that flow among those to fix first (training runs all of that code)?"""
+    from coursekit.grade.pipeline import _judge, build_checks
+    from coursekit.grade.sandbox.parent import Outcome
+
+    modular = course.with_flow("two_layer_net", "modular")
+    assignment = modular.assignment("two_layer_net")
+    check = training_check("two_layer_net", assignment.grade_train, assignment.thresholds, tiny_data, 60.0,
+                           flow="modular")
+    test = _judge(check, 5.0, {check.tasks[0].id: Outcome(False, error="ValueError: shapes do not match")})
+    assert ("Where to look: TwoLayerNet.loss in cs231n/classifiers/fc_net.py; Solver in cs231n/solver.py."
+            in test.output())
+    assert set(test.after) == {c.name for c in build_checks(modular, "two_layer_net")}

@@ -17,13 +17,14 @@ from coursekit.grade.pipeline import _judge, build_checks
 from coursekit.grade.sandbox.parent import Sandbox
 
 from ..conftest import copy_solution, inject
-from .numeric_gradients import KINDS, LAYERS, TARGETS, write_numeric
+from .numeric_gradients import KINDS, LAYERS, TARGETS, course_for, write_numeric
 
 # what is numeric -> the checks that must score 0 (a net's loss through numeric layers is numeric too)
 GRADIENT_CHECKS = {"layers": ("affine_backward", "relu_backward", "softmax_loss", "batchnorm_backward",
                               "batchnorm_backward_alt", "layernorm_backward", "dropout_backward", "fc_gradients"),
-                   "fc_net": ("fc_gradients",), "two_layer_net": ("gradients",)}
-RULES = {"fc_gradients": "numeric-net-gradient", "gradients": "numeric-net-gradient"}
+                   "fc_net": ("fc_gradients",), "two_layer_net": ("gradients",), "modular": ("two_layer_gradients",)}
+RULES = {"fc_gradients": "numeric-net-gradient", "gradients": "numeric-net-gradient",
+         "two_layer_gradients": "numeric-net-gradient"}
 SEED = 17
 
 
@@ -46,6 +47,7 @@ def grade_checks(course, assignment, folder, names):
 def test_numeric_gradients_score_zero_with_the_diagnosis(course, tmp_path, target, kind):
     """Does every gradient computed numerically (by calling the forward pass, gradient_check or a
     hand loop with its own formula) score 0 on its check, and say so?"""
+    course = course_for(course, target)
     folder = write_numeric(course, target, kind, tmp_path / kind)
     for key, test in grade_checks(course, TARGETS[target], folder, GRADIENT_CHECKS[target]).items():
         assert test.score == 0, test.output()

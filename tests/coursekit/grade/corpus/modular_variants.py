@@ -5,7 +5,8 @@ built from the layers of ``layers.py`` and trained by the Solver.  Each :class:`
 (the class of ``variants.py``) patches the solutions track of that flow the way real
 2021-2025 submissions are written: other shapes and formulas, numpy by hand instead of the
 layer functions, the official ``save``/``load`` methods, 2017-era absolute imports.
-Correct ones get full marks; each bug loses only the checks it breaks.
+Correct ones get full marks; each bug loses only the checks it breaks, the first with the
+diagnosis ``rule`` where one names it.
 """
 from __future__ import annotations
 
@@ -152,6 +153,28 @@ BACKWARD_SEPARATE = """        data_loss, dscores = softmax_loss(scores, y)
             grads[name] = grads[name] + self.reg * W
         loss = data_loss + reg_loss
 """
+# A backward pass that runs the forward layers once more instead of keeping their caches: derived,
+# so it keeps every point (the large-input case allows a few forward passes besides its own).
+BACKWARD_RECOMPUTES = """        loss, dscores = softmax_loss(scores, y)
+        loss += 0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+        hidden, hidden_cache = affine_relu_forward(X, W1, b1)  # again, for a cache of its own
+        _, scores_cache = affine_forward(hidden, W2, b2)
+        grads = {}
+        dhidden, grads["W2"], grads["b2"] = affine_backward(dscores, scores_cache)
+        _, grads["W1"], grads["b1"] = affine_relu_backward(dhidden, hidden_cache)
+        grads["W1"] += self.reg * W1
+        grads["W2"] += self.reg * W2
+"""
+# The notebook's own gradient check as the backward pass: finite differences of the net's loss.
+BACKWARD_NUMERIC = """        from cs231n.gradient_check import eval_numerical_gradient
+
+        def total_loss(_):
+            data_loss, _ = softmax_loss(self.loss(X), y)
+            return data_loss + 0.5 * self.reg * (np.sum(self.params["W1"] ** 2) + np.sum(self.params["W2"] ** 2))
+
+        loss = total_loss(None)
+        grads = {k: eval_numerical_gradient(total_loss, v, verbose=False) for k, v in self.params.items()}
+"""
 INIT_FLOAT32 = """        shapes = {"W1": (input_dim, hidden_dim), "W2": (hidden_dim, num_classes)}
         for name, shape in shapes.items():
             self.params[name] = (weight_scale * np.random.randn(*shape)).astype(np.float32)
@@ -170,27 +193,31 @@ MODULAR = [
     Variant("tlm-separate-layers-reg-loop", "two_layer_net", "correct",
             ((FC, FORWARD, FORWARD_SEPARATE), (FC, BACKWARD, BACKWARD_SEPARATE))),
     Variant("tlm-float32-params", "two_layer_net", "correct", ((FC, INIT, INIT_FLOAT32),)),
+    Variant("tlm-backward-recomputes-forward", "two_layer_net", "correct", ((FC, BACKWARD, BACKWARD_RECOMPUTES),)),
     Variant("tlm-reg-without-half", "two_layer_net", "buggy",
             ((FC, "        loss += 0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2))\n",
               "        loss += self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2))\n"),),
-            loses=("two_layer_loss",)),
+            loses=("two_layer_loss",), rule="reg-loss-double"),
     Variant("tlm-no-reg-gradient-on-W1", "two_layer_net", "buggy",
-            ((FC, '        grads["W1"] += self.reg * W1\n', ""),), loses=("two_layer_gradients",)),
+            ((FC, '        grads["W1"] += self.reg * W1\n', ""),), loses=("two_layer_gradients",),
+            rule="reg-grad-missing"),
     Variant("tlm-backward-skips-relu", "two_layer_net", "buggy",
             ((FC, '        _, grads["W1"], grads["b1"] = affine_relu_backward(dhidden, hidden_cache)\n',
               '        _, grads["W1"], grads["b1"] = affine_backward(dhidden, hidden_cache[0])\n'),),
-            loses=("two_layer_gradients",)),
+            loses=("two_layer_gradients",), rule="backward-no-relu-gate"),
     Variant("tlm-random-biases", "two_layer_net", "buggy",
             ((FC, '        self.params["b1"] = np.zeros(hidden_dim)\n',
               '        self.params["b1"] = weight_scale * np.random.randn(hidden_dim)\n'),),
-            loses=("two_layer_init",)),
+            loses=("two_layer_init",), rule="init-biases-not-zero"),
     Variant("tlm-scores-without-hidden-bias", "two_layer_net", "buggy",
             ((FC, "        hidden, hidden_cache = affine_relu_forward(X, W1, b1)  # (N, H)\n",
               "        hidden, hidden_cache = affine_relu_forward(X, W1, 0 * b1)  # (N, H)\n"),),
             loses=("two_layer_scores", "two_layer_loss", "two_layer_gradients")),
     Variant("tlm-relu-backward-gated-by-dout", "two_layer_net", "buggy",
             ((LAYERS, "    dx = dout * (x > 0)\n", "    dx = dout * (dout > 0)\n"),),
-            loses=("relu_backward", "two_layer_gradients")),  # the net is built from the student's layers
+            loses=("relu_backward", "two_layer_gradients"), rule="relu-gated-by-dout"),  # built from those layers
+    Variant("tlm-numeric-gradient", "two_layer_net", "buggy", ((FC, BACKWARD, BACKWARD_NUMERIC),),
+            loses=("two_layer_gradients",), rule="numeric-net-gradient"),  # scores, loss: right
     Variant("tlm-imports-torch", "two_layer_net", "explained",
             ((FC, HEADER, "import os\n\nimport numpy as np\nimport torch\n\nfrom ..layer_utils import ("),),
             loses=NET_CHECKS),

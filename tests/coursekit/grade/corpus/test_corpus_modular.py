@@ -71,9 +71,23 @@ def test_correct_two_layer_net_gets_full_marks(graded, variant):
 @pytest.mark.parametrize("variant", BY_KIND["buggy"], ids=lambda v: v.name)
 def test_bug_costs_only_the_checks_it_breaks(graded, variant):
     """Does each bug lose points only in the checks it breaks (its net check, or its layer and the net
-    built from it)?"""
+    built from it), the first with its diagnosis?"""
     failed = lost(graded[variant.name])
     assert set(failed) == set(variant.loses), {k: t.output() for k, t in failed.items()}
+    if variant.rule:
+        test = failed[variant.loses[0]]
+        assert variant.rule in [d.id for d in test.diagnoses], test.output()
+
+
+def test_a_numeric_gradient_scores_zero_and_says_why(graded):
+    """Does a TwoLayerNet.loss whose gradients are the notebook's numeric gradient check score 0 on
+    two_layer_gradients, every scored case saying why, while its scores and loss keep their points?"""
+    report = graded["tlm-numeric-gradient"]
+    gradients = next(t for t in report.tests if t.key == "two_layer_gradients")
+    assert gradients.score == 0
+    scored = [case for case in gradients.cases if not case.public]
+    assert scored and all(not case.passed and "numeric" in case.detail for case in scored), gradients.output()
+    assert "a numeric gradient is what the checker uses" in gradients.output()
 
 
 @pytest.mark.parametrize("variant", BY_KIND["explained"], ids=lambda v: v.name)

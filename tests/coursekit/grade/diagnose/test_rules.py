@@ -24,9 +24,19 @@ REFERENCE_DRIVERS = ("call", "optim")
 EPS = 1e-5  # the eps of the grader's batchnorm and layernorm inputs
 
 
+MODULAR_CHECKS = ("two_layer_init", "two_layer_scores", "two_layer_loss", "two_layer_gradients")  # the modular flow's own
+
+
+def all_checks(course, hidden_seed=None):
+    """Every check by name: both assignments, and the net checks of the two-layer assignment's modular flow."""
+    found = {c.name: c for a in ("two_layer_net", "fc_net") for c in build_checks(course, a, hidden_seed)}
+    modular = build_checks(course.with_flow("two_layer_net", "modular"), "two_layer_net", hidden_seed)
+    return found | {c.name: c for c in modular if c.name in MODULAR_CHECKS}
+
+
 @pytest.fixture(scope="module")
 def checks(course):
-    return {c.name: c for a in ("two_layer_net", "fc_net") for c in build_checks(course, a)}
+    return all_checks(course)
 
 
 def solution_outputs(check, with_grids=False):
@@ -66,8 +76,9 @@ def reg_of(spec):
 # --- one mistake per rule: (check, rule, how the mistake changes the solution's outputs) -----
 
 def scores_no_relu(check, outs):
-    i = inputs_of(check, "scores")
-    outs["scores"]["scores"] = (i["X"] @ i["param_W1"] + i["param_b1"]) @ i["param_W2"] + i["param_b2"]
+    for suffix, out in outs.items():
+        i = inputs_of(check, suffix)
+        out["scores"] = (i["X"].reshape(len(i["X"]), -1) @ i["param_W1"] + i["param_b1"]) @ i["param_W2"] + i["param_b2"]
 
 
 def scores_clipped(check, outs):
@@ -76,9 +87,13 @@ def scores_clipped(check, outs):
             out["scores"] = np.maximum(out["scores"], 0)
 
 
+REG_LOSS_FACTOR = {"loss": 1.0, "fc_loss": 0.5, "two_layer_loss": 0.5}  # of reg * sum(W**2), in each net's loss
+REG_GRAD_FACTOR = {"gradients": 2.0, "fc_gradients": 1.0, "two_layer_gradients": 1.0}  # of reg * W, in each dW
+
+
 def reg_loss_times(factor):
     def change(check, outs):
-        half = 0.5 if check.name == "fc_loss" else 1.0
+        half = REG_LOSS_FACTOR[check.name]
         for suffix, out in outs.items():
             reg = reg_of(spec_of(check, suffix))
             if "loss" in out and reg:
@@ -96,11 +111,12 @@ def reg_on_biases(check, outs):
                                                         if re.fullmatch(r"param_b\d+", k))  # not beta
 
 
-def reg_grad_minus(check, outs):
+def reg_grad_minus(check, outs, fraction=1.0, only=None):
+    """Take ``fraction`` of the regularisation gradient out of every dW (or of dW``only``)."""
     for suffix, out in outs.items():
-        reg = reg_of(spec_of(check, suffix))
-        for key in [k for k in out if k.startswith("grad_W")]:
-            out[key] = out[key] - reg * inputs_of(check, suffix)["param_" + key[len("grad_"):]]
+        reg = REG_GRAD_FACTOR[check.name] * reg_of(spec_of(check, suffix))
+        for key in [k for k in out if k.startswith("grad_W") and only in (None, k[len("grad_W"):])]:
+            out[key] = out[key] - fraction * reg * inputs_of(check, suffix)["param_" + key[len("grad_"):]]
 
 
 def loss_overflows(check, outs):
@@ -108,19 +124,31 @@ def loss_overflows(check, outs):
 
 
 def loss_times_n(check, outs):
-    suffix = "reg0" if "reg0" in outs else "analytic"
+    suffix = next(s for s in ("reg0", "reg0.0", "analytic") if s in outs)
     outs[suffix]["loss"] = outs[suffix]["loss"] * len(inputs_of(check, suffix).get("X", inputs_of(check, suffix).get("x")))
 
 
 def no_relu_gate(check, outs):
-    for suffix in ("reg0.0analytic", "reg0.05analytic"):
-        i, reg = inputs_of(check, suffix), reg_of(spec_of(check, suffix))
-        scores = np.maximum(i["X"] @ i["param_W1"] + i["param_b1"], 0) @ i["param_W2"] + i["param_b2"]
+    """The gradients of a net whose backward pass lets dout through every ReLU (configurations
+    without normalization or dropout; the others keep the solution's)."""
+    for suffix, out in outs.items():
+        kwargs = spec_of(check, suffix)["init"]["kwargs"]
+        if not suffix.endswith("analytic") or kwargs.get("normalization") or kwargs.get("dropout_keep_ratio", 1) < 1:
+            continue
+        i, reg = inputs_of(check, suffix), REG_GRAD_FACTOR[check.name] * reg_of(spec_of(check, suffix))
+        layers = sum(1 for k in i if re.fullmatch(r"param_W\d+", k))
+        hidden, dout = [i["X"]], None
+        for n in range(1, layers):
+            hidden.append(np.maximum(hidden[-1] @ i[f"param_W{n}"] + i[f"param_b{n}"], 0))
+        scores = hidden[-1] @ i[f"param_W{layers}"] + i[f"param_b{layers}"]
         p = np.exp(scores - scores.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
         p[np.arange(len(p)), i["y"]] -= 1
-        dhidden = p / len(p) @ i["param_W2"].T  # no ReLU gate
-        outs[suffix].update(grad_W1=i["X"].T @ dhidden + 2 * reg * i["param_W1"], grad_b1=dhidden.sum(axis=0))
+        dout = p / len(p)
+        for n in range(layers, 0, -1):
+            out[f"grad_W{n}"] = hidden[n - 1].T @ dout + reg * i[f"param_W{n}"]
+            out[f"grad_b{n}"] = dout.sum(axis=0)
+            dout = dout @ i[f"param_W{n}"].T  # no ReLU gate
 
 
 def same_batch(check, outs):
@@ -323,7 +351,7 @@ CASES = [
     ("loss", "reg-loss-half", reg_loss_times(0.5)),
     ("fc_loss", "reg-loss-double", reg_loss_times(2.0)),
     ("fc_loss", "reg-on-biases", reg_on_biases),
-    ("gradients", "reg-grad-half", reg_grad_minus),
+    ("gradients", "reg-grad-half", lambda check, outs: reg_grad_minus(check, outs, fraction=0.5)),
     ("fc_gradients", "reg-grad-missing", reg_grad_minus),
     ("loss", "no-max-shift", loss_overflows),
     ("softmax_loss", "no-max-shift", loss_overflows),
@@ -373,8 +401,29 @@ CASES = [
     ("fc_init", "init-not-scaled", init_change("param_W1", lambda W: W * 10)),
     ("fc_init", "init-biases-not-zero", init_change("param_b2", lambda b: b + 0.01)),
     ("fc_init", "init-norm-on-last-layer", init_change("param_gamma3", None)),
+    ("fc_init", "init-uniform", init_change("param_W2", np.abs)),
+    ("fc_init", "init-transposed", init_change("param_W1", np.transpose)),
+    ("fc_gradients", "backward-no-relu-gate", no_relu_gate),
+    ("fc_gradients", "reg-grad-missing", lambda check, outs: reg_grad_minus(check, outs, only="3")),
+    # the modular flow's TwoLayerNet (fc_net.py), with the rules of its siblings
+    ("two_layer_init", "init-uniform", init_change("param_W1", lambda W: np.abs(W))),
+    ("two_layer_init", "init-transposed", init_change("param_W1", np.transpose)),
+    ("two_layer_init", "init-not-scaled", init_change("param_W2", lambda W: W / W.std())),
+    ("two_layer_init", "init-biases-not-zero", init_change("param_b1", lambda b: b + 0.01)),
+    ("two_layer_scores", "no-hidden-relu", scores_no_relu),
+    ("two_layer_scores", "relu-on-scores", scores_clipped),
+    ("two_layer_loss", "reg-loss-double", reg_loss_times(2.0)),
+    ("two_layer_loss", "reg-loss-half", reg_loss_times(0.5)),
+    ("two_layer_loss", "reg-on-biases", reg_on_biases),
+    ("two_layer_loss", "loss-summed", loss_times_n),
+    ("two_layer_gradients", "backward-no-relu-gate", no_relu_gate),
+    ("two_layer_gradients", "reg-grad-missing", reg_grad_minus),
+    ("two_layer_gradients", "reg-grad-missing", lambda check, outs: reg_grad_minus(check, outs, only="2")),
+    ("two_layer_gradients", "reg-grad-half", lambda check, outs: reg_grad_minus(check, outs, fraction=0.5)),
+    ("two_layer_gradients", "keepdims-shape", lambda check, outs: outs["reg0.7analytic"].update(
+        grad_b2=outs["reg0.7analytic"]["grad_b2"].reshape(1, -1))),
 ]
-NEEDS_GRIDS = {"dropout_backward", "fc_gradients"}
+NEEDS_GRIDS = {"dropout_backward", "fc_gradients", "two_layer_gradients"}
 ERRORS = {("affine_forward", "affine-not-flattened"): {
     "c0": "cs231n/layers.py, line 40, in affine_forward: out = x @ w + b\nValueError: matmul: Input "
           "operand 1 has a mismatch in its core dimension 0 (size 8 is different from 4)"}}
@@ -421,12 +470,13 @@ STOPPED = {"calls": {**DERIVED, "stopped": 1, "calls": 21},
            "slow but not stopped": {**DERIVED, "cpu": 1.2}}
 NUMERIC = [("affine_backward", "numeric-gradient", how) for how in STOPPED] + [
     ("softmax_loss", "numeric-gradient", "calls"), ("dropout_backward", "numeric-gradient", "helper"),
-    ("fc_gradients", "numeric-net-gradient", "time"), ("gradients", "numeric-net-gradient", "calls")]
+    ("fc_gradients", "numeric-net-gradient", "time"), ("gradients", "numeric-net-gradient", "calls"),
+    ("two_layer_gradients", "numeric-net-gradient", "helper")]
 
 
 @pytest.fixture(scope="module")
 def hidden_checks(course):
-    return {c.name: c for a in ("two_layer_net", "fc_net") for c in build_checks(course, a, hidden_seed=5)}
+    return all_checks(course, hidden_seed=5)
 
 
 @pytest.mark.parametrize("check_name, rule_id, how", NUMERIC, ids=[f"{c}-{h}" for c, _, h in NUMERIC])
