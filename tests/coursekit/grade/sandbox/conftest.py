@@ -16,7 +16,7 @@ from pathlib import Path
 from ..conftest import copy_solution, inject  # noqa: F401 - re-exported for the tests
 
 SEEN = re.compile(r"SEEN(.*?)SEEN", re.S)
-SURVIVOR = "ck-survivor"  # the process name (comm) hostile children give themselves
+SURVIVOR = f"ck-surv{os.getpid() % 100000}"  # the process name (comm) hostile children give themselves: one per test run, so two runs on one machine never see each other's
 GONE_SECONDS = 5.0  # how long a killed tree may take to disappear
 
 
