@@ -58,8 +58,10 @@ MAX_STATUS_BYTES = 1_000_000  # a child that floods its status pipe is killed
 STACK_WAIT = 0.5  # seconds for a hung child to dump its stack (faulthandler, on SIGUSR1)
 START_SECONDS = 30  # to start the sandbox, Python and numpy
 EXIT_GRACE = 2.0  # seconds a child whose pipe closed may take to exit by itself
+ENDED_GRACE = 0.5  # seconds a child that said "end" may take to exit (it needs milliseconds; then no kill pass waits)
 RESTART = "restart: another child found a function that hangs"  # _follow's reason to rerun a task
 MIN_CHILD_DISK = 2**20  # bytes of the disk budget a child needs to be started
+INPUT_ALIGN = 64  # bytes: where each input array starts in the child's inputs file
 # Joins the cgroups named by its first arguments, then becomes the rest of its command line.
 JOIN_CGROUP = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
 
@@ -69,6 +71,8 @@ class Task:
     """One call into student code: a harness driver, its spec, its inputs, its time.
 
     ``lazy``: its outputs stay in the child's output file, read in blocks (``Outcome.stored``).
+    ``optional``: where :meth:`Sandbox.run_tasks` is given a ``choose``, it runs after the others,
+    only when ``choose`` names it (a numeric gradient that no judgement needs is left out).
     """
 
     id: str
@@ -77,6 +81,7 @@ class Task:
     inputs: dict[str, np.ndarray]
     seconds: float
     lazy: bool = False
+    optional: bool = False
 
 
 @dataclass
@@ -98,6 +103,7 @@ class Sandbox:
     root: Path | None = None  # the grade's private folder, made by prepare()
     protections: dict[str, list[str]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each finished task
+    children: list[dict] = field(default_factory=list)  # each child's first task and its start and end seconds
     _bwrap: Path | None = None
     _unshare: list[str] = field(default_factory=list)
     _no_cgroup: list[str] = field(default_factory=list)  # what the cgroups lack (degraded mode only)
@@ -183,15 +189,27 @@ class Sandbox:
             self._disk.settle(0, watch.tree_bytes(self.code_dir))
             self._code_ready = True
 
-    def run_tasks(self, tasks: list[Task], threads: int = 1) -> dict[str, Outcome]:
+    def run_tasks(self, tasks: list[Task], threads: int = 1, choose=None) -> dict[str, Outcome]:
         """Run every task, in as few children as crashes allow (``threads`` for BLAS).
 
         All of them together get ``limits.wall_seconds``: a submission whose every check
         hangs (say, at import time) cannot hold the grader for one deadline per check.
+        ``choose(outcomes, candidates)``: the id of the optional task to run next, among
+        ``candidates`` (those not run yet), or None when no other is needed; without it, the
+        optional tasks run in their place like the others.
         """
         self.prepare()
         self._ensure_code()
         outcomes: dict[str, Outcome] = {}
+        not_needed: set[str] = set()
+
+        def next_task(candidates: list[str]) -> str | None:
+            name = choose(outcomes, candidates)
+            if name not in candidates:
+                not_needed.update(candidates)
+                return None
+            return name
+
         pending = list(tasks)
         budget_end = time.monotonic() + self.limits.wall_seconds
         while pending:
@@ -201,8 +219,8 @@ class Sandbox:
                     outcomes[task.id] = Outcome(False, error=self._disk_message(
                         "not run: earlier checks used up the grade's disk budget"))
                 break
-            restarted = self._run_child(pending, outcomes, threads, budget_end)
-            pending = [task for task in pending if task.id not in outcomes]
+            restarted = self._run_child(pending, outcomes, threads, budget_end, next_task if choose else None)
+            pending = [task for task in pending if task.id not in outcomes and task.id not in not_needed]
             stuck = len(outcomes) == before and not restarted  # the child ended without running any
             if pending and (stuck or time.monotonic() >= budget_end):
                 why = ("the grading process stopped before this check ran" if stuck else
@@ -221,16 +239,17 @@ class Sandbox:
     # --- one child --------------------------------------------------------------------
 
     def _run_child(self, tasks: list[Task], outcomes: dict[str, Outcome], threads: int,
-                   budget_end: float) -> bool:
+                   budget_end: float, next_task=None) -> bool:
         """Run ``tasks`` in one child (under a uid reserved for it) until it ends; True when it was
-        stopped to be rerun with a function that hangs poisoned (another child found it)."""
+        stopped to be rerun with a function that hangs poisoned (another child found it).
+        ``next_task(candidates)``: the optional task the child runs next (see run_tasks)."""
         uid = registry.reserve_uid(host=self.degraded)  # a bwrap child's uid exists in its namespace only
         try:
-            return self._run_child_as(uid, next(self._runs), tasks, outcomes, threads, budget_end)
+            return self._run_child_as(uid, next(self._runs), tasks, outcomes, threads, budget_end, next_task)
         finally:
             registry.release_uid(uid, kill=self.degraded)
 
-    def _run_child_as(self, uid, number, tasks, outcomes, threads, budget_end) -> bool:
+    def _run_child_as(self, uid, number, tasks, outcomes, threads, budget_end, next_task=None) -> bool:
         poisoned = [[*key, self.hung_how[key]] if key in self.hung_how else list(key)
                     for key in sorted(self.hung.copy())]
         cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes, root=isolation.cgroup_root())
@@ -239,20 +258,24 @@ class Sandbox:
             raise IsolationError(no_cgroup_message(cgroup.missing(), cgroup.failed))
         child = _Child(None, number, uid, cgroup, [tempfile.TemporaryFile(dir=self.root) for _ in range(2)],
                        replies.StderrPipe(), str(self.code_dir) if self.degraded else isolation.CHILD_CODE,
-                       self.root / f"work{number}" if self.degraded else None)
+                       self.root / f"work{number}" if self.degraded else None, next_task=next_task)
+        child.times["begin"] = time.monotonic()
         started, finished, why, read_fd = None, True, "interrupted", -1
         try:
             read_fd = self._start(child, tasks, poisoned, threads)
             started, finished, why = self._follow(child, read_fd, {t.id: t for t in tasks}, outcomes, budget_end,
                                                   len(poisoned))
         finally:
-            if read_fd >= 0:
-                os.close(read_fd)
+            child.times["ended"] = time.monotonic()
+            for fd in (read_fd, child.ask_fd):
+                if fd >= 0:
+                    os.close(fd)
             if child.proc is not None:
                 _kill(child.proc, cgroup, uid if self.degraded else None, grace=watch_grace(why, child.ended))
             child.stderr.drain()
             tail = child.stderr.tail()
             self._end_child(child)
+            self._record_times(child, tasks)
         if why == RESTART:
             return True
         if started is not None and not finished:
@@ -274,7 +297,7 @@ class Sandbox:
         run_dir = self.root / f"run{child.number}"
         run_dir.mkdir()
         shutil.copy(HERE / "harness.py", run_dir / "harness.py")
-        np.savez(run_dir / "inputs.npz", **{f"{t.id}/{k}": v for t in tasks for k, v in t.inputs.items()})
+        index = write_inputs(run_dir / "inputs.bin", tasks)
         run = str(run_dir) if self.degraded else isolation.CHILD_RUN
         out, info = (f.fileno() for f in child.files)
         wanted = max(self.limits.file_size_mb * watch.MB, MAX_STORED_BYTES if any(t.lazy for t in tasks) else 0)
@@ -282,11 +305,17 @@ class Sandbox:
         limits = {"cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
                   "file_size_bytes": child.file_size, "max_processes": self.limits.max_processes}
         read_fd, write_fd = os.pipe()
+        asked = [t for t in tasks if t.optional] if child.next_task else []
+        asked_ids = {t.id for t in asked}
+        ask_read, child.ask_fd = os.pipe() if asked else (-1, -1)
+        if asked:
+            os.set_blocking(child.ask_fd, False)  # a child that never reads its answers cannot block the grader
         spec = {"status_fd": write_fd, "output_fd": out, "submission": child.code_dir,
-                "inputs": f"{run}/inputs.npz", "poisoned": poisoned, "limits": limits,
+                "inputs": f"{run}/inputs.bin", "inputs_index": index, "poisoned": poisoned, "limits": limits,
                 "drop_uid": child.uid if self.degraded else None, "drop_gid": self._gid,
                 "parent_pid": 1 if self._unshare else os.getpid(),
-                "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks]}
+                "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks if t.id not in asked_ids],
+                "asked": [{"id": t.id, "driver": t.driver, **t.spec} for t in asked], "ask_fd": ask_read}
         (run_dir / "spec.json").write_text(json.dumps(spec))
         chown_tree(run_dir, self._gid)
         argv = child.harness_argv = [sys.executable, "-I", "-B", f"{run}/harness.py", f"{run}/spec.json"]
@@ -306,13 +335,17 @@ class Sandbox:
                 ["/bin/sh", "-c", JOIN_CGROUP, "sh", str(len(procs)), *procs, *argv],
                 cwd=child.work_dir if self.degraded else self.root, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=child.stderr.write_fd, start_new_session=True,
-                pass_fds=(write_fd, out, info, *([options.fileno()] if options else [])),
+                pass_fds=(write_fd, out, info, *([options.fileno()] if options else []),
+                          *([ask_read] if asked else [])),
                 env=child_env(str(child.work_dir) if self.degraded else isolation.CHILD_ROOT, threads))
         except BaseException:
             os.close(read_fd)
             raise
         finally:
+            child.times["started"] = time.monotonic()
             os.close(write_fd)
+            if asked:
+                os.close(ask_read)
             os.close(child.stderr.write_fd)
             child.stderr.write_fd = -1
             if options is not None:
@@ -356,6 +389,32 @@ class Sandbox:
         self.protections = protections.describe(
             self.limits, self.isolation, uid=uid, gid=self._gid, tmpfs=tmpfs, disk=self._disk.describe(),
             namespaces=bool(self._unshare), cgroup=cgroup.describe(), no_cgroup=self._no_cgroup)
+
+    @staticmethod
+    def _answer(child: "_Child", candidates: list[str]) -> bool:
+        """Tell the child which optional task to run next (an empty line: none); after the last answer
+        its end of the pipe is closed.  False when the child has not read earlier answers."""
+        name = child.next_task(candidates) if candidates else None
+        try:
+            os.write(child.ask_fd, (name or "").encode() + b"\n")
+        except BlockingIOError:
+            return False
+        if name is None:
+            os.close(child.ask_fd)
+            child.ask_fd = -1
+        return True
+
+    def _record_times(self, child: "_Child", tasks: list[Task]) -> None:
+        """Where the child's wall time went, for the report's profile (seconds; every figure the parent's)."""
+        times = child.times
+        if "started" not in times:
+            return
+        end = times.get("ended", times["started"])
+        ready = times.get("ready", end)
+        self.children.append({"first_task": tasks[0].id, "setup": round(times["started"] - times["begin"], 4),
+                              "start": round(ready - times["started"], 4),
+                              "until_first_task": round(times.get("first", ready) - ready, 4),
+                              "end": round(time.monotonic() - end, 4)})
 
     def _where_stuck(self, child: "_Child", how: str = "") -> str:
         """Ask the child for its stack; remember the student's function it was in (``how``: what it did
@@ -423,6 +482,12 @@ class Sandbox:
                 if kind == "start" and name in tasks and name not in outcomes:
                     started, finished, began = name, False, time.monotonic()
                     deadline = began + tasks[name].seconds
+                    child.times.setdefault("first", began)
+                elif kind == "ready":
+                    child.times.setdefault("ready", time.monotonic())
+                elif kind == "next" and finished and child.ask_fd >= 0:
+                    if not self._answer(child, [t.id for t in tasks.values() if t.optional and t.id not in outcomes]):
+                        return started, finished, "the process asked for tasks without reading the answers"
                 elif kind == "done" and name == started and not finished:
                     finished = True
                     outcomes[name] = replies.outcome(event, child.files[0].fileno(), tasks[name].lazy)
@@ -430,13 +495,37 @@ class Sandbox:
                     self.seconds[name] = round(time.monotonic() - began, 3)
                     deadline = time.monotonic() + START_SECONDS
                 elif kind == "end":
-                    child.ended = True  # its exit status no longer matters: no grace period
+                    child.ended = True  # its exit status no longer matters: a short grace period
                     return started, finished, ""
 
 
+def write_inputs(path: Path, tasks: list[Task]) -> dict[str, dict[str, list]]:
+    """Write every task's input arrays to ``path``, one after another (raw bytes, each at a multiple of
+    INPUT_ALIGN); returns the index the harness reads them by: task id -> name -> [dtype, shape, offset].
+    (An ``.npz`` of the same arrays takes ten times as long to write and read: a header per array.)"""
+    index, offset = {}, 0
+    with open(path, "wb") as f:
+        for task in tasks:
+            index[task.id] = {}
+            for key, value in task.inputs.items():
+                array = np.ascontiguousarray(value)
+                if array.dtype.hasobject:
+                    raise GradingError(f"The grader's input {key!r} of task {task.id} holds Python objects; "
+                                       "inputs are numeric arrays.")
+                index[task.id][key] = [array.dtype.str, list(array.shape), offset]
+                f.write(array.tobytes())
+                padding = -array.nbytes % INPUT_ALIGN
+                f.write(b"\0" * padding)
+                offset += array.nbytes + padding
+    return index
+
+
 def watch_grace(why: str, ended: bool) -> float:
-    """Seconds a child whose status pipe closed may take to exit by itself (its own status reported)."""
-    return EXIT_GRACE if why == "" and not ended else 0.0
+    """Seconds a child may take to exit by itself: one whose status pipe closed, so that its own exit
+    status is reported; one that said "end", so that the kill finds an empty cgroup (no pause)."""
+    if why == "" and not ended:
+        return EXIT_GRACE
+    return ENDED_GRACE if ended else 0.0
 
 
 @dataclass
@@ -455,6 +544,9 @@ class _Child:
     keep_output: bool = False  # a lazy task's outputs are read later, from this file
     harness_argv: list[str] = field(default_factory=list)  # the harness's command line, to find its pid
     file_size: int = 0  # its RLIMIT_FSIZE: the file size limit, or half what is left of the disk budget
+    next_task: object = None  # names the optional task it runs next (Sandbox.run_tasks' choose), or None
+    ask_fd: int = -1  # the pipe on which it reads those names
+    times: dict[str, float] = field(default_factory=dict)  # monotonic clock: begin, started, ready, first, ended
 
 
 def _kill(proc: subprocess.Popen, cgroup: Cgroup, uid: int | None, grace: float = 0.0) -> None:
