@@ -42,6 +42,7 @@ from ..solution import solution_module
 from . import saved_models
 from .checks import accuracy
 from .checks.base import Check, CaseResult, building, explain_once
+from .checks import reference_cache
 from .checks.needed import chooser
 from .checks.layers import layer_checks
 from .checks.modular_two_layer import modular_two_layer_checks
@@ -51,6 +52,7 @@ from .diagnose import Diagnosis, Evidence, diagnose
 from .feedback import feedback_format
 from .job import Execution, GradeJob, pack_folder, staged_digest, unpack_into
 from .report import GradeReport, TestResult
+from .sandbox import registry
 from .sandbox.parent import Outcome, Sandbox, Task
 from .submission import StagedSubmission, stage_submission
 
@@ -102,9 +104,12 @@ def build_checks(course: Course, assignment_id: str, hidden_seed: int | None = N
     then the scored ones (see :mod:`.checks.base`).
     """
     flow = grader_flow(course, assignment_id)
+    reference_cache.note_import(course.source_dir)  # the bytes the solution is imported from (before it is)
     for name in SOLUTION_MODULES[assignment_id][flow]:
         solution_module(course, name)
-    checks = CODE_CHECKS[assignment_id][flow]()
+    with reference_cache.public_references(course.source_dir, f"{assignment_id}-{flow or 'default'}",
+                                           _cache_folder()):
+        checks = CODE_CHECKS[assignment_id][flow]()
     if hidden_seed is None:
         return checks
     with building(hidden_seed, hidden=True):
@@ -112,6 +117,14 @@ def build_checks(course: Course, assignment_id: str, hidden_seed: int | None = N
     for check, secret in zip(checks, hidden, strict=True):
         check.merge(secret)
     return checks
+
+
+def _cache_folder() -> Path | None:
+    """Where the public build's references are kept between processes: the grader's state folder."""
+    try:
+        return registry.state_dir() / reference_cache.CACHE_FOLDER
+    except GradingError:  # no usable state folder: this process keeps them, no other
+        return None
 
 
 def validate_assignment(course: Course, assignment_id: str, names: list[str]) -> None:

@@ -1,4 +1,5 @@
 """The parent's side: protections it reports, hostile outputs, and the refusal to run unisolated."""
+import dataclasses
 import os
 import shutil
 import sys
@@ -45,6 +46,27 @@ def test_bubblewrap_child_runs_unprivileged_with_a_scrubbed_environment(sandbox,
     assert "is None" in out["env"].error
     assert out["affine"].ok and np.allclose(out["affine"].outputs["out"], 3.0)
     assert any("bubblewrap" in line for line in box.protections["active"])
+
+
+def test_optional_tasks_run_only_when_the_parent_names_them(sandbox):
+    """Are optional tasks run after the others, one at a time and only while ``choose`` names one?"""
+    asked = []
+
+    def choose(outcomes, candidates):
+        asked.append((sorted(outcomes), list(candidates)))
+        return "ppid" if "ppid" in candidates else None
+
+    tasks = [call("pid", "os:getpid"), dataclasses.replace(call("ppid", "os:getppid"), optional=True),
+             dataclasses.replace(call("uid", "os:getuid"), optional=True), affine_task()]
+    box = sandbox()
+    try:
+        chosen = box.run_tasks(tasks, choose=choose)
+        every = box.run_tasks(tasks)
+    finally:
+        box.close()
+    assert sorted(chosen) == ["affine", "pid", "ppid"] and all(o.ok for o in chosen.values())
+    assert asked == [(["affine", "pid"], ["ppid", "uid"]), (["affine", "pid", "ppid"], ["uid"])]
+    assert sorted(every) == ["affine", "pid", "ppid", "uid"]  # without choose, every task runs
 
 
 def test_a_missing_bwrap_refuses_to_run_anything(sandbox, monkeypatch, tmp_path):
