@@ -191,11 +191,21 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     step = progress or (lambda stage: None)
     if feedback_path is not None:
         feedback_format(feedback_path)  # an unknown extension is an error before anything runs
+    check_submission_folder(course, Path(submission_dir).resolve(), assignment_id)
     data = LazySplit(lambda: accuracy.load_cifar10(course))
-    prepared = prepare_grade(course, assignment_id, submission_dir, fast=fast, seed=seed, insecure=insecure,
-                             data=data, notes=notes)
-    # Here the references are at hand: numeric gradients that no judgement needs are left out.
-    execution = execute_grade(prepared.job, data, progress=step, choose=chooser(prepared.checks, prepared.aliases))
+    sandbox = Sandbox(submission=None, limits=course.limits, secrets=course_secrets(course, fast),
+                      isolation="degraded" if insecure else course.limits.isolation)
+    try:
+        with timed(ahead := {}, "sandbox start"):
+            sandbox.prestart()  # the child loads Python and numpy while the checks are built
+        prepared = prepare_grade(course, assignment_id, submission_dir, fast=fast, seed=seed, insecure=insecure,
+                                 data=data, notes=notes)
+        prepared.seconds.update(ahead)
+        # Here the references are at hand: numeric gradients that no judgement needs are left out.
+        execution = execute_grade(prepared.job, data, progress=step, sandbox=sandbox,
+                                  choose=chooser(prepared.checks, prepared.aliases))
+    finally:
+        sandbox.close()
     report = judge_grade(course, prepared, execution, data, progress=step)
     if feedback_path is not None:
         with timed(report.seconds, "reports"):
@@ -301,7 +311,8 @@ def distinct(tasks: list[Task]) -> tuple[list[Task], dict[str, str]]:
     return unique, aliases
 
 
-def execute_grade(job: GradeJob, data=None, *, progress=None, choose=None) -> Execution:
+def execute_grade(job: GradeJob, data=None, *, progress=None, choose=None, sandbox: Sandbox | None = None
+                  ) -> Execution:
     """Phase 2 (anywhere the kit and the dataset are): run every task of ``job`` in the sandbox.
 
     The staged files go once to the grade's private folder (:class:`Sandbox`); the quick tasks
@@ -309,11 +320,17 @@ def execute_grade(job: GradeJob, data=None, *, progress=None, choose=None) -> Ex
     are read from ``data`` and it trains in a second child.  The saved model, read by the quick
     child, is scored here (with ``data``).  Everything written is deleted before returning the
     raw outcomes.  ``choose``: which optional tasks the quick child runs (see
-    :func:`.checks.needed.chooser`; without it, all of them).  Raises GradingError
-    (IsolationError) when student code cannot be isolated as the job asks.
+    :func:`.checks.needed.chooser`; without it, all of them).  ``sandbox``: the grade's, made
+    (and a child started ahead) by the caller for the job's limits and isolation; closed here.
+    Raises GradingError (IsolationError) when student code cannot be isolated as the job asks.
     """
     step, start, stages = progress or (lambda stage: None), time.monotonic(), {}
-    sandbox = Sandbox(submission=None, limits=job.limits, secrets=job.secrets, isolation=job.isolation)
+    if sandbox is None:
+        sandbox = Sandbox(submission=None, limits=job.limits, secrets=job.secrets, isolation=job.isolation)
+    elif (sandbox.limits, sandbox.isolation, tuple(sandbox.secrets)) != (job.limits, job.isolation, job.secrets):
+        sandbox.close()
+        raise GradingError("The sandbox given for this grade was made for other limits or another isolation "
+                           "than its job's. Grade it again.")
     try:
         with timed(stages, "sandbox start"):
             sandbox.prepare()  # refuses (IsolationError) when student code cannot be isolated
@@ -356,7 +373,8 @@ def child_stages(sandbox: Sandbox, training: set[str]) -> dict[str, float]:
     stages: dict[str, float] = {}
     for child in sandbox.children:
         kind = "training child" if child["first_task"] in training else "child"
-        for key, name in (("setup", "setup"), ("start", "start (bubblewrap, Python, numpy)"),
+        for key, name in (("setup", "setup"), ("ahead", "started ahead (while the checks were built)"),
+                          ("start", "start (bubblewrap, Python, numpy)"),
                           ("until_first_task", "start to first task"), ("end", "end")):
             label = f"{kind} {name}"
             stages[label] = round(stages.get(label, 0.0) + child[key], 3)
@@ -389,7 +407,9 @@ def judge_grade(course: Course, prepared: PreparedGrade, execution: Execution, d
     tests += [_result(check, assignment.points[check.name], results) for check, results in saved]
     tests.sort(key=lambda t: prepared.names.index(t.key))
     seconds = execution.seconds
-    profile = {**prepared.seconds, **(execution.stages or {})}
+    profile = dict(prepared.seconds)
+    for stage, value in (execution.stages or {}).items():  # "sandbox start": ahead of preparing, then executing
+        profile[stage] = round(profile.get(stage, 0) + value, 3)
     profile["judging"] = round(time.monotonic() - begin, 3)
     return GradeReport(assignment_id, tests, protections=execution.protections,
                        skipped={name: assignment.points[name] for name in DATA_CHECKS} if prepared.fast else {},

@@ -114,6 +114,7 @@ class Sandbox:
     _kept: list = field(default_factory=list)  # output files of lazy tasks
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _runs: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _warm: "_Child | None" = None  # a child started ahead (prestart), waiting for its tasks
 
     @property
     def code_dir(self) -> Path:
@@ -166,7 +167,13 @@ class Sandbox:
         return [f"{gap} ({'; '.join(failed) or 'not available'})" for gap in gaps]
 
     def close(self) -> None:
-        """Delete the grade's folder and files, free its reservations (idempotent)."""
+        """End a child started ahead and never used, delete the grade's folder and files, free its
+        reservations (idempotent)."""
+        with self._lock:
+            warm, self._warm = self._warm, None
+        if warm is not None:
+            self._finish(warm, "not used", [])
+            registry.release_uid(warm.uid, kill=self.degraded)
         with self._lock:
             kept, self._kept = self._kept, []
         for f in kept:
@@ -243,39 +250,33 @@ class Sandbox:
         """Run ``tasks`` in one child (under a uid reserved for it) until it ends; True when it was
         stopped to be rerun with a function that hangs poisoned (another child found it).
         ``next_task(candidates)``: the optional task the child runs next (see run_tasks)."""
-        uid = registry.reserve_uid(host=self.degraded)  # a bwrap child's uid exists in its namespace only
+        with self._lock:  # a child started ahead (prestart) with these threads, if there is one
+            warm = self._warm if self._warm is not None and self._warm.threads == threads else None
+            self._warm = None if warm is not None else self._warm
+        uid = warm.uid if warm else registry.reserve_uid(host=self.degraded)  # a bwrap child's uid: its namespace's
         try:
-            return self._run_child_as(uid, next(self._runs), tasks, outcomes, threads, budget_end, next_task)
+            return self._run_child_as(uid, tasks, outcomes, threads, budget_end, next_task, warm)
         finally:
             registry.release_uid(uid, kill=self.degraded)
 
-    def _run_child_as(self, uid, number, tasks, outcomes, threads, budget_end, next_task=None) -> bool:
+    def _run_child_as(self, uid, tasks, outcomes, threads, budget_end, next_task=None, warm=None) -> bool:
         poisoned = [[*key, self.hung_how[key]] if key in self.hung_how else list(key)
                     for key in sorted(self.hung.copy())]
-        cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes, root=isolation.cgroup_root())
-        if cgroup.missing() and not self.degraded:  # fail closed, before anything of the child exists
-            cgroup.remove()
-            raise IsolationError(no_cgroup_message(cgroup.missing(), cgroup.failed))
-        child = _Child(None, number, uid, cgroup, [tempfile.TemporaryFile(dir=self.root) for _ in range(2)],
-                       replies.StderrPipe(), str(self.code_dir) if self.degraded else isolation.CHILD_CODE,
-                       self.root / f"work{number}" if self.degraded else None, next_task=next_task)
-        child.times["begin"] = time.monotonic()
-        started, finished, why, read_fd = None, True, "interrupted", -1
+        child = warm
+        started, finished, why = None, True, "interrupted"
         try:
-            read_fd = self._start(child, tasks, poisoned, threads)
-            started, finished, why = self._follow(child, read_fd, {t.id: t for t in tasks}, outcomes, budget_end,
-                                                  len(poisoned))
+            if child is None:
+                child = self._new_child(uid, threads)
+            child.next_task = next_task
+            self._give_tasks(child, tasks, poisoned)  # to a child started ahead, also the go
+            if child.proc is None:
+                self._launch(child)
+            started, finished, why = self._follow(child, child.status_fd, {t.id: t for t in tasks}, outcomes,
+                                                  budget_end, len(poisoned))
         finally:
-            child.times["ended"] = time.monotonic()
-            for fd in (read_fd, child.ask_fd):
-                if fd >= 0:
-                    os.close(fd)
-            if child.proc is not None:
-                _kill(child.proc, cgroup, uid if self.degraded else None, grace=watch_grace(why, child.ended))
-            child.stderr.drain()
-            tail = child.stderr.tail()
-            self._end_child(child)
-            self._record_times(child, tasks)
+            if child is not None:
+                self._finish(child, why, tasks)
+        cgroup, tail = child.cgroup, child.stderr.tail()
         if why == RESTART:
             return True
         if started is not None and not finished:
@@ -292,33 +293,56 @@ class Sandbox:
                         "stopped: a file reached what is left of the grade's disk budget")
         return False
 
-    def _start(self, child: "_Child", tasks: list[Task], poisoned, threads: int) -> int:
-        """Write the child's run folder and start it; returns the read end of its status pipe."""
-        run_dir = self.root / f"run{child.number}"
-        run_dir.mkdir()
-        shutil.copy(HERE / "harness.py", run_dir / "harness.py")
-        index = write_inputs(run_dir / "inputs.bin", tasks)
-        run = str(run_dir) if self.degraded else isolation.CHILD_RUN
+    def prestart(self, threads: int = 1) -> None:
+        """Start the next child now, before its tasks exist: it loads Python and numpy (imports
+        nothing of the submission) and waits, while the parent builds the checks; the first
+        :meth:`run_tasks` with these ``threads`` gives it its tasks.  :meth:`close` ends it if none does."""
+        self.prepare()  # the code folder exists (empty until the submission is staged): the child sees it filled
+        with self._lock:
+            if self._warm is not None:
+                return
+        uid = registry.reserve_uid(host=self.degraded)
+        child = None
+        try:
+            child = self._new_child(uid, threads)
+            go_read, child.go_fd = os.pipe()
+            self._launch(child, go_read)
+        except BaseException:
+            if child is not None:
+                self._finish(child, "not used", [])
+            registry.release_uid(uid, kill=self.degraded)
+            raise
+        with self._lock:
+            self._warm = child
+
+    def _new_child(self, uid: int, threads: int) -> "_Child":
+        """A child's cgroup, files, pipes and run folder (with the harness), before it starts."""
+        cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes, root=isolation.cgroup_root())
+        if cgroup.missing() and not self.degraded:  # fail closed, before anything of the child exists
+            cgroup.remove()
+            raise IsolationError(no_cgroup_message(cgroup.missing(), cgroup.failed))
+        number = next(self._runs)
+        child = _Child(None, number, uid, cgroup, [tempfile.TemporaryFile(dir=self.root) for _ in range(2)],
+                       replies.StderrPipe(), str(self.code_dir) if self.degraded else isolation.CHILD_CODE,
+                       self.root / f"work{number}" if self.degraded else None, threads=threads)
+        child.times["begin"] = time.monotonic()
+        child.status_fd, child.status_write = os.pipe()
+        child.ask_read, child.ask_fd = os.pipe()
+        child.status_fd_in_child, child.ask_fd_in_child = child.status_write, child.ask_read  # (pass_fds keeps them)
+        os.set_blocking(child.ask_fd, False)  # a child that never reads its answers cannot block the grader
+        child.run_dir = self.root / f"run{number}"
+        child.run_dir.mkdir()
+        shutil.copy(HERE / "harness.py", child.run_dir / "harness.py")
+        chown_tree(child.run_dir, self._gid)
+        return child
+
+    def _launch(self, child: "_Child", go_read: int = -1) -> None:
+        """Start the child's process (in its cgroup, then bubblewrap or the degraded mode's namespaces).
+        With ``go_read``, the harness waits for a line on it before it reads its spec (prestart)."""
+        run = str(child.run_dir) if self.degraded else isolation.CHILD_RUN
         out, info = (f.fileno() for f in child.files)
-        wanted = max(self.limits.file_size_mb * watch.MB, MAX_STORED_BYTES if any(t.lazy for t in tasks) else 0)
-        child.file_size = min(wanted, self._disk.left())  # its outputs (stderr is a pipe, not a file)
-        limits = {"cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
-                  "file_size_bytes": child.file_size, "max_processes": self.limits.max_processes}
-        read_fd, write_fd = os.pipe()
-        asked = [t for t in tasks if t.optional] if child.next_task else []
-        asked_ids = {t.id for t in asked}
-        ask_read, child.ask_fd = os.pipe() if asked else (-1, -1)
-        if asked:
-            os.set_blocking(child.ask_fd, False)  # a child that never reads its answers cannot block the grader
-        spec = {"status_fd": write_fd, "output_fd": out, "submission": child.code_dir,
-                "inputs": f"{run}/inputs.bin", "inputs_index": index, "poisoned": poisoned, "limits": limits,
-                "drop_uid": child.uid if self.degraded else None, "drop_gid": self._gid,
-                "parent_pid": 1 if self._unshare else os.getpid(),
-                "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks if t.id not in asked_ids],
-                "asked": [{"id": t.id, "driver": t.driver, **t.spec} for t in asked], "ask_fd": ask_read}
-        (run_dir / "spec.json").write_text(json.dumps(spec))
-        chown_tree(run_dir, self._gid)
-        argv = child.harness_argv = [sys.executable, "-I", "-B", f"{run}/harness.py", f"{run}/spec.json"]
+        argv = child.harness_argv = [sys.executable, "-I", "-B", f"{run}/harness.py", f"{run}/spec.json",
+                                     *([str(go_read)] if go_read >= 0 else [])]
         tmpfs = self.limits.file_size_mb * watch.MB
         if self.degraded:
             child.work_dir.mkdir(mode=0o700)
@@ -326,8 +350,8 @@ class Sandbox:
             argv = [*self._unshare, *argv]
             options = None
         else:
-            argv, options = isolation.options_in_file(
-                isolation.bwrap_command(self._bwrap, self.code_dir, run_dir, child.uid, tmpfs, info, argv), argv)
+            argv, options = isolation.options_in_file(isolation.bwrap_command(
+                self._bwrap, self.code_dir, child.run_dir, child.uid, tmpfs, info, argv), argv)
         self._record_protections(child.uid, tmpfs, child.cgroup)
         procs = child.cgroup.procs_files
         try:
@@ -335,22 +359,58 @@ class Sandbox:
                 ["/bin/sh", "-c", JOIN_CGROUP, "sh", str(len(procs)), *procs, *argv],
                 cwd=child.work_dir if self.degraded else self.root, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=child.stderr.write_fd, start_new_session=True,
-                pass_fds=(write_fd, out, info, *([options.fileno()] if options else []),
-                          *([ask_read] if asked else [])),
-                env=child_env(str(child.work_dir) if self.degraded else isolation.CHILD_ROOT, threads))
-        except BaseException:
-            os.close(read_fd)
-            raise
+                pass_fds=(child.status_write, out, info, child.ask_read, *([options.fileno()] if options else []),
+                          *([go_read] if go_read >= 0 else [])),
+                env=child_env(str(child.work_dir) if self.degraded else isolation.CHILD_ROOT, child.threads))
         finally:
             child.times["started"] = time.monotonic()
-            os.close(write_fd)
-            if asked:
-                os.close(ask_read)
-            os.close(child.stderr.write_fd)
-            child.stderr.write_fd = -1
+            for fd in (child.status_write, child.ask_read, child.stderr.write_fd, go_read):
+                if fd >= 0:
+                    os.close(fd)
+            child.status_write = child.ask_read = child.stderr.write_fd = -1
             if options is not None:
                 options.close()
-        return read_fd
+
+    def _give_tasks(self, child: "_Child", tasks: list[Task], poisoned) -> None:
+        """Write the child's inputs and spec in its run folder (and, to a child started ahead, say go)."""
+        run = str(child.run_dir) if self.degraded else isolation.CHILD_RUN
+        index = write_inputs(child.run_dir / "inputs.bin", tasks)
+        wanted = max(self.limits.file_size_mb * watch.MB, MAX_STORED_BYTES if any(t.lazy for t in tasks) else 0)
+        child.file_size = min(wanted, self._disk.left())  # its outputs (stderr is a pipe, not a file)
+        limits = {"cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
+                  "file_size_bytes": child.file_size, "max_processes": self.limits.max_processes}
+        asked = {t.id for t in tasks if t.optional} if child.next_task else set()
+        spec = {"status_fd": child.status_fd_in_child, "output_fd": child.files[0].fileno(),
+                "submission": child.code_dir, "inputs": f"{run}/inputs.bin", "inputs_index": index,
+                "poisoned": poisoned, "limits": limits, "drop_uid": child.uid if self.degraded else None,
+                "drop_gid": self._gid, "parent_pid": 1 if self._unshare else os.getpid(),
+                "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks if t.id not in asked],
+                "asked": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks if t.id in asked],
+                "ask_fd": child.ask_fd_in_child}
+        (child.run_dir / "spec.json").write_text(json.dumps(spec))
+        chown_tree(child.run_dir, self._gid)
+        if child.go_fd >= 0:
+            child.times["go"] = time.monotonic()
+            try:
+                os.write(child.go_fd, b"go\n")
+            except OSError:  # it is gone: _follow finds out and says why
+                pass
+            os.close(child.go_fd)
+            child.go_fd = -1
+
+    def _finish(self, child: "_Child", why: str, tasks: list[Task]) -> None:
+        """End the child: close the parent's pipes, kill its tree, count and delete what it wrote."""
+        child.times["ended"] = time.monotonic()
+        for name in ("status_fd", "ask_fd", "go_fd", "status_write", "ask_read"):
+            if getattr(child, name) >= 0:
+                os.close(getattr(child, name))
+                setattr(child, name, -1)
+        if child.proc is not None:
+            _kill(child.proc, child.cgroup, child.uid if self.degraded else None, grace=watch_grace(why, child.ended))
+        child.stderr.drain()
+        self._end_child(child)
+        if tasks:
+            self._record_times(child, tasks)
 
     def _end_child(self, child: "_Child") -> None:
         """Count what the ended child wrote, then delete it (a lazy task's output file is kept open)."""
@@ -411,8 +471,10 @@ class Sandbox:
             return
         end = times.get("ended", times["started"])
         ready = times.get("ready", end)
+        given = max(times["started"], times.get("go", times["started"]))  # started ahead: when it got its tasks
         self.children.append({"first_task": tasks[0].id, "setup": round(times["started"] - times["begin"], 4),
-                              "start": round(ready - times["started"], 4),
+                              "ahead": round(given - times["started"], 4),  # started, waiting for its tasks
+                              "start": round(ready - given, 4),
                               "until_first_task": round(times.get("first", ready) - ready, 4),
                               "end": round(time.monotonic() - end, 4)})
 
@@ -545,7 +607,15 @@ class _Child:
     harness_argv: list[str] = field(default_factory=list)  # the harness's command line, to find its pid
     file_size: int = 0  # its RLIMIT_FSIZE: the file size limit, or half what is left of the disk budget
     next_task: object = None  # names the optional task it runs next (Sandbox.run_tasks' choose), or None
-    ask_fd: int = -1  # the pipe on which it reads those names
+    threads: int = 1  # its BLAS threads (set in its environment when it starts)
+    run_dir: Path | None = None  # its harness, spec and inputs, on the host
+    status_fd: int = -1  # the parent's ends of its pipes: status lines (read), answers (write), go (write)
+    ask_fd: int = -1
+    go_fd: int = -1  # a child started ahead waits for a line on this pipe
+    status_write: int = -1  # the child's ends, until it starts
+    ask_read: int = -1
+    status_fd_in_child: int = -1  # their numbers in the child
+    ask_fd_in_child: int = -1
     times: dict[str, float] = field(default_factory=dict)  # monotonic clock: begin, started, ready, first, ended
 
 
