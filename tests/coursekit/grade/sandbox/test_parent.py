@@ -69,6 +69,35 @@ def test_optional_tasks_run_only_when_the_parent_names_them(sandbox):
     assert sorted(every) == ["affine", "pid", "ppid", "uid"]  # without choose, every task runs
 
 
+def test_a_child_started_ahead_runs_the_first_tasks_with_its_threads(sandbox):
+    """Does a child started before its tasks exist (prestart) run the first batch with its thread
+    count, while another thread count gets a child of its own?"""
+    box = sandbox()
+    try:
+        box.prestart()
+        waiting = box._warm
+        assert waiting.proc.poll() is None  # started, and waiting for its tasks
+        two = box.run_tasks([affine_task()], threads=2)
+        assert box._warm is waiting  # not for two threads
+        one = box.run_tasks([affine_task()])
+    finally:
+        box.close()
+    assert box._warm is None and waiting.proc.poll() is not None
+    assert two["affine"].ok and one["affine"].ok and np.allclose(one["affine"].outputs["out"], 3.0)
+    assert [child["ahead"] > 0 for child in box.children] == [False, True]
+
+
+def test_a_child_started_ahead_and_never_used_is_ended(sandbox):
+    """Does close() end a child started ahead that no task used, its process and its cgroup?"""
+    box = sandbox()
+    box.prestart()
+    waiting = box._warm
+    folders = list(waiting.cgroup.folders)
+    box.close()
+    assert waiting.proc.poll() is not None
+    assert folders and not any(folder.exists() for folder in folders)
+
+
 def test_a_missing_bwrap_refuses_to_run_anything(sandbox, monkeypatch, tmp_path):
     """With no bubblewrap binary, does the grader refuse with what is missing and how to fix it?"""
     monkeypatch.setenv("COURSEKIT_BWRAP", str(tmp_path / "no-such-bwrap"))
