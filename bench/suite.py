@@ -6,14 +6,14 @@ import json
 import time
 from pathlib import Path
 
-from . import classmode, compare, gemm, kit, reference, threshold, training
+from . import classmode, compare, gemm, kit, profile, reference, threshold, training
 from .common import DEFAULT_THREADS, MODES, Mode, Row, as_json, table
 
-SECTIONS = ["gemm", "train", "threshold", "reference", "kit", "compare"]
+SECTIONS = ["gemm", "train", "threshold", "reference", "kit", "profile", "compare"]
 OPTIONAL = ["class"]  # minutes of class grading (bench/classmode.py): only with --only
 
 
-def run_suite(sections: list[str], mode: Mode, progress=print) -> list[Row]:
+def run_suite(sections: list[str], mode: Mode, progress=print, baseline: Path | None = None) -> list[Row]:
     rows: list[Row] = []
     for section in sections:
         progress(f"[bench] {section} ({mode.name}) ...")
@@ -28,6 +28,8 @@ def run_suite(sections: list[str], mode: Mode, progress=print) -> list[Row]:
             rows += reference.run(mode)
         elif section == "kit":
             rows += kit.run(mode)
+        elif section == "profile":
+            rows += profile.run(mode, baseline)
         elif section == "compare":
             rows += compare.run(mode)
         elif section == "class":
@@ -46,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
                         help=f"BLAS threads for numpy and torch.set_num_threads (default {DEFAULT_THREADS})")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON here")
+    parser.add_argument("--baseline", metavar="DIR", type=Path,
+                        help="profile: grade with this other checkout of the course too (say, the main "
+                             "branch), in alternating rounds, and give the ratios")
     parser.add_argument("--only", nargs="+", choices=SECTIONS + OPTIONAL, metavar="SECTION",
                         help=f"run only these sections, of: {', '.join(SECTIONS)}; and {', '.join(OPTIONAL)}, "
                              "run only when named")
@@ -57,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = MODES["tiny" if args.tiny else "quick" if args.quick else "full"]
     sections = [s for s in SECTIONS + OPTIONAL if s in args.only] if args.only else SECTIONS
     start = time.perf_counter()
-    rows = run_suite(sections, mode)
+    rows = run_suite(sections, mode, baseline=args.baseline)
     print(table(rows))
     if args.json:
         path = Path(args.json)

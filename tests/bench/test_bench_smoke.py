@@ -36,9 +36,9 @@ def names(report: dict, section: str) -> set[str]:
 
 
 def test_every_section_reports(report):
-    """Does each of the six sections contribute rows, each with the same keys?"""
+    """Does each of the seven sections contribute rows, each with the same keys?"""
     assert report["mode"] == "tiny"
-    assert report["sections"] == ["gemm", "train", "threshold", "reference", "kit", "compare"]
+    assert report["sections"] == ["gemm", "train", "threshold", "reference", "kit", "profile", "compare"]
     assert {row["section"] for row in report["rows"]} == set(report["sections"])
     assert all(set(row) == ROW_KEYS for row in report["rows"])
 
@@ -89,3 +89,14 @@ def test_compare_times_old_against_new(report):
     rows = [r for r in report["rows"] if r["section"] == "compare" and r["value"] is not None]
     assert any(r["name"].startswith("optim.adam") for r in rows)
     assert all(r["data"]["old_seconds"] > 0 and r["data"]["new_seconds"] > 0 for r in rows)
+
+
+def test_the_profile_times_a_fast_grade_by_stage(report):
+    """Does the profile time a fast grade from outside and give its stages, from its results.json?"""
+    rows = {row["name"]: row for row in report["rows"] if row["section"] == "profile"}
+    grade = rows["coursekit grade two_layer_net --fast"]
+    assert grade["value"] > 0 and grade["target"] == "<= 1.0 s" and grade["detail"].endswith("11.0/11.0")
+    stages = {name.split(": ", 1)[1] for name in rows if name.startswith("  coursekit grade two_layer_net --fast: ")}
+    assert {"building checks", "staging", "child tasks", "judging", "outside the grade (interpreter, imports, "
+            "course.toml, printing, exit)"} <= stages
+    assert any(name.startswith("floor: ") for name in rows)
