@@ -7,16 +7,18 @@ import sys
 import time
 from pathlib import Path
 
-from . import baseline, classmode, compare, gemm, kit, reference, threshold, training
+from . import baseline, classmode, compare, gemm, kit, profile, reference, threshold, training
 from .common import DEFAULT_THREADS, MODES, Mode, Row, as_json, table
 
-SECTIONS = ["gemm", "train", "threshold", "reference", "kit", "compare"]
+SECTIONS = ["gemm", "train", "threshold", "reference", "kit", "profile", "compare"]
 OPTIONAL = ["class"]  # minutes of class grading (bench/classmode.py): only with --only
 
 
 def run_suite(sections: list[str], mode: Mode, progress=print,
-              baseline_package: tuple[str, str] | None = None) -> list[Row]:
-    """``baseline_package``: (revision, import name) from bench/baseline.py, for the train section."""
+              baseline_package: tuple[str, str] | None = None,
+              profile_baseline: Path | None = None) -> list[Row]:
+    """``baseline_package``: (revision, import name) from bench/baseline.py, for the train section;
+    ``profile_baseline``: another checkout of the course, graded beside this one in the profile section."""
     rows: list[Row] = []
     for section in sections:
         progress(f"[bench] {section} ({mode.name}) ...")
@@ -31,6 +33,8 @@ def run_suite(sections: list[str], mode: Mode, progress=print,
             rows += reference.run(mode)
         elif section == "kit":
             rows += kit.run(mode)
+        elif section == "profile":
+            rows += profile.run(mode, profile_baseline)
         elif section == "compare":
             rows += compare.run(mode, baseline_package)
         elif section == "class":
@@ -52,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline", metavar="REV",
                         help="also train the numpy nets of this git revision's source/cs231n (or of a folder) "
                              "in the same alternating rounds: before and after, side by side (train section)")
+    parser.add_argument("--profile-baseline", metavar="DIR", type=Path,
+                        help="profile: grade with this other checkout of the course too (say, the main "
+                             "branch), in alternating rounds, and give the ratios")
     parser.add_argument("--only", nargs="+", choices=SECTIONS + OPTIONAL, metavar="SECTION",
                         help=f"run only these sections, of: {', '.join(SECTIONS)}; and {', '.join(OPTIONAL)}, "
                              "run only when named")
@@ -70,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"python -m bench: {error}", file=sys.stderr)
             return 2
     start = time.perf_counter()
-    rows = run_suite(sections, mode, baseline_package=baseline_package)
+    rows = run_suite(sections, mode, baseline_package=baseline_package, profile_baseline=args.profile_baseline)
     print(table(rows))
     if args.json:
         path = Path(args.json)

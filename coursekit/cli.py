@@ -12,7 +12,6 @@ import os
 import shutil
 import sys
 import threading
-from importlib import metadata
 from pathlib import Path
 
 from .config import Course, cluster_problem, load_config
@@ -34,10 +33,25 @@ def _quiet(args) -> bool:
 
 
 def version() -> str:
+    from importlib import metadata  # here: importing it costs a grade tens of milliseconds
+
     try:
         return metadata.version("coursekit")
     except metadata.PackageNotFoundError:  # running from a source tree that was never installed
         return "unknown (not installed)"
+
+
+class VersionAction(argparse.Action):
+    """``--version``: print the installed version and exit.  Looked up only when asked: reading the
+    package metadata imports importlib.metadata, which costs every other command tens of milliseconds."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show program's version number and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {version()}")
+        parser.exit()
 
 
 class StageProgress:
@@ -230,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     epilog = "exit codes:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)
     parser = argparse.ArgumentParser(prog="coursekit", description=DESCRIPTION, epilog=epilog,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action=VersionAction)
     parser.add_argument("--config", metavar="PATH", default=None,
                         help="course.toml to use (default: found from the working directory)")
     parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,

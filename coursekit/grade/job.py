@@ -54,6 +54,7 @@ class Execution:
     protections: dict[str, list[str]] = field(default_factory=dict)
     wall: float = 0.0  # seconds the whole execution took
     saved: Any = None  # checks.accuracy.SavedModelScore: the saved model, scored where it was read
+    stages: dict[str, float] = field(default_factory=dict)  # seconds by stage (the report's profile)
 
 
 def staged_digest(files: tuple[tuple[str, bytes], ...]) -> str:

@@ -21,14 +21,19 @@ the second on Dask workers (:mod:`coursekit.classroom.batch`), with the same cod
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
+import hashlib
+import json
 import secrets
 import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from ..config import Course
 from ..data.split import LazySplit
@@ -37,6 +42,8 @@ from ..solution import solution_module
 from . import saved_models
 from .checks import accuracy
 from .checks.base import Check, CaseResult, building, explain_once
+from .checks import reference_cache
+from .checks.needed import chooser
 from .checks.layers import layer_checks
 from .checks.modular_two_layer import modular_two_layer_checks
 from .checks.nets import net_checks
@@ -45,7 +52,8 @@ from .diagnose import Diagnosis, Evidence, diagnose
 from .feedback import feedback_format
 from .job import Execution, GradeJob, pack_folder, staged_digest, unpack_into
 from .report import GradeReport, TestResult
-from .sandbox.parent import Outcome, Sandbox
+from .sandbox import registry
+from .sandbox.parent import Outcome, Sandbox, Task
 from .submission import StagedSubmission, stage_submission
 
 # assignment -> flow (course.toml's `assignments.<id>.flow`) -> its code checks.  A course
@@ -96,9 +104,12 @@ def build_checks(course: Course, assignment_id: str, hidden_seed: int | None = N
     then the scored ones (see :mod:`.checks.base`).
     """
     flow = grader_flow(course, assignment_id)
+    reference_cache.note_import(course.source_dir)  # the bytes the solution is imported from (before it is)
     for name in SOLUTION_MODULES[assignment_id][flow]:
         solution_module(course, name)
-    checks = CODE_CHECKS[assignment_id][flow]()
+    with reference_cache.public_references(course.source_dir, f"{assignment_id}-{flow or 'default'}",
+                                           _cache_folder()):
+        checks = CODE_CHECKS[assignment_id][flow]()
     if hidden_seed is None:
         return checks
     with building(hidden_seed, hidden=True):
@@ -106,6 +117,14 @@ def build_checks(course: Course, assignment_id: str, hidden_seed: int | None = N
     for check, secret in zip(checks, hidden, strict=True):
         check.merge(secret)
     return checks
+
+
+def _cache_folder() -> Path | None:
+    """Where the public build's references are kept between processes: the grader's state folder."""
+    try:
+        return registry.state_dir() / reference_cache.CACHE_FOLDER
+    except GradingError:  # no usable state folder: this process keeps them, no other
+        return None
 
 
 def validate_assignment(course: Course, assignment_id: str, names: list[str]) -> None:
@@ -172,17 +191,39 @@ def grade_submission(course: Course, assignment_id: str, submission_dir, *, resu
     step = progress or (lambda stage: None)
     if feedback_path is not None:
         feedback_format(feedback_path)  # an unknown extension is an error before anything runs
+    check_submission_folder(course, Path(submission_dir).resolve(), assignment_id)
     data = LazySplit(lambda: accuracy.load_cifar10(course))
-    prepared = prepare_grade(course, assignment_id, submission_dir, fast=fast, seed=seed, insecure=insecure,
-                             data=data, notes=notes)
-    execution = execute_grade(prepared.job, data, progress=step)
+    sandbox = Sandbox(submission=None, limits=course.limits, secrets=course_secrets(course, fast),
+                      isolation="degraded" if insecure else course.limits.isolation)
+    try:
+        with timed(ahead := {}, "sandbox start"):
+            sandbox.prestart()  # the child loads Python and numpy while the checks are built
+        prepared = prepare_grade(course, assignment_id, submission_dir, fast=fast, seed=seed, insecure=insecure,
+                                 data=data, notes=notes)
+        prepared.seconds.update(ahead)
+        # Here the references are at hand: numeric gradients that no judgement needs are left out.
+        execution = execute_grade(prepared.job, data, progress=step, sandbox=sandbox,
+                                  choose=chooser(prepared.checks, prepared.aliases))
+    finally:
+        sandbox.close()
     report = judge_grade(course, prepared, execution, data, progress=step)
+    if feedback_path is not None:
+        with timed(report.seconds, "reports"):
+            report.write_feedback(Path(feedback_path))
     report.execution_time = time.monotonic() - start
     if results_path is not None:
         report.write_results(Path(results_path))
-    if feedback_path is not None:
-        report.write_feedback(Path(feedback_path))
     return report
+
+
+@contextlib.contextmanager
+def timed(seconds: dict, stage: str):
+    """Add the wall time of the block to ``seconds[stage]`` (a stage of the report's profile)."""
+    begin = time.monotonic()
+    try:
+        yield
+    finally:
+        seconds[stage] = round(seconds.get(stage, 0.0) + time.monotonic() - begin, 3)
 
 
 @dataclass
@@ -197,6 +238,8 @@ class PreparedGrade:
     fast: bool
     staged: StagedSubmission  # where each staged file came from (its folder is gone: the job holds the bytes)
     notes: tuple[str, ...] = ()  # the caller's lines about how the submission was read
+    aliases: dict[str, str] = field(default_factory=dict)  # task id -> the identical task run for it
+    seconds: dict[str, float] = field(default_factory=dict)  # the phase's stages (the report's profile)
 
 
 def prepare_grade(course: Course, assignment_id: str, submission_dir, *, fast: bool = False,
@@ -209,14 +252,17 @@ def prepare_grade(course: Course, assignment_id: str, submission_dir, *, fast: b
     submission = Path(submission_dir).resolve()
     check_submission_folder(course, submission, assignment_id)  # before anything reads the course
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
-    checks = build_checks(course, assignment_id, hidden_seed=seed)
+    stages: dict[str, float] = {}
+    with timed(stages, "building checks"):
+        checks = build_checks(course, assignment_id, hidden_seed=seed)
     names = [check.name for check in checks] + list(DATA_CHECKS)
     validate_assignment(course, assignment_id, names)
     seconds = float(course.limits.check_seconds)
     # In each check, its large-input gradient task first (checks/analytic.py): the verdict, derived
     # or numeric, must not wait behind the check's small cases, which a numeric gradient makes slow.
-    quick_tasks = [replace(t, seconds=seconds) for c in checks
-                   for t in sorted(c.tasks, key=lambda task: task.driver != "analytic")]
+    # A numeric gradient is optional: where the references are, it runs only if a judgement needs it.
+    quick_tasks, aliases = distinct([replace(t, seconds=seconds, optional=t.driver == "grid") for c in checks
+                                     for t in sorted(c.tasks, key=lambda task: task.driver != "analytic")])
     training: tuple = ()
     if not fast:
         accuracy.check_cifar10_files(course)  # before any child starts
@@ -228,45 +274,80 @@ def prepare_grade(course: Course, assignment_id: str, submission_dir, *, fast: b
         training = tuple(trainer.tasks)
     folder = Path(tempfile.mkdtemp(prefix="coursekit-staged-"))
     try:
-        staged = stage_submission(course, assignment_id, submission, folder,
-                                  saved_models=() if fast else saved_models.SAVED_FILES[assignment_id],
-                                  saved_bytes=saved_models.MAX_FILE_BYTES)
-        files = pack_folder(folder)
+        with timed(stages, "staging"):
+            staged = stage_submission(course, assignment_id, submission, folder,
+                                      saved_models=() if fast else saved_models.SAVED_FILES[assignment_id],
+                                      saved_bytes=saved_models.MAX_FILE_BYTES)
+            files = pack_folder(folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     job = GradeJob(assignment_id, files, staged_digest(files), tuple(quick_tasks), training, course.limits,
                    "degraded" if insecure else course.limits.isolation, course_secrets(course, fast),
                    blas_threads)
-    return PreparedGrade(job, checks, names, seed, submission, fast, staged, tuple(notes))
+    return PreparedGrade(job, checks, names, seed, submission, fast, staged, tuple(notes), aliases, stages)
 
 
-def execute_grade(job: GradeJob, data=None, *, progress=None) -> Execution:
+def distinct(tasks: list[Task]) -> tuple[list[Task], dict[str, str]]:
+    """``tasks`` without repeats, and each left-out task's id -> the id of the identical one kept.
+
+    Identical: the same driver, spec, inputs (dtype, shape, bytes), limits.  The hidden build
+    repeats the public tasks whose inputs are public by design (the dropout configurations, the
+    toy problem), and two checks can run the same forward pass (the batchnorm backward passes'
+    numeric gradients): the child runs each once and both are judged on its outcome.
+    """
+    kept: dict[str, str] = {}
+    unique, aliases = [], {}
+    for task in tasks:
+        digest = hashlib.sha256(json.dumps([task.driver, task.spec, task.seconds, task.lazy, task.optional],
+                                           sort_keys=True, default=str).encode())
+        for key in sorted(task.inputs):
+            value = np.asarray(task.inputs[key])
+            digest.update(f"\0{key}\0{value.dtype.str}{value.shape}\0".encode() + value.tobytes())
+        original = kept.setdefault(digest.hexdigest(), task.id)
+        if original == task.id:
+            unique.append(task)
+        else:
+            aliases[task.id] = original
+    return unique, aliases
+
+
+def execute_grade(job: GradeJob, data=None, *, progress=None, choose=None, sandbox: Sandbox | None = None
+                  ) -> Execution:
     """Phase 2 (anywhere the kit and the dataset are): run every task of ``job`` in the sandbox.
 
     The staged files go once to the grade's private folder (:class:`Sandbox`); the quick tasks
     run in one child (a crash resumes in a fresh one) while the training task's CIFAR-10 slices
     are read from ``data`` and it trains in a second child.  The saved model, read by the quick
     child, is scored here (with ``data``).  Everything written is deleted before returning the
-    raw outcomes.  Raises GradingError
-    (IsolationError) when student code cannot be isolated as the job asks.
+    raw outcomes.  ``choose``: which optional tasks the quick child runs (see
+    :func:`.checks.needed.chooser`; without it, all of them).  ``sandbox``: the grade's, made
+    (and a child started ahead) by the caller for the job's limits and isolation; closed here.
+    Raises GradingError (IsolationError) when student code cannot be isolated as the job asks.
     """
-    step, start = progress or (lambda stage: None), time.monotonic()
-    sandbox = Sandbox(submission=None, limits=job.limits, secrets=job.secrets, isolation=job.isolation)
+    step, start, stages = progress or (lambda stage: None), time.monotonic(), {}
+    if sandbox is None:
+        sandbox = Sandbox(submission=None, limits=job.limits, secrets=job.secrets, isolation=job.isolation)
+    elif (sandbox.limits, sandbox.isolation, tuple(sandbox.secrets)) != (job.limits, job.isolation, job.secrets):
+        sandbox.close()
+        raise GradingError("The sandbox given for this grade was made for other limits or another isolation "
+                           "than its job's. Grade it again.")
     try:
-        sandbox.prepare()  # refuses (IsolationError) when student code cannot be isolated
-        unpack_into(job, sandbox.code_dir)  # once, in the grade's private folder
+        with timed(stages, "sandbox start"):
+            sandbox.prepare()  # refuses (IsolationError) when student code cannot be isolated
+            unpack_into(job, sandbox.code_dir)  # once, in the grade's private folder
     except BaseException:
         sandbox.close()
         raise
     outcomes: dict[str, Outcome] = {}
     saved = None
-    quick = threading.Thread(target=lambda: outcomes.update(sandbox.run_tasks(list(job.quick))))
+    quick = threading.Thread(target=lambda: outcomes.update(sandbox.run_tasks(list(job.quick), choose=choose)))
     try:
         step("running your functions")
         quick.start()
         if job.training:
             step("loading CIFAR-10")
-            tasks = [accuracy.resolve_inputs(task, data) for task in job.training]
+            with timed(stages, "loading CIFAR-10"):
+                tasks = [accuracy.resolve_inputs(task, data) for task in job.training]
             step("training your net on CIFAR-10")
             outcomes.update(sandbox.run_tasks(tasks, threads=job.blas_threads))
         if quick.is_alive():
@@ -274,20 +355,41 @@ def execute_grade(job: GradeJob, data=None, *, progress=None) -> Execution:
             quick.join()
         if SAVED_TASK in outcomes:  # read from the child's output file, which close() deletes
             step("scoring your saved model")
-            saved = _guarded_score(job.assignment_id, outcomes.pop(SAVED_TASK), data)
+            with timed(stages, "saved-model scoring"):
+                saved = _guarded_score(job.assignment_id, outcomes.pop(SAVED_TASK), data)
     finally:
         if quick.is_alive():
             quick.join()
-        sandbox.close()
+        with timed(stages, "sandbox end"):
+            sandbox.close()
+    stages.update(child_stages(sandbox, {task.id for task in job.training}))
+    stages["execute"] = round(time.monotonic() - start, 3)
     return Execution(job.digest, outcomes, dict(sandbox.seconds), sandbox.protections, time.monotonic() - start,
-                     saved)
+                     saved, stages)
+
+
+def child_stages(sandbox: Sandbox, training: set[str]) -> dict[str, float]:
+    """The children's wall time by stage, summed over the quick children and the training ones."""
+    stages: dict[str, float] = {}
+    for child in sandbox.children:
+        kind = "training child" if child["first_task"] in training else "child"
+        for key, name in (("setup", "setup"), ("ahead", "started ahead (while the checks were built)"),
+                          ("start", "start (bubblewrap, Python, numpy)"),
+                          ("until_first_task", "start to first task"), ("end", "end")):
+            label = f"{kind} {name}"
+            stages[label] = round(stages.get(label, 0.0) + child[key], 3)
+        stages[f"{kind}ren"] = stages.get(f"{kind}ren", 0) + 1
+    for task_id, seconds in sandbox.seconds.items():
+        label = "training" if task_id in training else "child tasks"
+        stages[label] = round(stages.get(label, 0.0) + seconds, 3)
+    return stages
 
 
 def judge_grade(course: Course, prepared: PreparedGrade, execution: Execution, data=None, *,
                 progress=None) -> GradeReport:
     """Phase 3 (where the course is): judge the outcomes against the references, score the
     saved model with the kit's own forward pass, and make the report (written by the caller)."""
-    step = progress or (lambda stage: None)
+    step, begin = progress or (lambda stage: None), time.monotonic()
     if execution.digest != prepared.job.digest:
         raise GradingError("The outcomes that came back belong to another submission's files (content hash "
                            f"{execution.digest[:12]}, expected {prepared.job.digest[:12]}). Grade it again.")
@@ -298,16 +400,22 @@ def judge_grade(course: Course, prepared: PreparedGrade, execution: Execution, d
         saved.append(accuracy.saved_model_check(assignment_id, execution.saved or _NOT_SCORED,
                                                 assignment.thresholds))
     step("judging")
-    outcomes, explained = explain_once([task for check in checks for task in check.tasks], execution.outcomes)
+    ran = execution.outcomes
+    ran = {**ran, **{alias: ran[original] for alias, original in prepared.aliases.items() if original in ran}}
+    outcomes, explained = explain_once([task for check in checks for task in check.tasks], ran)
     tests = [_judge(check, assignment.points[check.name], outcomes, explained) for check in checks]
     tests += [_result(check, assignment.points[check.name], results) for check, results in saved]
     tests.sort(key=lambda t: prepared.names.index(t.key))
     seconds = execution.seconds
+    profile = dict(prepared.seconds)
+    for stage, value in (execution.stages or {}).items():  # "sandbox start": ahead of preparing, then executing
+        profile[stage] = round(profile.get(stage, 0) + value, 3)
+    profile["judging"] = round(time.monotonic() - begin, 3)
     return GradeReport(assignment_id, tests, protections=execution.protections,
                        skipped={name: assignment.points[name] for name in DATA_CHECKS} if prepared.fast else {},
                        seconds={"checks": round(sum(v for k, v in seconds.items()
                                                     if not k.startswith("cifar_accuracy")), 2),
-                                "training": seconds.get("cifar_accuracy.train")},
+                                "training": seconds.get("cifar_accuracy.train"), **profile},
                        hidden_seed=prepared.seed,
                        notes=[*prepared.notes, *prepared.staged.notes,
                               *prepared.staged.replacement_notes(o.outputs for o in outcomes.values() if o.ok)])

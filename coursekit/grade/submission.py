@@ -29,6 +29,7 @@ the saved models; no notebooks.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -241,5 +242,9 @@ def _has_regions(course: Course, assignment_id: str, relpath: str) -> bool:
     """Does ``source/<relpath>`` hold a START/END region (the student's code)?"""
     if not relpath.endswith(".py"):
         return False
-    source = render_module(course, course.assignment(assignment_id), relpath)[1]  # the file, checked
+    return _holds_regions(render_module(course, course.assignment(assignment_id), relpath)[1], relpath)
+
+
+@functools.lru_cache(maxsize=64)  # by the file's bytes: each grade asks about the same files
+def _holds_regions(source: bytes, relpath: str) -> bool:
     return bool(parse_regions(split_lines(source.decode("utf-8")), relpath).regions)

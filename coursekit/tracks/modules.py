@@ -6,6 +6,8 @@ parse.  Files that are not Python, or have no region, are copied byte for byte.
 """
 from __future__ import annotations
 
+import functools
+
 from ..config import Assignment, Course
 from ..errors import BuildError
 from .regions import check_parses, parse_regions, split_lines
@@ -29,6 +31,7 @@ def render_module(course: Course, assignment: Assignment, relpath: str) -> tuple
     return render_python(raw, relpath, course.stub, where=f"source/{relpath}")
 
 
+@functools.lru_cache(maxsize=64)  # a pure function of its arguments: a grade renders each module once
 def render_python(raw: bytes, relpath: str, stub: str, *, where: str) -> tuple[bytes, bytes]:
     """(student skeleton, solution) of one Python file's bytes; ``relpath`` names it in stubs."""
     try:

@@ -36,9 +36,9 @@ def names(report: dict, section: str) -> set[str]:
 
 
 def test_every_section_reports(report):
-    """Does each of the six sections contribute rows, each with the same keys?"""
+    """Does each of the seven sections contribute rows, each with the same keys?"""
     assert report["mode"] == "tiny"
-    assert report["sections"] == ["gemm", "train", "threshold", "reference", "kit", "compare"]
+    assert report["sections"] == ["gemm", "train", "threshold", "reference", "kit", "profile", "compare"]
     assert {row["section"] for row in report["rows"]} == set(report["sections"])
     assert all(set(row) == ROW_KEYS for row in report["rows"])
 
@@ -115,3 +115,14 @@ def test_unknown_baseline_is_a_usage_error():
                           cwd=ROOT, capture_output=True, text=True, timeout=SMOKE_TIMEOUT)
     assert proc.returncode == 2
     assert "--baseline no-such-revision-or-folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_profile_times_a_fast_grade_by_stage(report):
+    """Does the profile time a fast grade from outside and give its stages, from its results.json?"""
+    rows = {row["name"]: row for row in report["rows"] if row["section"] == "profile"}
+    grade = rows["coursekit grade two_layer_net --fast"]
+    assert grade["value"] > 0 and grade["target"] == "<= 1.0 s" and grade["detail"].endswith("11.0/11.0")
+    stages = {name.split(": ", 1)[1] for name in rows if name.startswith("  coursekit grade two_layer_net --fast: ")}
+    assert {"building checks", "staging", "child tasks", "judging", "outside the grade (interpreter, imports, "
+            "course.toml, printing, exit)"} <= stages
+    assert any(name.startswith("floor: ") for name in rows)

@@ -58,8 +58,10 @@ MAX_STATUS_BYTES = 1_000_000  # a child that floods its status pipe is killed
 STACK_WAIT = 0.5  # seconds for a hung child to dump its stack (faulthandler, on SIGUSR1)
 START_SECONDS = 30  # to start the sandbox, Python and numpy
 EXIT_GRACE = 2.0  # seconds a child whose pipe closed may take to exit by itself
+ENDED_GRACE = 0.5  # seconds a child that said "end" may take to exit (it needs milliseconds; then no kill pass waits)
 RESTART = "restart: another child found a function that hangs"  # _follow's reason to rerun a task
 MIN_CHILD_DISK = 2**20  # bytes of the disk budget a child needs to be started
+INPUT_ALIGN = 64  # bytes: where each input array starts in the child's inputs file
 # Joins the cgroups named by its first arguments, then becomes the rest of its command line.
 JOIN_CGROUP = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
 
@@ -69,6 +71,8 @@ class Task:
     """One call into student code: a harness driver, its spec, its inputs, its time.
 
     ``lazy``: its outputs stay in the child's output file, read in blocks (``Outcome.stored``).
+    ``optional``: where :meth:`Sandbox.run_tasks` is given a ``choose``, it runs after the others,
+    only when ``choose`` names it (a numeric gradient that no judgement needs is left out).
     """
 
     id: str
@@ -77,6 +81,7 @@ class Task:
     inputs: dict[str, np.ndarray]
     seconds: float
     lazy: bool = False
+    optional: bool = False
 
 
 @dataclass
@@ -98,6 +103,7 @@ class Sandbox:
     root: Path | None = None  # the grade's private folder, made by prepare()
     protections: dict[str, list[str]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each finished task
+    children: list[dict] = field(default_factory=list)  # each child's first task and its start and end seconds
     _bwrap: Path | None = None
     _unshare: list[str] = field(default_factory=list)
     _no_cgroup: list[str] = field(default_factory=list)  # what the cgroups lack (degraded mode only)
@@ -108,6 +114,7 @@ class Sandbox:
     _kept: list = field(default_factory=list)  # output files of lazy tasks
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _runs: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _warm: "_Child | None" = None  # a child started ahead (prestart), waiting for its tasks
 
     @property
     def code_dir(self) -> Path:
@@ -160,7 +167,13 @@ class Sandbox:
         return [f"{gap} ({'; '.join(failed) or 'not available'})" for gap in gaps]
 
     def close(self) -> None:
-        """Delete the grade's folder and files, free its reservations (idempotent)."""
+        """End a child started ahead and never used, delete the grade's folder and files, free its
+        reservations (idempotent)."""
+        with self._lock:
+            warm, self._warm = self._warm, None
+        if warm is not None:
+            self._finish(warm, "not used", [])
+            registry.release_uid(warm.uid, kill=self.degraded)
         with self._lock:
             kept, self._kept = self._kept, []
         for f in kept:
@@ -183,15 +196,27 @@ class Sandbox:
             self._disk.settle(0, watch.tree_bytes(self.code_dir))
             self._code_ready = True
 
-    def run_tasks(self, tasks: list[Task], threads: int = 1) -> dict[str, Outcome]:
+    def run_tasks(self, tasks: list[Task], threads: int = 1, choose=None) -> dict[str, Outcome]:
         """Run every task, in as few children as crashes allow (``threads`` for BLAS).
 
         All of them together get ``limits.wall_seconds``: a submission whose every check
         hangs (say, at import time) cannot hold the grader for one deadline per check.
+        ``choose(outcomes, candidates)``: the id of the optional task to run next, among
+        ``candidates`` (those not run yet), or None when no other is needed; without it, the
+        optional tasks run in their place like the others.
         """
         self.prepare()
         self._ensure_code()
         outcomes: dict[str, Outcome] = {}
+        not_needed: set[str] = set()
+
+        def next_task(candidates: list[str]) -> str | None:
+            name = choose(outcomes, candidates)
+            if name not in candidates:
+                not_needed.update(candidates)
+                return None
+            return name
+
         pending = list(tasks)
         budget_end = time.monotonic() + self.limits.wall_seconds
         while pending:
@@ -201,8 +226,8 @@ class Sandbox:
                     outcomes[task.id] = Outcome(False, error=self._disk_message(
                         "not run: earlier checks used up the grade's disk budget"))
                 break
-            restarted = self._run_child(pending, outcomes, threads, budget_end)
-            pending = [task for task in pending if task.id not in outcomes]
+            restarted = self._run_child(pending, outcomes, threads, budget_end, next_task if choose else None)
+            pending = [task for task in pending if task.id not in outcomes and task.id not in not_needed]
             stuck = len(outcomes) == before and not restarted  # the child ended without running any
             if pending and (stuck or time.monotonic() >= budget_end):
                 why = ("the grading process stopped before this check ran" if stuck else
@@ -221,38 +246,37 @@ class Sandbox:
     # --- one child --------------------------------------------------------------------
 
     def _run_child(self, tasks: list[Task], outcomes: dict[str, Outcome], threads: int,
-                   budget_end: float) -> bool:
+                   budget_end: float, next_task=None) -> bool:
         """Run ``tasks`` in one child (under a uid reserved for it) until it ends; True when it was
-        stopped to be rerun with a function that hangs poisoned (another child found it)."""
-        uid = registry.reserve_uid(host=self.degraded)  # a bwrap child's uid exists in its namespace only
+        stopped to be rerun with a function that hangs poisoned (another child found it).
+        ``next_task(candidates)``: the optional task the child runs next (see run_tasks)."""
+        with self._lock:  # a child started ahead (prestart) with these threads, if there is one
+            warm = self._warm if self._warm is not None and self._warm.threads == threads else None
+            self._warm = None if warm is not None else self._warm
+        uid = warm.uid if warm else registry.reserve_uid(host=self.degraded)  # a bwrap child's uid: its namespace's
         try:
-            return self._run_child_as(uid, next(self._runs), tasks, outcomes, threads, budget_end)
+            return self._run_child_as(uid, tasks, outcomes, threads, budget_end, next_task, warm)
         finally:
             registry.release_uid(uid, kill=self.degraded)
 
-    def _run_child_as(self, uid, number, tasks, outcomes, threads, budget_end) -> bool:
+    def _run_child_as(self, uid, tasks, outcomes, threads, budget_end, next_task=None, warm=None) -> bool:
         poisoned = [[*key, self.hung_how[key]] if key in self.hung_how else list(key)
                     for key in sorted(self.hung.copy())]
-        cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes, root=isolation.cgroup_root())
-        if cgroup.missing() and not self.degraded:  # fail closed, before anything of the child exists
-            cgroup.remove()
-            raise IsolationError(no_cgroup_message(cgroup.missing(), cgroup.failed))
-        child = _Child(None, number, uid, cgroup, [tempfile.TemporaryFile(dir=self.root) for _ in range(2)],
-                       replies.StderrPipe(), str(self.code_dir) if self.degraded else isolation.CHILD_CODE,
-                       self.root / f"work{number}" if self.degraded else None)
-        started, finished, why, read_fd = None, True, "interrupted", -1
+        child = warm
+        started, finished, why = None, True, "interrupted"
         try:
-            read_fd = self._start(child, tasks, poisoned, threads)
-            started, finished, why = self._follow(child, read_fd, {t.id: t for t in tasks}, outcomes, budget_end,
-                                                  len(poisoned))
+            if child is None:
+                child = self._new_child(uid, threads)
+            child.next_task = next_task
+            self._give_tasks(child, tasks, poisoned)  # to a child started ahead, also the go
+            if child.proc is None:
+                self._launch(child)
+            started, finished, why = self._follow(child, child.status_fd, {t.id: t for t in tasks}, outcomes,
+                                                  budget_end, len(poisoned))
         finally:
-            if read_fd >= 0:
-                os.close(read_fd)
-            if child.proc is not None:
-                _kill(child.proc, cgroup, uid if self.degraded else None, grace=watch_grace(why, child.ended))
-            child.stderr.drain()
-            tail = child.stderr.tail()
-            self._end_child(child)
+            if child is not None:
+                self._finish(child, why, tasks)
+        cgroup, tail = child.cgroup, child.stderr.tail()
         if why == RESTART:
             return True
         if started is not None and not finished:
@@ -269,27 +293,56 @@ class Sandbox:
                         "stopped: a file reached what is left of the grade's disk budget")
         return False
 
-    def _start(self, child: "_Child", tasks: list[Task], poisoned, threads: int) -> int:
-        """Write the child's run folder and start it; returns the read end of its status pipe."""
-        run_dir = self.root / f"run{child.number}"
-        run_dir.mkdir()
-        shutil.copy(HERE / "harness.py", run_dir / "harness.py")
-        np.savez(run_dir / "inputs.npz", **{f"{t.id}/{k}": v for t in tasks for k, v in t.inputs.items()})
-        run = str(run_dir) if self.degraded else isolation.CHILD_RUN
+    def prestart(self, threads: int = 1) -> None:
+        """Start the next child now, before its tasks exist: it loads Python and numpy (imports
+        nothing of the submission) and waits, while the parent builds the checks; the first
+        :meth:`run_tasks` with these ``threads`` gives it its tasks.  :meth:`close` ends it if none does."""
+        self.prepare()  # the code folder exists (empty until the submission is staged): the child sees it filled
+        with self._lock:
+            if self._warm is not None:
+                return
+        uid = registry.reserve_uid(host=self.degraded)
+        child = None
+        try:
+            child = self._new_child(uid, threads)
+            go_read, child.go_fd = os.pipe()
+            self._launch(child, go_read)
+        except BaseException:
+            if child is not None:
+                self._finish(child, "not used", [])
+            registry.release_uid(uid, kill=self.degraded)
+            raise
+        with self._lock:
+            self._warm = child
+
+    def _new_child(self, uid: int, threads: int) -> "_Child":
+        """A child's cgroup, files, pipes and run folder (with the harness), before it starts."""
+        cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes, root=isolation.cgroup_root())
+        if cgroup.missing() and not self.degraded:  # fail closed, before anything of the child exists
+            cgroup.remove()
+            raise IsolationError(no_cgroup_message(cgroup.missing(), cgroup.failed))
+        number = next(self._runs)
+        child = _Child(None, number, uid, cgroup, [tempfile.TemporaryFile(dir=self.root) for _ in range(2)],
+                       replies.StderrPipe(), str(self.code_dir) if self.degraded else isolation.CHILD_CODE,
+                       self.root / f"work{number}" if self.degraded else None, threads=threads)
+        child.times["begin"] = time.monotonic()
+        child.status_fd, child.status_write = os.pipe()
+        child.ask_read, child.ask_fd = os.pipe()
+        child.status_fd_in_child, child.ask_fd_in_child = child.status_write, child.ask_read  # (pass_fds keeps them)
+        os.set_blocking(child.ask_fd, False)  # a child that never reads its answers cannot block the grader
+        child.run_dir = self.root / f"run{number}"
+        child.run_dir.mkdir()
+        shutil.copy(HERE / "harness.py", child.run_dir / "harness.py")
+        chown_tree(child.run_dir, self._gid)
+        return child
+
+    def _launch(self, child: "_Child", go_read: int = -1) -> None:
+        """Start the child's process (in its cgroup, then bubblewrap or the degraded mode's namespaces).
+        With ``go_read``, the harness waits for a line on it before it reads its spec (prestart)."""
+        run = str(child.run_dir) if self.degraded else isolation.CHILD_RUN
         out, info = (f.fileno() for f in child.files)
-        wanted = max(self.limits.file_size_mb * watch.MB, MAX_STORED_BYTES if any(t.lazy for t in tasks) else 0)
-        child.file_size = min(wanted, self._disk.left())  # its outputs (stderr is a pipe, not a file)
-        limits = {"cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
-                  "file_size_bytes": child.file_size, "max_processes": self.limits.max_processes}
-        read_fd, write_fd = os.pipe()
-        spec = {"status_fd": write_fd, "output_fd": out, "submission": child.code_dir,
-                "inputs": f"{run}/inputs.npz", "poisoned": poisoned, "limits": limits,
-                "drop_uid": child.uid if self.degraded else None, "drop_gid": self._gid,
-                "parent_pid": 1 if self._unshare else os.getpid(),
-                "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks]}
-        (run_dir / "spec.json").write_text(json.dumps(spec))
-        chown_tree(run_dir, self._gid)
-        argv = child.harness_argv = [sys.executable, "-I", "-B", f"{run}/harness.py", f"{run}/spec.json"]
+        argv = child.harness_argv = [sys.executable, "-I", "-B", f"{run}/harness.py", f"{run}/spec.json",
+                                     *([str(go_read)] if go_read >= 0 else [])]
         tmpfs = self.limits.file_size_mb * watch.MB
         if self.degraded:
             child.work_dir.mkdir(mode=0o700)
@@ -297,8 +350,8 @@ class Sandbox:
             argv = [*self._unshare, *argv]
             options = None
         else:
-            argv, options = isolation.options_in_file(
-                isolation.bwrap_command(self._bwrap, self.code_dir, run_dir, child.uid, tmpfs, info, argv), argv)
+            argv, options = isolation.options_in_file(isolation.bwrap_command(
+                self._bwrap, self.code_dir, child.run_dir, child.uid, tmpfs, info, argv), argv)
         self._record_protections(child.uid, tmpfs, child.cgroup)
         procs = child.cgroup.procs_files
         try:
@@ -306,18 +359,58 @@ class Sandbox:
                 ["/bin/sh", "-c", JOIN_CGROUP, "sh", str(len(procs)), *procs, *argv],
                 cwd=child.work_dir if self.degraded else self.root, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=child.stderr.write_fd, start_new_session=True,
-                pass_fds=(write_fd, out, info, *([options.fileno()] if options else [])),
-                env=child_env(str(child.work_dir) if self.degraded else isolation.CHILD_ROOT, threads))
-        except BaseException:
-            os.close(read_fd)
-            raise
+                pass_fds=(child.status_write, out, info, child.ask_read, *([options.fileno()] if options else []),
+                          *([go_read] if go_read >= 0 else [])),
+                env=child_env(str(child.work_dir) if self.degraded else isolation.CHILD_ROOT, child.threads))
         finally:
-            os.close(write_fd)
-            os.close(child.stderr.write_fd)
-            child.stderr.write_fd = -1
+            child.times["started"] = time.monotonic()
+            for fd in (child.status_write, child.ask_read, child.stderr.write_fd, go_read):
+                if fd >= 0:
+                    os.close(fd)
+            child.status_write = child.ask_read = child.stderr.write_fd = -1
             if options is not None:
                 options.close()
-        return read_fd
+
+    def _give_tasks(self, child: "_Child", tasks: list[Task], poisoned) -> None:
+        """Write the child's inputs and spec in its run folder (and, to a child started ahead, say go)."""
+        run = str(child.run_dir) if self.degraded else isolation.CHILD_RUN
+        index = write_inputs(child.run_dir / "inputs.bin", tasks)
+        wanted = max(self.limits.file_size_mb * watch.MB, MAX_STORED_BYTES if any(t.lazy for t in tasks) else 0)
+        child.file_size = min(wanted, self._disk.left())  # its outputs (stderr is a pipe, not a file)
+        limits = {"cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
+                  "file_size_bytes": child.file_size, "max_processes": self.limits.max_processes}
+        asked = {t.id for t in tasks if t.optional} if child.next_task else set()
+        spec = {"status_fd": child.status_fd_in_child, "output_fd": child.files[0].fileno(),
+                "submission": child.code_dir, "inputs": f"{run}/inputs.bin", "inputs_index": index,
+                "poisoned": poisoned, "limits": limits, "drop_uid": child.uid if self.degraded else None,
+                "drop_gid": self._gid, "parent_pid": 1 if self._unshare else os.getpid(),
+                "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks if t.id not in asked],
+                "asked": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks if t.id in asked],
+                "ask_fd": child.ask_fd_in_child}
+        (child.run_dir / "spec.json").write_text(json.dumps(spec))
+        chown_tree(child.run_dir, self._gid)
+        if child.go_fd >= 0:
+            child.times["go"] = time.monotonic()
+            try:
+                os.write(child.go_fd, b"go\n")
+            except OSError:  # it is gone: _follow finds out and says why
+                pass
+            os.close(child.go_fd)
+            child.go_fd = -1
+
+    def _finish(self, child: "_Child", why: str, tasks: list[Task]) -> None:
+        """End the child: close the parent's pipes, kill its tree, count and delete what it wrote."""
+        child.times["ended"] = time.monotonic()
+        for name in ("status_fd", "ask_fd", "go_fd", "status_write", "ask_read"):
+            if getattr(child, name) >= 0:
+                os.close(getattr(child, name))
+                setattr(child, name, -1)
+        if child.proc is not None:
+            _kill(child.proc, child.cgroup, child.uid if self.degraded else None, grace=watch_grace(why, child.ended))
+        child.stderr.drain()
+        self._end_child(child)
+        if tasks:
+            self._record_times(child, tasks)
 
     def _end_child(self, child: "_Child") -> None:
         """Count what the ended child wrote, then delete it (a lazy task's output file is kept open)."""
@@ -356,6 +449,34 @@ class Sandbox:
         self.protections = protections.describe(
             self.limits, self.isolation, uid=uid, gid=self._gid, tmpfs=tmpfs, disk=self._disk.describe(),
             namespaces=bool(self._unshare), cgroup=cgroup.describe(), no_cgroup=self._no_cgroup)
+
+    @staticmethod
+    def _answer(child: "_Child", candidates: list[str]) -> bool:
+        """Tell the child which optional task to run next (an empty line: none); after the last answer
+        its end of the pipe is closed.  False when the child has not read earlier answers."""
+        name = child.next_task(candidates) if candidates else None
+        try:
+            os.write(child.ask_fd, (name or "").encode() + b"\n")
+        except BlockingIOError:
+            return False
+        if name is None:
+            os.close(child.ask_fd)
+            child.ask_fd = -1
+        return True
+
+    def _record_times(self, child: "_Child", tasks: list[Task]) -> None:
+        """Where the child's wall time went, for the report's profile (seconds; every figure the parent's)."""
+        times = child.times
+        if "started" not in times:
+            return
+        end = times.get("ended", times["started"])
+        ready = times.get("ready", end)
+        given = max(times["started"], times.get("go", times["started"]))  # started ahead: when it got its tasks
+        self.children.append({"first_task": tasks[0].id, "setup": round(times["started"] - times["begin"], 4),
+                              "ahead": round(given - times["started"], 4),  # started, waiting for its tasks
+                              "start": round(ready - given, 4),
+                              "until_first_task": round(times.get("first", ready) - ready, 4),
+                              "end": round(time.monotonic() - end, 4)})
 
     def _where_stuck(self, child: "_Child", how: str = "") -> str:
         """Ask the child for its stack; remember the student's function it was in (``how``: what it did
@@ -423,6 +544,12 @@ class Sandbox:
                 if kind == "start" and name in tasks and name not in outcomes:
                     started, finished, began = name, False, time.monotonic()
                     deadline = began + tasks[name].seconds
+                    child.times.setdefault("first", began)
+                elif kind == "ready":
+                    child.times.setdefault("ready", time.monotonic())
+                elif kind == "next" and finished and child.ask_fd >= 0:
+                    if not self._answer(child, [t.id for t in tasks.values() if t.optional and t.id not in outcomes]):
+                        return started, finished, "the process asked for tasks without reading the answers"
                 elif kind == "done" and name == started and not finished:
                     finished = True
                     outcomes[name] = replies.outcome(event, child.files[0].fileno(), tasks[name].lazy)
@@ -430,13 +557,37 @@ class Sandbox:
                     self.seconds[name] = round(time.monotonic() - began, 3)
                     deadline = time.monotonic() + START_SECONDS
                 elif kind == "end":
-                    child.ended = True  # its exit status no longer matters: no grace period
+                    child.ended = True  # its exit status no longer matters: a short grace period
                     return started, finished, ""
 
 
+def write_inputs(path: Path, tasks: list[Task]) -> dict[str, dict[str, list]]:
+    """Write every task's input arrays to ``path``, one after another (raw bytes, each at a multiple of
+    INPUT_ALIGN); returns the index the harness reads them by: task id -> name -> [dtype, shape, offset].
+    (An ``.npz`` of the same arrays takes ten times as long to write and read: a header per array.)"""
+    index, offset = {}, 0
+    with open(path, "wb") as f:
+        for task in tasks:
+            index[task.id] = {}
+            for key, value in task.inputs.items():
+                array = np.ascontiguousarray(value)
+                if array.dtype.hasobject:
+                    raise GradingError(f"The grader's input {key!r} of task {task.id} holds Python objects; "
+                                       "inputs are numeric arrays.")
+                index[task.id][key] = [array.dtype.str, list(array.shape), offset]
+                f.write(array.tobytes())
+                padding = -array.nbytes % INPUT_ALIGN
+                f.write(b"\0" * padding)
+                offset += array.nbytes + padding
+    return index
+
+
 def watch_grace(why: str, ended: bool) -> float:
-    """Seconds a child whose status pipe closed may take to exit by itself (its own status reported)."""
-    return EXIT_GRACE if why == "" and not ended else 0.0
+    """Seconds a child may take to exit by itself: one whose status pipe closed, so that its own exit
+    status is reported; one that said "end", so that the kill finds an empty cgroup (no pause)."""
+    if why == "" and not ended:
+        return EXIT_GRACE
+    return ENDED_GRACE if ended else 0.0
 
 
 @dataclass
@@ -455,6 +606,17 @@ class _Child:
     keep_output: bool = False  # a lazy task's outputs are read later, from this file
     harness_argv: list[str] = field(default_factory=list)  # the harness's command line, to find its pid
     file_size: int = 0  # its RLIMIT_FSIZE: the file size limit, or half what is left of the disk budget
+    next_task: object = None  # names the optional task it runs next (Sandbox.run_tasks' choose), or None
+    threads: int = 1  # its BLAS threads (set in its environment when it starts)
+    run_dir: Path | None = None  # its harness, spec and inputs, on the host
+    status_fd: int = -1  # the parent's ends of its pipes: status lines (read), answers (write), go (write)
+    ask_fd: int = -1
+    go_fd: int = -1  # a child started ahead waits for a line on this pipe
+    status_write: int = -1  # the child's ends, until it starts
+    ask_read: int = -1
+    status_fd_in_child: int = -1  # their numbers in the child
+    ask_fd_in_child: int = -1
+    times: dict[str, float] = field(default_factory=dict)  # monotonic clock: begin, started, ready, first, ended
 
 
 def _kill(proc: subprocess.Popen, cgroup: Cgroup, uid: int | None, grace: float = 0.0) -> None:

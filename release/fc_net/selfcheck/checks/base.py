@@ -38,6 +38,8 @@ QUICK_SECONDS = 20.0  # default wall-clock limit of a task; grade_submission use
 GRADER_SEED = 231  # every public input the grader makes derives from this and the check name
 HIDDEN_PREFIX = "hidden-"  # task suffixes of the hidden build
 _BUILD = contextvars.ContextVar("coursekit_check_build", default=(GRADER_SEED, False))  # (seed, hidden?)
+# The public build's references, while a cache is active: an object with .get(driver, spec, inputs, compute).
+REFERENCE_CACHE = contextvars.ContextVar("coursekit_reference_cache", default=None)
 
 
 @dataclass
@@ -149,7 +151,18 @@ def rng_for(name: str, public: bool = False) -> np.random.Generator:
 
 
 def reference(driver: str, spec: dict, inputs: dict) -> dict[str, np.ndarray]:
-    """Run a harness driver on the solution, in the parent (``cs231n`` is the solution here)."""
+    """Run a harness driver on the solution, in the parent (``cs231n`` is the solution here).
+
+    In the public build, while a cache is active (:data:`REFERENCE_CACHE`, set by
+    ``coursekit/grade/checks/reference_cache.py``), each reference is computed once (its arrays
+    are then read-only)."""
+    cache = REFERENCE_CACHE.get()
+    if cache is not None and not hidden_build():
+        return cache.get(driver, spec, inputs, lambda: _compute_reference(driver, spec, inputs))
+    return _compute_reference(driver, spec, inputs)
+
+
+def _compute_reference(driver: str, spec: dict, inputs: dict) -> dict[str, np.ndarray]:
     outputs = harness.DRIVERS[driver](spec, {k: np.array(v) for k, v in inputs.items()})
     return {key: np.asarray(value, dtype=np.float64) for key, value in outputs.items()}
 

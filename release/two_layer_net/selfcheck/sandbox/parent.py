@@ -11,6 +11,8 @@ class Task:
     """One call into student code: a harness driver, its spec, its inputs, its time.
 
     ``lazy``: its outputs stay in the child's output file, read in blocks (``Outcome.stored``).
+    ``optional``: where :meth:`Sandbox.run_tasks` is given a ``choose``, it runs after the others,
+    only when ``choose`` names it (a numeric gradient that no judgement needs is left out).
     """
 
     id: str
@@ -19,6 +21,7 @@ class Task:
     inputs: dict[str, np.ndarray]
     seconds: float
     lazy: bool = False
+    optional: bool = False
 
 
 @dataclass

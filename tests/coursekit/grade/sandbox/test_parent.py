@@ -1,4 +1,5 @@
 """The parent's side: protections it reports, hostile outputs, and the refusal to run unisolated."""
+import dataclasses
 import os
 import shutil
 import sys
@@ -45,6 +46,56 @@ def test_bubblewrap_child_runs_unprivileged_with_a_scrubbed_environment(sandbox,
     assert "is None" in out["env"].error
     assert out["affine"].ok and np.allclose(out["affine"].outputs["out"], 3.0)
     assert any("bubblewrap" in line for line in box.protections["active"])
+
+
+def test_optional_tasks_run_only_when_the_parent_names_them(sandbox):
+    """Are optional tasks run after the others, one at a time and only while ``choose`` names one?"""
+    asked = []
+
+    def choose(outcomes, candidates):
+        asked.append((sorted(outcomes), list(candidates)))
+        return "ppid" if "ppid" in candidates else None
+
+    tasks = [call("pid", "os:getpid"), dataclasses.replace(call("ppid", "os:getppid"), optional=True),
+             dataclasses.replace(call("uid", "os:getuid"), optional=True), affine_task()]
+    box = sandbox()
+    try:
+        chosen = box.run_tasks(tasks, choose=choose)
+        every = box.run_tasks(tasks)
+    finally:
+        box.close()
+    assert sorted(chosen) == ["affine", "pid", "ppid"] and all(o.ok for o in chosen.values())
+    assert asked == [(["affine", "pid"], ["ppid", "uid"]), (["affine", "pid", "ppid"], ["uid"])]
+    assert sorted(every) == ["affine", "pid", "ppid", "uid"]  # without choose, every task runs
+
+
+def test_a_child_started_ahead_runs_the_first_tasks_with_its_threads(sandbox):
+    """Does a child started before its tasks exist (prestart) run the first batch with its thread
+    count, while another thread count gets a child of its own?"""
+    box = sandbox()
+    try:
+        box.prestart()
+        waiting = box._warm
+        assert waiting.proc.poll() is None  # started, and waiting for its tasks
+        two = box.run_tasks([affine_task()], threads=2)
+        assert box._warm is waiting  # not for two threads
+        one = box.run_tasks([affine_task()])
+    finally:
+        box.close()
+    assert box._warm is None and waiting.proc.poll() is not None
+    assert two["affine"].ok and one["affine"].ok and np.allclose(one["affine"].outputs["out"], 3.0)
+    assert [child["ahead"] > 0 for child in box.children] == [False, True]
+
+
+def test_a_child_started_ahead_and_never_used_is_ended(sandbox):
+    """Does close() end a child started ahead that no task used, its process and its cgroup?"""
+    box = sandbox()
+    box.prestart()
+    waiting = box._warm
+    folders = list(waiting.cgroup.folders)
+    box.close()
+    assert waiting.proc.poll() is not None
+    assert folders and not any(folder.exists() for folder in folders)
 
 
 def test_a_missing_bwrap_refuses_to_run_anything(sandbox, monkeypatch, tmp_path):
