@@ -13,8 +13,10 @@ the second on Dask workers (:mod:`coursekit.classroom.batch`), with the same cod
    code can be isolated (bubblewrap and cgroups, or the degraded mode asked for), else stop;
    unpack the staged files once into the grade's private folder; run the quick tasks in one
    sandboxed child (a crash resumes in a fresh one; the saved model is read there too) while
-   the training task runs in a second child; score the saved model with the kit's own forward
-   pass (it is read from the child's file, so here); return the raw outcomes and delete
+   the training task runs in a second child, which hands back its weights as it goes: each
+   look is scored with the kit's own forward pass on held-out images, and the run stops once
+   it clears the bar with a margin (``checks/training_rule.py``); score the saved model (it is
+   read from the child's file, so here); return the raw outcomes and the scores, and delete
    everything;
 3. *judge* (:func:`judge_grade`, where the course is): judge every case against the references
    and make the report.
@@ -218,14 +220,17 @@ def prepare_grade(course: Course, assignment_id: str, submission_dir, *, fast: b
     quick_tasks = [replace(t, seconds=seconds) for c in checks
                    for t in sorted(c.tasks, key=lambda task: task.driver != "analytic")]
     training: tuple = ()
+    rule = None
     if not fast:
         accuracy.check_cifar10_files(course)  # before any child starts
         quick_tasks.append(saved_models.load_task(assignment_id, seconds))  # read with the quick checks
+        flow = grader_flow(course, assignment_id)
         trainer = accuracy.training_check(assignment_id, assignment.grade_train, assignment.thresholds,
-                                          data, float(course.limits.wall_seconds),
-                                          flow=grader_flow(course, assignment_id))
+                                          data, float(course.limits.cpu_seconds), flow=flow)
         checks.append(trainer)
         training = tuple(trainer.tasks)
+        rule = accuracy.training_rule(assignment_id, assignment.grade_train, assignment.thresholds,
+                                      accuracy.grade_train_images(assignment.grade_train, data), flow)
     folder = Path(tempfile.mkdtemp(prefix="coursekit-staged-"))
     try:
         staged = stage_submission(course, assignment_id, submission, folder,
@@ -236,7 +241,7 @@ def prepare_grade(course: Course, assignment_id: str, submission_dir, *, fast: b
         shutil.rmtree(folder, ignore_errors=True)
     job = GradeJob(assignment_id, files, staged_digest(files), tuple(quick_tasks), training, course.limits,
                    "degraded" if insecure else course.limits.isolation, course_secrets(course, fast),
-                   blas_threads)
+                   blas_threads, rule)
     return PreparedGrade(job, checks, names, seed, submission, fast, staged, tuple(notes))
 
 
@@ -267,8 +272,13 @@ def execute_grade(job: GradeJob, data=None, *, progress=None) -> Execution:
         if job.training:
             step("loading CIFAR-10")
             tasks = [accuracy.resolve_inputs(task, data) for task in job.training]
+            looks = job.training_rule.looks(data) if job.training_rule else None
             step("training your net on CIFAR-10")
-            outcomes.update(sandbox.run_tasks(tasks, threads=job.blas_threads))
+            outcomes.update(sandbox.run_tasks(tasks, threads=job.blas_threads,
+                                              on_look=looks.on_look if looks else None))
+            for task in tasks if looks else ():  # the parent's score, from its own looks, goes with the outcome
+                if task.id in outcomes:
+                    outcomes[task.id].scored = looks.result(outcomes[task.id])
         if quick.is_alive():
             step("waiting for your functions")
             quick.join()
@@ -280,7 +290,7 @@ def execute_grade(job: GradeJob, data=None, *, progress=None) -> Execution:
             quick.join()
         sandbox.close()
     return Execution(job.digest, outcomes, dict(sandbox.seconds), sandbox.protections, time.monotonic() - start,
-                     saved)
+                     saved, dict(sandbox.cpu))
 
 
 def judge_grade(course: Course, prepared: PreparedGrade, execution: Execution, data=None, *,
@@ -307,7 +317,8 @@ def judge_grade(course: Course, prepared: PreparedGrade, execution: Execution, d
                        skipped={name: assignment.points[name] for name in DATA_CHECKS} if prepared.fast else {},
                        seconds={"checks": round(sum(v for k, v in seconds.items()
                                                     if not k.startswith("cifar_accuracy")), 2),
-                                "training": seconds.get("cifar_accuracy.train")},
+                                "training": seconds.get("cifar_accuracy.train"),
+                                "training_cpu": execution.cpu.get("cifar_accuracy.train")},
                        hidden_seed=prepared.seed,
                        notes=[*prepared.notes, *prepared.staged.notes,
                               *prepared.staged.replacement_notes(o.outputs for o in outcomes.values() if o.ok)])

@@ -12,12 +12,15 @@ folder read-only, the child writes to a tmpfs) inside a fresh cgroup (:mod:`.cgr
 under a spare uid reserved for it alone.  It follows the harness's JSON lines on a pipe;
 each task's outputs come back on a second file, as one ``.npz`` per task that is parsed as
 hostile data (:mod:`.untrusted`).  Meanwhile it watches the child's tree and the grade's
-disk (:mod:`.watch`).  Each task has its own wall-clock deadline; a task that overruns it,
-that goes past a limit, or during which the process dies, fails with a message saying so,
-and the tasks after it are run again in a fresh child.  Before a hung child is killed it is
-asked (SIGUSR1, faulthandler) where it is stuck; that function of the submission is then
-stopped at its first call in every later child, so one endless loop costs one deadline, not
-one per check.  After every child, its whole tree is killed, its cgroup removed and its
+disk (:mod:`.watch`).  Each task has its own deadline in CPU seconds of the child's whole tree,
+with a much longer wall-clock guard for a child that waits instead of computing (a busy machine
+slows a child down, but cannot make it late); a task that overruns either, that goes past a
+limit, or during which the process dies, fails with a message saying so, and the tasks after
+it are run again in a fresh child.  Before a hung child is killed it is asked (SIGUSR1,
+faulthandler) where it is stuck; that function of the submission is then stopped at its first
+call in every later child, so one endless loop costs one deadline, not one per check.  A
+training task hands back its weights as it goes ("look" lines); the caller's ``on_look``
+scores them and may end the run there.  After every child, its whole tree is killed, its cgroup removed and its
 files deleted (what it wrote stays counted against the grade's disk budget).
 
 The protections in the report come from what the parent set up (the command line, the
@@ -56,9 +59,10 @@ from .staging import child_env, chown_tree, copy_package
 HERE = Path(__file__).resolve().parent
 MAX_STATUS_BYTES = 1_000_000  # a child that floods its status pipe is killed
 STACK_WAIT = 0.5  # seconds for a hung child to dump its stack (faulthandler, on SIGUSR1)
-START_SECONDS = 30  # to start the sandbox, Python and numpy
+START_SECONDS = 30  # CPU seconds to start the sandbox, Python and numpy (and between two tasks)
 EXIT_GRACE = 2.0  # seconds a child whose pipe closed may take to exit by itself
 RESTART = "restart: another child found a function that hangs"  # _follow's reason to rerun a task
+STOPPED = "stopped: the run was judged at a look"  # _follow's reason when on_look ended a training run
 MIN_CHILD_DISK = 2**20  # bytes of the disk budget a child needs to be started
 # Joins the cgroups named by its first arguments, then becomes the rest of its command line.
 JOIN_CGROUP = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
@@ -68,7 +72,9 @@ JOIN_CGROUP = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125;
 class Task:
     """One call into student code: a harness driver, its spec, its inputs, its time.
 
-    ``lazy``: its outputs stay in the child's output file, read in blocks (``Outcome.stored``).
+    ``seconds``: CPU seconds of the child's whole tree (its wall-clock guard is many times
+    longer: :func:`.watch.wall_guard`).  ``lazy``: its outputs stay in the child's output
+    file, read in blocks (``Outcome.stored``).
     """
 
     id: str
@@ -98,6 +104,7 @@ class Sandbox:
     root: Path | None = None  # the grade's private folder, made by prepare()
     protections: dict[str, list[str]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each finished task
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of each finished task (its tree's)
     _bwrap: Path | None = None
     _unshare: list[str] = field(default_factory=list)
     _no_cgroup: list[str] = field(default_factory=list)  # what the cgroups lack (degraded mode only)
@@ -183,17 +190,20 @@ class Sandbox:
             self._disk.settle(0, watch.tree_bytes(self.code_dir))
             self._code_ready = True
 
-    def run_tasks(self, tasks: list[Task], threads: int = 1) -> dict[str, Outcome]:
+    def run_tasks(self, tasks: list[Task], threads: int = 1, on_look=None) -> dict[str, Outcome]:
         """Run every task, in as few children as crashes allow (``threads`` for BLAS).
 
-        All of them together get ``limits.wall_seconds``: a submission whose every check
-        hangs (say, at import time) cannot hold the grader for one deadline per check.
+        All of them together get ``limits.cpu_seconds`` of CPU time (and ``limits.wall_seconds``
+        of wall-clock time, a guard): a submission whose every check hangs (say, at import time)
+        cannot hold the grader for one deadline per check.  ``on_look(task_id, outcome)`` is
+        called with the weights a training task hands back as it goes; True ends that task there,
+        with that outcome.
         """
         self.prepare()
         self._ensure_code()
         outcomes: dict[str, Outcome] = {}
         pending = list(tasks)
-        budget_end = time.monotonic() + self.limits.wall_seconds
+        budget = watch.RunBudget(float(self.limits.cpu_seconds), wall=float(self.limits.wall_seconds))
         while pending:
             before = len(outcomes)
             if self._disk.left() < MIN_CHILD_DISK:
@@ -201,17 +211,24 @@ class Sandbox:
                     outcomes[task.id] = Outcome(False, error=self._disk_message(
                         "not run: earlier checks used up the grade's disk budget"))
                 break
-            restarted = self._run_child(pending, outcomes, threads, budget_end)
+            restarted = self._run_child(pending, outcomes, threads, budget, on_look)
             pending = [task for task in pending if task.id not in outcomes]
             stuck = len(outcomes) == before and not restarted  # the child ended without running any
-            if pending and (stuck or time.monotonic() >= budget_end):
+            over = budget.over(0.0, time.monotonic())
+            if pending and (stuck or over):
                 why = ("the grading process stopped before this check ran" if stuck else
-                       f"not run: the submission used up the {self.limits.wall_seconds} s the grader "
-                       "allows for all checks (earlier checks hung or crashed)")
+                       f"not run: the submission used up the {self._budget_words(over)} the grader allows "
+                       "for all checks (earlier checks hung or crashed)")
                 for task in pending:
                     outcomes[task.id] = Outcome(False, error=why)
                 break
         return outcomes
+
+    def _budget_words(self, over: str) -> str:
+        """The run budget that ``over`` ("cpu" or "wall") names, in words."""
+        if over == "wall":
+            return f"{self.limits.wall_seconds} s of wall-clock time (a guard for code that waits)"
+        return f"{self.limits.cpu_seconds} s of CPU time"
 
     def _disk_message(self, lead: str) -> str:
         """``lead`` ("stopped: this check used up the grade's disk budget", say), then what the budget holds."""
@@ -221,16 +238,16 @@ class Sandbox:
     # --- one child --------------------------------------------------------------------
 
     def _run_child(self, tasks: list[Task], outcomes: dict[str, Outcome], threads: int,
-                   budget_end: float) -> bool:
+                   budget: watch.RunBudget, on_look=None) -> bool:
         """Run ``tasks`` in one child (under a uid reserved for it) until it ends; True when it was
         stopped to be rerun with a function that hangs poisoned (another child found it)."""
         uid = registry.reserve_uid(host=self.degraded)  # a bwrap child's uid exists in its namespace only
         try:
-            return self._run_child_as(uid, next(self._runs), tasks, outcomes, threads, budget_end)
+            return self._run_child_as(uid, next(self._runs), tasks, outcomes, threads, budget, on_look)
         finally:
             registry.release_uid(uid, kill=self.degraded)
 
-    def _run_child_as(self, uid, number, tasks, outcomes, threads, budget_end) -> bool:
+    def _run_child_as(self, uid, number, tasks, outcomes, threads, budget, on_look=None) -> bool:
         poisoned = [[*key, self.hung_how[key]] if key in self.hung_how else list(key)
                     for key in sorted(self.hung.copy())]
         cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes, root=isolation.cgroup_root())
@@ -239,12 +256,12 @@ class Sandbox:
             raise IsolationError(no_cgroup_message(cgroup.missing(), cgroup.failed))
         child = _Child(None, number, uid, cgroup, [tempfile.TemporaryFile(dir=self.root) for _ in range(2)],
                        replies.StderrPipe(), str(self.code_dir) if self.degraded else isolation.CHILD_CODE,
-                       self.root / f"work{number}" if self.degraded else None)
+                       self.root / f"work{number}" if self.degraded else None, clock=watch.TreeCpu(cgroup))
         started, finished, why, read_fd = None, True, "interrupted", -1
         try:
             read_fd = self._start(child, tasks, poisoned, threads)
-            started, finished, why = self._follow(child, read_fd, {t.id: t for t in tasks}, outcomes, budget_end,
-                                                  len(poisoned))
+            started, finished, why = self._follow(child, read_fd, {t.id: t for t in tasks}, outcomes, budget,
+                                                  len(poisoned), on_look)
         finally:
             if read_fd >= 0:
                 os.close(read_fd)
@@ -252,6 +269,7 @@ class Sandbox:
                 _kill(child.proc, cgroup, uid if self.degraded else None, grace=watch_grace(why, child.ended))
             child.stderr.drain()
             tail = child.stderr.tail()
+            budget.spent += child.clock.seconds()
             self._end_child(child)
         if why == RESTART:
             return True
@@ -344,8 +362,9 @@ class Sandbox:
         return used
 
     def _watch(self, child: "_Child") -> str:
-        """Why the running child must be stopped now ('' when it is within every limit)."""
+        """Why the running child must be stopped now ('' when it is within every limit); counts its CPU time."""
         pids = child.cgroup.pids() | (set(processes.uid_pids(child.uid)) if self.degraded else set())
+        child.clock.update(pids)
         why = watch.tree_limits(pids, self.limits.memory_mb, self.limits.max_processes)
         if not why and not self._disk.update(child.number, self._child_bytes(child)):
             why = self._disk_message("stopped: this check used up the grade's disk budget")
@@ -355,7 +374,8 @@ class Sandbox:
         """What this parent set up, in words (never what the child says)."""
         self.protections = protections.describe(
             self.limits, self.isolation, uid=uid, gid=self._gid, tmpfs=tmpfs, disk=self._disk.describe(),
-            namespaces=bool(self._unshare), cgroup=cgroup.describe(), no_cgroup=self._no_cgroup)
+            namespaces=bool(self._unshare), cgroup=cgroup.describe(), no_cgroup=self._no_cgroup,
+            cpu_counted_by_cgroup=cgroup.cpu_seconds() is not None)
 
     def _where_stuck(self, child: "_Child", how: str = "") -> str:
         """Ask the child for its stack; remember the student's function it was in (``how``: what it did
@@ -374,29 +394,20 @@ class Sandbox:
         self.hung.add((path, function))
         return f" while running {function} ({path}, line {line})"
 
-    def _follow(self, child, read_fd, tasks, outcomes, budget_end, poisoned=0):
+    def _follow(self, child, read_fd, tasks, outcomes, budget, poisoned=0, on_look=None):
         """Read status lines until the end; returns (last started task, finished?, reason).
 
         A child started before another one found a function that hangs (``self.hung`` grew
         past ``poisoned``) is stopped with reason RESTART, so that the task it is running is
         rerun at once with that function poisoned, instead of waiting out its own deadline.
-        Every WATCH_POLL seconds the child's tree and the grade's disk are looked at.
+        Every WATCH_POLL seconds the child's tree (its memory, processes and CPU time) and the
+        grade's disk are looked at.  A look that ``on_look`` judges final ends the task (STOPPED).
         """
         buffer, total, started, finished = b"", 0, None, True
-        deadline = time.monotonic() + START_SECONDS
+        deadline = watch.Deadline(START_SECONDS, child.clock.seconds())  # to start; then each task's
         next_look = time.monotonic() + watch.WATCH_POLL
         while True:
             now = time.monotonic()
-            timeout = min(deadline, budget_end) - now
-            if timeout <= 0 and now >= budget_end:
-                return started, False, (f"the grader's {self.limits.wall_seconds} s for all checks ran "
-                                        "out during this check")
-            if timeout <= 0:
-                what = f"more than {tasks[started].seconds:.0f} s" if started else "too long to start"
-                return started, False, f"the check took {what} of wall-clock time and was stopped" + (
-                    self._where_stuck(child) if started else "")
-            if len(self.hung) > poisoned and started is not None and not finished:
-                return started, False, RESTART
             if now >= next_look:
                 next_look = now + watch.WATCH_POLL
                 why = self._watch(child)
@@ -405,8 +416,18 @@ class Sandbox:
                         " and were stopped")[0].replace("the check's processes ", "its processes ") + ")")
                 if why:
                     return started, False, why
+            cpu = child.clock.seconds()
+            over = budget.over(cpu, now)
+            if over:
+                return started, False, f"the grader's {self._budget_words(over)} for all checks ran out during this check"
+            over = deadline.over(cpu, now)
+            if over:
+                return started, False, self._late(child, tasks, started, deadline, cpu, over)
+            if len(self.hung) > poisoned and started is not None and not finished:
+                return started, False, RESTART
             watched = [read_fd] + ([child.stderr.read_fd] if child.stderr.read_fd >= 0 else [])
-            ready, _, _ = select.select(watched, [], [], min(timeout, watch.WATCH_POLL))
+            timeout = min(watch.WATCH_POLL, max(0.0, deadline.wall_left(now)), max(0.0, budget.wall_left(now)))
+            ready, _, _ = select.select(watched, [], [], timeout)
             if child.stderr.read_fd in ready:
                 child.stderr.drain()
             if read_fd not in ready:
@@ -421,17 +442,40 @@ class Sandbox:
                 event = replies.parse(line)
                 kind, name = event.get("event"), event.get("task")
                 if kind == "start" and name in tasks and name not in outcomes:
-                    started, finished, began = name, False, time.monotonic()
-                    deadline = began + tasks[name].seconds
+                    started, finished = name, False
+                    deadline = watch.Deadline(tasks[name].seconds, child.clock.seconds())
                 elif kind == "done" and name == started and not finished:
                     finished = True
                     outcomes[name] = replies.outcome(event, child.files[0].fileno(), tasks[name].lazy)
                     child.keep_output |= bool(outcomes[name].stored)
-                    self.seconds[name] = round(time.monotonic() - began, 3)
-                    deadline = time.monotonic() + START_SECONDS
+                    self._took(name, deadline, child)
+                    deadline = watch.Deadline(START_SECONDS, child.clock.seconds())
+                elif kind == "look" and name == started and not finished and on_look is not None:
+                    look = replies.outcome({**event, "ok": True}, child.files[0].fileno())
+                    if look.ok and on_look(name, look):
+                        outcomes[name] = look
+                        self._took(name, deadline, child)
+                        return started, True, STOPPED
                 elif kind == "end":
                     child.ended = True  # its exit status no longer matters: no grace period
                     return started, finished, ""
+
+    def _took(self, name: str, deadline: watch.Deadline, child: "_Child") -> None:
+        """Record the wall-clock and CPU seconds of the task that just ended."""
+        self.seconds[name] = round(time.monotonic() - deadline.wall0, 3)
+        self.cpu[name] = round(child.clock.seconds() - deadline.cpu0, 3)
+
+    def _late(self, child, tasks, started, deadline: watch.Deadline, cpu: float, over: str) -> str:
+        """Why the child was stopped at its deadline (``over``: "cpu" or "wall"), and where it was stuck."""
+        if started is None:
+            return (f"the check took too long to start (more than {deadline.cpu:.0f} s of CPU time or "
+                    f"{deadline.wall:.0f} s of wall-clock time)")
+        if over == "cpu":
+            what = f"the check used more than {tasks[started].seconds:.0f} s of CPU time and was stopped"
+        else:
+            what = (f"the check took more than {deadline.wall:.0f} s of wall-clock time while using only "
+                    f"{cpu - deadline.cpu0:.1f} s of CPU time (it was waiting or sleeping) and was stopped")
+        return what + self._where_stuck(child)
 
 
 def watch_grace(why: str, ended: bool) -> float:
@@ -453,6 +497,7 @@ class _Child:
     work_dir: Path | None  # degraded mode: its working folder on the host
     ended: bool = False  # it said "end": every task was run
     keep_output: bool = False  # a lazy task's outputs are read later, from this file
+    clock: watch.TreeCpu = field(default_factory=watch.TreeCpu)  # CPU seconds of its whole tree
     harness_argv: list[str] = field(default_factory=list)  # the harness's command line, to find its pid
     file_size: int = 0  # its RLIMIT_FSIZE: the file size limit, or half what is left of the disk budget
 

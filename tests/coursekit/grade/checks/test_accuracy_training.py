@@ -20,7 +20,8 @@ def tiny_data():
     rng = np.random.default_rng(0)
     X = lambda n: rng.standard_normal((n, 3, 32, 32)).astype(np.float32)  # noqa: E731
     y = lambda n: rng.integers(0, 10, n)  # noqa: E731
-    return {"X_train": X(100), "y_train": y(100), "X_val": X(30), "y_val": y(30), "X_test": X(30), "y_test": y(30)}
+    return {"X_train": X(100), "y_train": y(100), "X_val": X(30), "y_val": y(30), "X_test": X(30), "y_test": y(30),
+            "X_heldout": X(60), "y_heldout": y(60)}
 
 
 def run(course, submission, assignment, data):
@@ -63,6 +64,6 @@ def test_the_grader_run_has_its_own_bar_when_the_course_sets_one(tiny_data):
     """Is the grader's own run held to thresholds.grade_train_<key>, and to <key> when that is absent?"""
     own = training_check("fc_net", HYPER["fc_net"], {"val_accuracy": 0.5, "grade_train_val_accuracy": 0.46},
                          tiny_data, 60.0)
-    assert [label for label, _ in own.cases] == ["val accuracy >= 0.414", "val accuracy >= 0.46"]
+    assert [label for label, _ in own.cases] == ["held-out accuracy >= 0.414", "held-out accuracy >= 0.46"]
     plain = training_check("two_layer_net", HYPER["two_layer_net"], {"test_accuracy": 0.36}, tiny_data, 60.0)
-    assert [label for label, _ in plain.cases] == ["test accuracy >= 0.324", "test accuracy >= 0.36"]
+    assert [label for label, _ in plain.cases] == ["held-out accuracy >= 0.324", "held-out accuracy >= 0.36"]
