@@ -38,7 +38,7 @@ class GradeJob:
     limits: Limits
     isolation: str  # "bwrap" or "degraded"
     secrets: tuple[Path, ...] = ()  # course files that the degraded mode must find unreadable by others
-    blas_threads: int = 2  # BLAS threads of the training child (1 when several grades share a machine)
+    blas_threads: int = 1  # BLAS threads of the training child: one, so that its CPU seconds (its budget) do not grow with load
     training_rule: TrainingRule | None = None  # how the execute phase judges the training run as it goes
 
     @property

@@ -203,7 +203,7 @@ class PreparedGrade:
 
 def prepare_grade(course: Course, assignment_id: str, submission_dir, *, fast: bool = False,
                   seed: int | None = None, insecure: bool = False, data=None,
-                  blas_threads: int = 2, notes=()) -> PreparedGrade:
+                  blas_threads: int = 1, notes=()) -> PreparedGrade:
     """Phase 1 (where the course is): stage the submission, choose the hidden seed, build the
     checks and from them the job (inputs only, no references).  ``data``: the CIFAR-10 split the
     training check is judged on (read at judging time; a data.split.LazySplit loads it then)."""

@@ -833,12 +833,29 @@ class LookWriter:
         report(self.fd, {"event": "look", "task": self.name, "step": step, "offset": offset, "length": length})
 
 
+def map_sealed(fd, layout):
+    """The large inputs the parent sealed in memory (sandbox/sealed.py), mapped copy-on-write: no
+    read up front, and writes (a Solver that shuffles its data in place) stay this process's."""
+    import mmap
+
+    size = os.fstat(fd).st_size
+    memory = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    os.close(fd)
+    arrays = {}
+    for key, (offset, shape, dtype) in layout.items():
+        count = int(np.prod(shape, dtype=np.int64))
+        arrays[key] = _frombuffer(memory, dtype=np.dtype(dtype), count=count, offset=offset).reshape(shape)
+    return arrays
+
+
 def main(spec_path):
     with open(spec_path) as f:
         spec = json.load(f)
     fd, out_fd = spec["status_fd"], spec["output_fd"]
     with np.load(spec["inputs"], allow_pickle=False) as data:
         store = {key: data[key] for key in data.files}
+    if spec.get("sealed"):
+        store.update(map_sealed(spec["sealed_fd"], spec["sealed"]))
     if spec.get("drop_uid") is not None:
         drop_privileges(spec["drop_uid"], spec.get("drop_gid", spec["drop_uid"]), spec["parent_pid"])
     set_limits(spec["limits"])

@@ -51,7 +51,7 @@ import numpy as np
 
 from ...config import Limits
 from ...errors import GradingError, IsolationError
-from . import cgroups, isolation, processes, protections, registry, replies, watch
+from . import cgroups, isolation, processes, protections, registry, replies, sealed, watch
 from .cgroups import Cgroup, no_cgroup_message
 from .replies import MAX_STORED_BYTES, Outcome
 from .staging import child_env, chown_tree, copy_package
@@ -292,7 +292,10 @@ class Sandbox:
         run_dir = self.root / f"run{child.number}"
         run_dir.mkdir()
         shutil.copy(HERE / "harness.py", run_dir / "harness.py")
-        np.savez(run_dir / "inputs.npz", **{f"{t.id}/{k}": v for t in tasks for k, v in t.inputs.items()})
+        inputs = {f"{t.id}/{k}": v for t in tasks for k, v in t.inputs.items()}
+        shared = sealed.large(inputs)  # the training images: in sealed memory, not on disk
+        np.savez(run_dir / "inputs.npz", **{k: v for k, v in inputs.items() if k not in shared})
+        shared_fd, layout = sealed.seal(shared) if shared else (-1, {})
         run = str(run_dir) if self.degraded else isolation.CHILD_RUN
         out, info = (f.fileno() for f in child.files)
         wanted = max(self.limits.file_size_mb * watch.MB, MAX_STORED_BYTES if any(t.lazy for t in tasks) else 0)
@@ -301,7 +304,8 @@ class Sandbox:
                   "file_size_bytes": child.file_size, "max_processes": self.limits.max_processes}
         read_fd, write_fd = os.pipe()
         spec = {"status_fd": write_fd, "output_fd": out, "submission": child.code_dir,
-                "inputs": f"{run}/inputs.npz", "poisoned": poisoned, "limits": limits,
+                "inputs": f"{run}/inputs.npz", "sealed_fd": shared_fd, "sealed": layout,
+                "poisoned": poisoned, "limits": limits,
                 "drop_uid": child.uid if self.degraded else None, "drop_gid": self._gid,
                 "parent_pid": 1 if self._unshare else os.getpid(),
                 "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks]}
@@ -324,13 +328,16 @@ class Sandbox:
                 ["/bin/sh", "-c", JOIN_CGROUP, "sh", str(len(procs)), *procs, *argv],
                 cwd=child.work_dir if self.degraded else self.root, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=child.stderr.write_fd, start_new_session=True,
-                pass_fds=(write_fd, out, info, *([options.fileno()] if options else [])),
+                pass_fds=(write_fd, out, info, *([options.fileno()] if options else []),
+                          *([shared_fd] if shared_fd >= 0 else [])),
                 env=child_env(str(child.work_dir) if self.degraded else isolation.CHILD_ROOT, threads))
         except BaseException:
             os.close(read_fd)
             raise
         finally:
             os.close(write_fd)
+            if shared_fd >= 0:
+                os.close(shared_fd)  # the child holds its own descriptor
             os.close(child.stderr.write_fd)
             child.stderr.write_fd = -1
             if options is not None:
