@@ -49,13 +49,12 @@ MARGIN = 0.03  # the worst correct run must clear the bar by this much
 ONE_THREAD = {key: "1" for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 CHILD_TIMEOUT = 3 * 3600  # seconds: only stops a hung child
 TRAIN_IMAGES = 49_000  # of the course's split (coursekit/data/split.py)
-RULE_IMAGES, STOP_MARGIN = 5_000, 0.03  # as coursekit/grade/checks/training_rule.py (checked by the tests)
 INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
 TINY_SIZES = {"train": 400, "val": 100, "test": 100, "heldout": 200}  # synthetic images per split (--tiny)
 TINY_GRADE_TRAIN = {
-    "two_layer_net": {"hidden_size": 10, "num_iters": 20, "batch_size": 50},
-    "two_layer_net/modular": {"hidden_dim": 10, "num_epochs": 1, "batch_size": 50},
-    "fc_net": {"hidden_dims": [10, 10], "num_epochs": 1, "batch_size": 50},
+    "two_layer_net": {"hidden_size": 10, "num_iters": 20, "batch_size": 50, "look_every": 5},
+    "two_layer_net/modular": {"hidden_dim": 10, "num_epochs": 1, "batch_size": 50, "look_every": 2},
+    "fc_net": {"hidden_dims": [10, 10], "num_epochs": 1, "batch_size": 50, "look_every": 2},
 }
 
 
@@ -79,8 +78,21 @@ def load_variants(path: Path = VARIANTS_FILE) -> list[dict]:
         if raw["assignment"] not in SCORED:
             raise MarginError(f"{path}: variant {raw['id']!r} has unknown assignment {raw['assignment']!r}; "
                               f"use one of {', '.join(SCORED)}.")
-        variants.append({"data_dtype": "float32", "param_dtype": None, "patch": [], "hyper": {}, **raw})
+        variant = {"data_dtype": "float32", "param_dtype": None, "patch": [], "hyper": {}, **raw}
+        unknown = sorted(set(variant["hyper"]) - set(grade_train_keys(raw["assignment"])))
+        if unknown:
+            raise MarginError(f"{path}: variant {raw['id']!r} sets {', '.join(unknown)} in hyper, which the grader's "
+                              f"run of {raw['assignment']} does not use; use keys of its grade_train.")
+        variants.append(variant)
     return variants
+
+
+def grade_train_keys(assignment: str) -> tuple[str, ...]:
+    """The grade_train keys the grader's run of ``assignment`` (or "<assignment>/<flow>") uses."""
+    from coursekit.grade.checks.accuracy import GRADE_TRAIN_KEYS
+
+    assignment_id, _, flow = assignment.partition("/")
+    return GRADE_TRAIN_KEYS[assignment_id, flow or ("neural_net" if assignment_id == "two_layer_net" else "")]
 
 
 def apply_patches(files: dict[str, str], variant: dict, where: str) -> dict[str, str]:
@@ -344,6 +356,8 @@ def entry(hyper: dict, rule: dict, rows: list[dict]) -> dict:
     by_variant = {}
     for row in rows:
         by_variant.setdefault(row["variant"], []).append(row)
+    from coursekit.grade.checks.training_rule import STOP_MARGIN
+
     return {"grade_train": hyper, "scored_split": "held-out", "threshold": rule["bar"],
             "stop_at": round(rule["bar"] + STOP_MARGIN, 3), "look_every": rule["look_every"],
             "summary": summarise(rows), "per_variant": {k: summarise(v) for k, v in by_variant.items()},
@@ -393,6 +407,8 @@ class _Images(dict):
 
 
 def measure(course, args, save=lambda report: None) -> dict:
+    from coursekit.grade.checks.training_rule import RULE_IMAGES, STOP_MARGIN
+
     wanted = set(args.variants.split(",")) if args.variants else None
     variants = [v for v in load_variants() if v["assignment"] in args.assignments
                 and (wanted is None or v["id"] in wanted)]
