@@ -1,22 +1,27 @@
-"""Threshold margins: how far the worst correct submission stays above each CIFAR-10 threshold.
+"""Threshold margins: how far correct submissions stay above each CIFAR-10 bar, under the stop rule.
 
     CIFAR10_DIR=... python autograder/margin.py [--assignments fc_net two_layer_net/modular ...] [--variants reference,keepdims]
         [--seeds 10] [--first-seed 0] [--set fc_net.num_epochs=8 ...] [--json autograder/margin.json] [--tiny]
 
 Every correct variant of ``autograder/margin_variants.toml`` (the solution with small text
-patches, and/or other dtypes) is written to a temp folder as its own ``cs231n`` package and
-trained in a child process (one BLAS thread, one variant after another) with the assignment's
-``grade_train``, once per seed, with the grader's protocol:
+patches, other dtypes, or other ``grade_train`` values that make it learn more slowly) is
+written to a temp folder as its own ``cs231n`` package and trained in a child process (one
+BLAS thread, one variant after another) once per seed, with the grader's protocol
+(``coursekit/grade/checks/accuracy.py`` and ``training_rule.py``):
 
-- the net trains on the training split minus its last ``CARVED_VAL`` images, which are the
-  Solver's (or ``TwoLayerNet.train``'s) validation data;
-- its parameters are scored with the kit's own forward pass (``coursekit.grade.models``) on
-  the split the grader scores: validation for fc_net, test for two_layer_net; a batchnorm
-  net's normalization statistics are recomputed from ``STATS_IMAGES`` training images first.
-  Singleton axes (``keepdims``) are squeezed, as the grader accepts squeezable shapes.
+- the net gets the training task's own inputs (the grader's ``DataSlice`` s: for fc_net the
+  training split minus its last 1,000 images, which are the Solver's validation data);
+- every ``look_every`` steps its weights are taken by the harness's own wrapper of
+  ``model.loss`` and scored with the kit's forward pass on the grader's 5,000 held-out test
+  images (a batchnorm net's statistics recomputed from 2,000 training images), and on the
+  other 4,000 held-out images, which the rule never sees (an independent estimate);
+- the run goes on to the end of the schedule whatever the looks say, so one training gives the
+  judgment (the first look at or above the bar + 0.03, else the final weights), the CPU seconds
+  to it, and the margin at the end of the budget, all three.
 
-It prints worst / median / best accuracy per assignment and per variant, and writes every
-run (variant, seed, accuracy, training seconds, load average) to the JSON file.
+It prints, per assignment and per variant, the judged accuracy and its margin over the bar, the
+independent estimate at the judged point, the margin at the end of the budget, and the CPU
+seconds to the judgment and to the end; it writes every run (its looks included) to the JSON file.
 An assignment may be named with a flow, ``two_layer_net/modular``: it is then measured in that
 flow of course.toml (its modules, its grade_train), whatever flow the course is on.
 ``--tiny`` trains on synthetic data for a few steps: it only proves that the script works.
@@ -38,20 +43,18 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS_FILE = Path(__file__).with_name("margin_variants.toml")
-CARVED_VAL = 1000  # last training images: the validation data of the Solver / TwoLayerNet.train
-STATS_IMAGES = 10_000  # training images whose statistics replace batchnorm's running averages
 # What is measured: an assignment, or "<assignment>/<flow>" for another flow of it than course.toml's.
-SCORED = {"two_layer_net": ("test", "test_accuracy"), "two_layer_net/modular": ("test", "test_accuracy"),
-          "fc_net": ("val", "val_accuracy")}
-MARGIN = 0.03  # the worst correct run must clear the threshold by this much
+SCORED = {"two_layer_net": "test_accuracy", "two_layer_net/modular": "test_accuracy", "fc_net": "val_accuracy"}
+MARGIN = 0.03  # the worst correct run must clear the bar by this much
 ONE_THREAD = {key: "1" for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 CHILD_TIMEOUT = 3 * 3600  # seconds: only stops a hung child
+TRAIN_IMAGES = 49_000  # of the course's split (coursekit/data/split.py)
 INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
-TINY_SIZES = {"train": 400, "val": 100, "test": 100}  # synthetic images per split in --tiny mode
+TINY_SIZES = {"train": 400, "val": 100, "test": 100, "heldout": 200}  # synthetic images per split (--tiny)
 TINY_GRADE_TRAIN = {
-    "two_layer_net": {"hidden_size": 10, "num_iters": 20, "batch_size": 50},
-    "two_layer_net/modular": {"hidden_dim": 10, "num_epochs": 1, "batch_size": 50},
-    "fc_net": {"hidden_dims": [10, 10], "num_epochs": 1, "batch_size": 50},
+    "two_layer_net": {"hidden_size": 10, "num_iters": 20, "batch_size": 50, "look_every": 5},
+    "two_layer_net/modular": {"hidden_dim": 10, "num_epochs": 1, "batch_size": 50, "look_every": 2},
+    "fc_net": {"hidden_dims": [10, 10], "num_epochs": 1, "batch_size": 50, "look_every": 2},
 }
 
 
@@ -75,8 +78,21 @@ def load_variants(path: Path = VARIANTS_FILE) -> list[dict]:
         if raw["assignment"] not in SCORED:
             raise MarginError(f"{path}: variant {raw['id']!r} has unknown assignment {raw['assignment']!r}; "
                               f"use one of {', '.join(SCORED)}.")
-        variants.append({"data_dtype": "float32", "param_dtype": None, "patch": [], **raw})
+        variant = {"data_dtype": "float32", "param_dtype": None, "patch": [], "hyper": {}, **raw}
+        unknown = sorted(set(variant["hyper"]) - set(grade_train_keys(raw["assignment"])))
+        if unknown:
+            raise MarginError(f"{path}: variant {raw['id']!r} sets {', '.join(unknown)} in hyper, which the grader's "
+                              f"run of {raw['assignment']} does not use; use keys of its grade_train.")
+        variants.append(variant)
     return variants
+
+
+def grade_train_keys(assignment: str) -> tuple[str, ...]:
+    """The grade_train keys the grader's run of ``assignment`` (or "<assignment>/<flow>") uses."""
+    from coursekit.grade.checks.accuracy import GRADE_TRAIN_KEYS
+
+    assignment_id, _, flow = assignment.partition("/")
+    return GRADE_TRAIN_KEYS[assignment_id, flow or ("neural_net" if assignment_id == "two_layer_net" else "")]
 
 
 def apply_patches(files: dict[str, str], variant: dict, where: str) -> dict[str, str]:
@@ -114,7 +130,8 @@ def write_package(course, variant: dict, folder: Path) -> Path:
 # ---------------------------------------------------------------- training (child side)
 
 def load_data(spec: dict) -> dict[str, np.ndarray]:
-    """CIFAR-10 (49,000 / 1,000 / 1,000, mean subtracted) or synthetic data of its shape."""
+    """CIFAR-10 as the grader loads it (49,000 / 1,000 / 1,000 and the 9,000 held-out test images,
+    mean subtracted), or synthetic data of its shape."""
     dtype = np.dtype(spec["data_dtype"])
     if spec["tiny"]:
         rng = np.random.default_rng(0)
@@ -123,27 +140,27 @@ def load_data(spec: dict) -> dict[str, np.ndarray]:
             data[f"X_{split}"] = rng.standard_normal((n, 3, 32, 32)).astype(dtype)
             data[f"y_{split}"] = rng.integers(0, NUM_CLASSES, size=n)
         return data
-    from cs231n.data_utils import get_CIFAR10_data
+    from coursekit.data.split import load_split
 
-    return get_CIFAR10_data(cifar10_dir=spec["cifar10_dir"], dtype=dtype)
+    return load_split(Path(spec["cifar10_dir"]), dtype=dtype, heldout=True)
 
 
-def train_two_layer(hyper: dict, train: dict, seed: int, param_dtype) -> dict:
-    """TwoLayerNet.train as the grader calls it; the trained parameters."""
+def train_two_layer(hyper: dict, arrays: dict, seed: int, param_dtype, install) -> object:
+    """TwoLayerNet.train as the grader calls it (the harness's train_two_layer driver)."""
     from cs231n.classifiers.neural_net import TwoLayerNet
 
     np.random.seed(seed)
     net = TwoLayerNet(INPUT_DIM, hyper["hidden_size"], NUM_CLASSES, std=hyper["std"])
     if param_dtype:
         net.params = {k: v.astype(param_dtype) for k, v in net.params.items()}
-    flat = {k: v.reshape(v.shape[0], -1) for k, v in train.items() if k.startswith("X_")}
+    install(net)
     keys = ("learning_rate", "learning_rate_decay", "reg", "num_iters", "batch_size")
-    net.train(flat["X_train"], train["y_train"], flat["X_val"], train["y_val"],
+    net.train(arrays["X"], arrays["y"], arrays["X_val"], arrays["y_val"],
               **{k: hyper[k] for k in keys if k in hyper}, verbose=False)
-    return dict(net.params)
+    return net
 
 
-def train_modular_two_layer(hyper: dict, train: dict, seed: int, param_dtype) -> dict:
+def train_modular_two_layer(hyper: dict, arrays: dict, seed: int, param_dtype, install) -> object:
     """The 2021+ TwoLayerNet (fc_net.py) trained by the variant's Solver, as the grader does."""
     from cs231n.classifiers.fc_net import TwoLayerNet
     from cs231n.solver import Solver
@@ -153,15 +170,16 @@ def train_modular_two_layer(hyper: dict, train: dict, seed: int, param_dtype) ->
                         **{k: hyper[k] for k in ("hidden_dim", "weight_scale", "reg") if k in hyper})
     if param_dtype:
         model.params = {k: v.astype(param_dtype) for k, v in model.params.items()}
-    solver = Solver(model, train, update_rule=hyper.get("update_rule", "sgd"), verbose=False,
+    solver = Solver(model, arrays, update_rule=hyper.get("update_rule", "sgd"), verbose=False,
                     optim_config={"learning_rate": hyper.get("learning_rate", 1e-3)},
                     **{k: hyper[k] for k in ("lr_decay", "batch_size", "num_epochs") if k in hyper})
+    install(model)
     solver.train()
-    return dict(model.params)
+    return model
 
 
-def train_fc(hyper: dict, train: dict, seed: int, param_dtype) -> dict:
-    """FullyConnectedNet + the variant's Solver and update rule; parameters and running averages."""
+def train_fc(hyper: dict, arrays: dict, seed: int, param_dtype, install) -> object:
+    """FullyConnectedNet + the variant's Solver and update rule, as the grader does."""
     from cs231n.classifiers.fc_net import FullyConnectedNet
     from cs231n.solver import Solver
 
@@ -171,39 +189,52 @@ def train_fc(hyper: dict, train: dict, seed: int, param_dtype) -> dict:
                               normalization=None if normalization == "none" else normalization,
                               dtype=np.dtype(param_dtype or "float32").type,
                               **{k: hyper[k] for k in ("dropout_keep_ratio", "weight_scale", "reg") if k in hyper})
-    solver = Solver(model, train, update_rule=hyper.get("update_rule", "adam"), verbose=False,
+    solver = Solver(model, arrays, update_rule=hyper.get("update_rule", "adam"), verbose=False,
                     optim_config={"learning_rate": hyper.get("learning_rate", 1e-3)},
                     **{k: hyper[k] for k in ("lr_decay", "batch_size", "num_epochs") if k in hyper})
+    install(model)
     solver.train()
-    arrays = dict(model.params)
-    for i, bn_param in enumerate(getattr(model, "bn_params", None) or [], start=1):
-        for key in ("running_mean", "running_var"):
-            if bn_param.get(key) is not None:
-                arrays[f"{key}{i}"] = bn_param[key]
-    return arrays
+    return model
 
 
 TRAINERS = {"two_layer_net": train_two_layer, "two_layer_net/modular": train_modular_two_layer, "fc_net": train_fc}
 
 
-def score(assignment: str, hyper: dict, arrays: dict, data: dict) -> dict[str, float]:
-    """Accuracy on the scored split with the kit's own forward pass (and, for batchnorm, own stats)."""
-    from coursekit.grade import models
+class Run:
+    """One training under the grader's looks: each look scored on the rule's images and on the
+    independent ones, CPU seconds counted without the scoring."""
 
-    p = {k: np.asarray(v, np.float64) if k.startswith("W") else np.asarray(v, np.float64).reshape(-1)
-         for k, v in arrays.items()}  # keepdims shapes squeezed: (1, D) -> (D,)
-    split = SCORED[assignment][0]
-    X = data[f"X_{split}"].reshape(len(data[f"X_{split}"]), -1).astype(np.float64)
-    y = data[f"y_{split}"]
-    if assignment.startswith("two_layer_net"):
-        return {"accuracy": models.accuracy(models.two_layer_scores(p, X), y)}
-    layers, norm = len(hyper["hidden_dims"]) + 1, hyper.get("normalization", "none")
-    if norm != "batchnorm":
-        return {"accuracy": models.accuracy(models.fc_scores(p, X, layers, norm), y)}
-    X_stats = data["X_train"][:STATS_IMAGES].reshape(-1, INPUT_DIM).astype(np.float64)
-    calibrated = models.recalibrate_batchnorm(p, X_stats, layers)
-    return {"accuracy": models.accuracy(models.fc_scores(calibrated, X, layers, norm), y),
-            "accuracy_own_stats": models.accuracy(models.fc_scores(p, X, layers, norm), y)}
+    def __init__(self, rule, data: dict):
+        from coursekit.grade.checks import training_rule
+
+        self.rule, self.tr = rule, training_rule
+        held, y = data["X_heldout"], data["y_heldout"]
+        n = min(training_rule.RULE_IMAGES, len(held) // 2)  # the grader's images, then the independent ones
+        rows = lambda X: np.asarray(X, np.float32).reshape(len(X), -1)  # noqa: E731
+        stats = rows(data["X_train"][:training_rule.STATS_IMAGES])
+        self.splits = {"rule": (rows(held[:n]), y[:n], stats), "independent": (rows(held[n:]), y[n:], stats)}
+        self.looks: list[list] = []
+        self.scoring = 0.0
+        self.cpu0 = time.process_time()
+
+    def cpu(self) -> float:
+        """CPU seconds of training so far, the scoring of looks left out."""
+        return time.process_time() - self.cpu0 - self.scoring
+
+    def scores(self, arrays: dict) -> tuple[float | None, float | None]:
+        start = time.process_time()
+        found = []
+        for X, y, stats in self.splits.values():
+            try:
+                found.append(round(self.tr.score_weights(self.rule, arrays, X, y, stats), 4))
+            except Exception:  # noqa: BLE001 - unusable weights (NaN): no score, as in the grader
+                found.append(None)
+        self.scoring += time.process_time() - start
+        return tuple(found)
+
+    def look(self, arrays: dict, step: int) -> None:
+        cpu = self.cpu()
+        self.looks.append([step, round(cpu, 3), *self.scores(arrays)])
 
 
 def child(spec: dict) -> None:
@@ -213,21 +244,32 @@ def child(spec: dict) -> None:
 
     if not Path(cs231n.__file__).resolve().is_relative_to(Path(spec["package"]).resolve()):
         raise MarginError(f"imported cs231n from {cs231n.__file__}, not from the variant's {spec['package']}")
+    from coursekit.grade.checks.accuracy import DataSlice
+    from coursekit.grade.checks.training_rule import TrainingRule
+    from coursekit.grade.sandbox import harness
+
     data = load_data(spec)
-    carved = min(CARVED_VAL, len(data["X_train"]) // 4)
-    train = {"X_train": data["X_train"][:-carved], "y_train": data["y_train"][:-carved],
-             "X_val": data["X_train"][-carved:], "y_val": data["y_train"][-carved:]}
-    n = spec["hyper"].get("num_training")
-    if n:
-        train["X_train"], train["y_train"] = train["X_train"][:n], train["y_train"][:n]
+    arrays = {key: DataSlice(*where).take(data) for key, where in spec["inputs"].items()}
+    rule = TrainingRule(**{**spec["rule"], "hidden_dims": tuple(spec["rule"]["hidden_dims"])})
     trainer = TRAINERS[spec["assignment"]]
     for seed in spec["seeds"]:
-        load, wall, cpu = os.getloadavg()[0], time.perf_counter(), time.process_time()
-        arrays = trainer(spec["hyper"], train, seed, spec["param_dtype"])
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        load, wall = os.getloadavg()[0], time.perf_counter()
+        run = Run(rule, data)
+
+        def install(model):  # the grader's own wrapper of model.loss (the harness's)
+            harness.hand_back_looks({"look_every": rule.look_every, "hand_back": run.look}, model,
+                                    lambda: harness.trained_net(model))
+
+        model = trainer(spec["hyper"], arrays, seed, spec["param_dtype"], install)
+        cpu, wall = run.cpu(), time.perf_counter() - wall
+        final, final_independent = run.scores(harness.trained_net(model))
+        stop = next((look for look in run.looks if look[2] is not None and look[2] >= rule.stop_at), None)
+        judged = stop if stop else [rule.steps, cpu, final, final_independent]
         row = {"assignment": spec["assignment"], "variant": spec["variant"], "seed": seed,
-               **score(spec["assignment"], spec["hyper"], arrays, data),
-               "train_seconds": round(wall, 2), "train_cpu_seconds": round(cpu, 2), "load_average": load}
+               "accuracy": judged[2], "independent": judged[3], "stopped_at": stop[0] if stop else None,
+               "judged_cpu_seconds": round(judged[1], 2), "final": final, "final_independent": final_independent,
+               "looks": run.looks, "train_seconds": round(wall, 2), "train_cpu_seconds": round(cpu, 2),
+               "load_average": load}
         print("ROW " + json.dumps(row), flush=True)
 
 
@@ -273,36 +315,53 @@ def run_variant(spec: dict, report_row) -> list[dict]:
 
 
 def summarise(rows: list[dict]) -> dict[str, float]:
-    accs = [row["accuracy"] for row in rows]
-    seconds = [row["train_seconds"] for row in rows]
-    return {"runs": len(accs), "worst": min(accs), "median": statistics.median(accs), "best": max(accs),
-            "median_train_seconds": statistics.median(seconds),
+    """Worst / median / best of the judged accuracy, and of the rest, over ``rows``."""
+    judged = [row["accuracy"] or 0.0 for row in rows]  # None: unusable weights, scored 0 by the grader
+    final = [row["final"] or 0.0 for row in rows]
+    independent = [row["independent"] for row in rows if row["independent"] is not None]
+    return {"runs": len(rows), "stopped": sum(row["stopped_at"] is not None for row in rows),
+            "worst": min(judged), "median": statistics.median(judged), "best": max(judged),
+            "worst_independent": min(independent) if independent else None,
+            "final_worst": min(final), "final_median": statistics.median(final),
+            "median_judged_cpu_seconds": statistics.median(row["judged_cpu_seconds"] for row in rows),
+            "median_train_seconds": statistics.median(row["train_seconds"] for row in rows),
             "median_train_cpu_seconds": statistics.median(row["train_cpu_seconds"] for row in rows),
             "median_load_average": round(statistics.median(row["load_average"] for row in rows), 2)}
 
 
+TABLE_HEAD = (f"| assignment | variant | runs | stopped early | judged: worst / median | judged - bar (>= {MARGIN}?) "
+              "| independent at the judgment - bar | end of budget: worst / median | end - bar "
+              f"(>= {MARGIN}?) | CPU s to the judgment (median) | CPU s, whole schedule (median) | load |")
+
+
 def table(report: dict) -> str:
     """Markdown table: one row per assignment (all variants), then one per variant."""
-    lines = [f"| assignment | variant | runs | worst | median | best | threshold | worst - threshold (>= {MARGIN}?) "
-             "| train s (median) | CPU s (median) | load |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [TABLE_HEAD, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    mark = lambda margin: f"{margin:+.3f} {'✔' if margin >= MARGIN else '✘'}"  # noqa: E731
     for assignment, entry in report["assignments"].items():
-        threshold = entry["threshold"]
+        bar = entry["threshold"]
         groups = [("**all**", entry["summary"])] + list(entry["per_variant"].items())
         for name, s in groups:
-            lines.append(f"| {assignment} | {name} | {s['runs']} | {s['worst']:.3f} | {s['median']:.3f} "
-                         f"| {s['best']:.3f} | {threshold} | {s['worst'] - threshold:+.3f} "
-                         f"{'✔' if s['worst'] - threshold >= MARGIN else '✘'} "
-                         f"| {s['median_train_seconds']:.1f} | {s['median_train_cpu_seconds']:.1f} | {s['median_load_average']} |")
+            independent = "" if s["worst_independent"] is None else f"{s['worst_independent'] - bar:+.3f}"
+            lines.append(f"| {assignment} | {name} | {s['runs']} | {s['stopped']} | {s['worst']:.3f} / "
+                         f"{s['median']:.3f} | {mark(s['worst'] - bar)} | {independent} | {s['final_worst']:.3f} / "
+                         f"{s['final_median']:.3f} | {mark(s['final_worst'] - bar)} | "
+                         f"{s['median_judged_cpu_seconds']:.1f} | {s['median_train_cpu_seconds']:.1f} | "
+                         f"{s['median_load_average']} |")
     return "\n".join(lines)
 
 
-def entry(hyper: dict, split: str, threshold: float, rows: list[dict]) -> dict:
+def entry(hyper: dict, rule: dict, rows: list[dict]) -> dict:
     """One assignment's part of the report: its settings, summaries and every run."""
     by_variant = {}
     for row in rows:
         by_variant.setdefault(row["variant"], []).append(row)
-    return {"grade_train": hyper, "scored_split": split, "threshold": threshold, "summary": summarise(rows),
-            "per_variant": {k: summarise(v) for k, v in by_variant.items()}, "runs": rows}
+    from coursekit.grade.checks.training_rule import STOP_MARGIN
+
+    return {"grade_train": hyper, "scored_split": "held-out", "threshold": rule["bar"],
+            "stop_at": round(rule["bar"] + STOP_MARGIN, 3), "look_every": rule["look_every"],
+            "summary": summarise(rows), "per_variant": {k: summarise(v) for k, v in by_variant.items()},
+            "runs": rows}
 
 
 def merge(reports: list[dict], where: list[str]) -> dict:
@@ -319,34 +378,62 @@ def merge(reports: list[dict], where: list[str]) -> dict:
             seen = {(r["variant"], r["seed"]) for r in runs.get(assignment, [])}
             runs.setdefault(assignment, []).extend(r for r in part["runs"] if (r["variant"], r["seed"]) not in seen)
     for assignment, part in merged["assignments"].items():
-        merged["assignments"][assignment] = entry(part["grade_train"], part["scored_split"], part["threshold"],
-                                                  runs[assignment])
+        merged["assignments"][assignment] = entry(part["grade_train"], {"bar": part["threshold"],
+                                                  "look_every": part["look_every"]}, runs[assignment])
     return merged
 
 
+def protocol(course, assignment: str, hyper: dict, tiny: bool) -> tuple[dict, dict]:
+    """The grader's training task for ``hyper``: its inputs (DataSlice fields, by argument) and its rule."""
+    from coursekit.grade.checks import accuracy
+    from coursekit.grade.pipeline import grader_flow
+
+    assignment_id, flow_course = target_course(course, assignment)
+    flow = grader_flow(flow_course, assignment_id)
+    images = _Images(TINY_SIZES["train"] if tiny else TRAIN_IMAGES)
+    thresholds = flow_course.assignment(assignment_id).thresholds
+    task = accuracy.training_check(assignment_id, hyper, thresholds, images, 1.0, flow=flow).tasks[0]
+    rule = accuracy.training_rule(assignment_id, hyper, thresholds, accuracy.grade_train_images(hyper, images), flow)
+    inputs = {key: [v.key, v.start, v.stop, v.flat] for key, v in task.inputs.items()}
+    return inputs, {**rule.__dict__, "hidden_dims": list(rule.hidden_dims)}
+
+
+class _Images(dict):
+    """Stands for the split where only its number of training images is read."""
+
+    def __init__(self, train_images: int):
+        super().__init__()
+        self.train_images = train_images
+
+
 def measure(course, args, save=lambda report: None) -> dict:
+    from coursekit.grade.checks.training_rule import RULE_IMAGES, STOP_MARGIN
+
     wanted = set(args.variants.split(",")) if args.variants else None
     variants = [v for v in load_variants() if v["assignment"] in args.assignments
                 and (wanted is None or v["id"] in wanted)]
     report = {"commands": ["python autograder/margin.py " + " ".join(args.argv)], "tiny": args.tiny,
-              "carved_val": CARVED_VAL, "stats_images": STATS_IMAGES, "assignments": {}}
+              "rule_images": RULE_IMAGES, "stop_margin": STOP_MARGIN, "assignments": {}}
     with tempfile.TemporaryDirectory(prefix="margin-") as tmp:
         for assignment in args.assignments:
             hyper = grade_train(course, assignment, args.set, args.tiny)
-            split, key = SCORED[assignment]
             rows = []
             for variant in (v for v in variants if v["assignment"] == assignment):
                 package = write_package(course, variant, Path(tmp) / assignment / variant["id"])
+                trained = {**hyper, **variant["hyper"]}
+                inputs, rule = protocol(course, assignment, trained, args.tiny)
                 spec = {"assignment": assignment, "variant": variant["id"], "package": str(package),
-                        "hyper": hyper, "seeds": list(range(args.first_seed, args.first_seed + args.seeds)), "tiny": args.tiny,
+                        "hyper": trained, "inputs": inputs, "rule": rule, "tiny": args.tiny,
+                        "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
                         "data_dtype": variant["data_dtype"], "param_dtype": variant["param_dtype"],
                         "cifar10_dir": str(course.data.cifar10_dir)}
                 rows += run_variant(spec, lambda row: print(
-                    f"{assignment} {row['variant']} seed {row['seed']}: {split} {row['accuracy']:.3f} "
-                    f"in {row['train_seconds']:.1f} s (load {row['load_average']:.1f})", flush=True))
-                assignment_id, flow_course = target_course(course, assignment)
-                report["assignments"][assignment] = entry(
-                    hyper, split, flow_course.assignment(assignment_id).thresholds[key], rows)
+                    f"{assignment} {row['variant']} seed {row['seed']}: held-out {row['accuracy']} "
+                    + (f"at step {row['stopped_at']}" if row["stopped_at"] else "at the end")
+                    + f" ({row['judged_cpu_seconds']:.1f} CPU s; end {row['final']}, {row['train_cpu_seconds']:.1f} "
+                    f"CPU s, load {row['load_average']:.1f})", flush=True))
+                report["assignments"][assignment] = entry(hyper, protocol(course, assignment, hyper, args.tiny)[1],
+                                                          rows)
                 save(report)  # after every variant: a long run stopped half-way keeps what it measured
     return report
 

@@ -1,4 +1,4 @@
-"""How long a grade takes when the submission hangs: the grader's deadlines, as wall time.
+"""How long a grade takes when the submission hangs: the grader's deadlines (CPU time), as wall time.
 
 The unit suite checks how the grader behaves with a hanging submission (one deadline, then
 the other checks that call the hung function fail at once; a module that hangs at import
@@ -18,22 +18,22 @@ from .common import ROOT, Mode, Row, skipped
 SECTION = "kit"  # the rows join the kit section (bench/kit.py)
 ASSIGNMENT = "fc_net"
 LAYERS = "cs231n/layers.py"
-CHECK_SECONDS = 4  # one quick check's deadline, as in the tests' quick_course
+CHECK_SECONDS = 4  # one quick check's deadline in CPU seconds, as in the tests' quick_course
 MEMORY_MB = 1024
-SHARED_WALL_SECONDS = 60  # the budget for all checks when a shared function hangs
-IMPORT_WALL_SECONDS = 8  # the budget for all checks when a module hangs at import
+SHARED_CPU_SECONDS = 60  # the CPU budget for all checks when a shared function hangs
+IMPORT_CPU_SECONDS = 8  # the CPU budget for all checks when a module hangs at import
 SHARED_CALLS = 15  # tasks that call affine_forward: affine_forward, affine_backward (2), fc_loss (12)
 SHARED_TARGET = f"<= {CHECK_SECONDS * SHARED_CALLS} s"  # less than one deadline per call
 IMPORT_TARGET = "<= 30 s"
 AFFINE_BODY = "    out = x.reshape(x.shape[0], -1) @ w + b  # (N, M)\n    cache = (x, w, b)\n"
 ENDLESS = "while True:\n    pass\n"
-DEADLINE = "of wall-clock time and was stopped"  # a case that waited for its deadline
+DEADLINE = "of CPU time and was stopped"  # a case that waited for its deadline
 AT_ONCE = "did not finish in an earlier check"  # a case stopped at once: its function hung before
 
 NAMES = {"shared": f"coursekit grade {ASSIGNMENT} --fast, affine_forward hangs "
                    f"({CHECK_SECONDS} s per check)",
          "import": f"coursekit grade {ASSIGNMENT} --fast, layers.py hangs at import "
-                   f"({IMPORT_WALL_SECONDS} s for all checks)"}
+                   f"({IMPORT_CPU_SECONDS} s of CPU for all checks)"}
 TARGETS = {"shared": SHARED_TARGET, "import": IMPORT_TARGET}
 
 
@@ -48,14 +48,14 @@ def run(mode: Mode) -> list[Row]:
 
     course = load_config(ROOT / "course.toml")
     with tempfile.TemporaryDirectory(prefix="bench-hangs-") as tmp:
-        return [_one(course, "shared", SHARED_WALL_SECONDS, _hang_in_affine_forward, Path(tmp), grade_submission),
-                _one(course, "import", IMPORT_WALL_SECONDS, _hang_at_import, Path(tmp), grade_submission)]
+        return [_one(course, "shared", SHARED_CPU_SECONDS, _hang_in_affine_forward, Path(tmp), grade_submission),
+                _one(course, "import", IMPORT_CPU_SECONDS, _hang_at_import, Path(tmp), grade_submission)]
 
 
-def _one(course, key: str, wall: int, fault, tmp: Path, grade_submission) -> Row:
+def _one(course, key: str, cpu: int, fault, tmp: Path, grade_submission) -> Row:
     """Grade the solution with ``fault`` applied to layers.py, under the tests' short limits."""
     limits = dataclasses.replace(course.limits, check_seconds=CHECK_SECONDS, memory_mb=MEMORY_MB,
-                                 wall_seconds=wall)
+                                 cpu_seconds=cpu)
     submission = _solution_copy(course, tmp / key)
     problem = fault(submission / LAYERS)
     if problem:
@@ -70,7 +70,7 @@ def _one(course, key: str, wall: int, fault, tmp: Path, grade_submission) -> Row
                detail=f"{waited} deadline(s) waited, {at_once} cases stopped at once, {len(details)} cases failed",
                target=TARGETS[key], note="wall time, grade_submission",
                data={"deadlines_waited": waited, "stopped_at_once": at_once, "failed_cases": len(details),
-                     "check_seconds": CHECK_SECONDS, "wall_seconds": wall})
+                     "check_seconds": CHECK_SECONDS, "cpu_seconds": cpu})
 
 
 def _solution_copy(course, dest: Path) -> Path:

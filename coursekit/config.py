@@ -43,14 +43,18 @@ class Data:
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits for one grading child process."""
+    """Resource limits for the grading children of one grade.
 
-    cpu_seconds: int
-    wall_seconds: int
+    Time is CPU time of a child's whole process tree; wall-clock time is only a guard for code
+    that waits (coursekit/grade/sandbox/watch.py).
+    """
+
+    cpu_seconds: int  # CPU: the grader's training run, and all quick checks together; each process's RLIMIT_CPU
+    wall_seconds: int  # wall-clock guard of the training run, and of all quick checks together
     memory_mb: int
     file_size_mb: int
     max_processes: int
-    # Optional: the wall-clock seconds of one quick grading check (a training run gets wall_seconds).
+    # Optional: the CPU seconds of one quick grading check (its wall-clock guard: watch.wall_guard).
     check_seconds: int = 20
     # Optional: "bwrap" (bubblewrap; refuse to grade without it) or "degraded" (no namespaces, spare uid:
     # what `coursekit grade --insecure` selects).

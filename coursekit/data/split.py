@@ -19,10 +19,17 @@ from .dataset import DATA_BATCHES, HOW_TO_GET_DATA, TEST_BATCH, _load, check_cif
 TRAIN_IMAGES, VAL_IMAGES, TEST_IMAGES = 49_000, 1_000, 1_000
 IMAGE_SHAPE = (3, 32, 32)  # channels first, as the batches store the pixel planes
 SPLIT_KEYS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
+# The 9,000 test images after the course's 1,000: in no split a student or a grading child gets.
+# The grader scores its own training run on them (coursekit/grade/checks/accuracy.py).
+HELDOUT_KEYS = ("X_heldout", "y_heldout")
 
 
-def load_split(folder: Path, dtype=np.float32) -> dict[str, np.ndarray]:
-    """The 49,000 / 1,000 / 1,000 split of the CIFAR-10 folder, mean image subtracted."""
+def load_split(folder: Path, dtype=np.float32, heldout: bool = False) -> dict[str, np.ndarray]:
+    """The 49,000 / 1,000 / 1,000 split of the CIFAR-10 folder, mean image subtracted.
+
+    ``heldout``: also ``X_heldout`` / ``y_heldout``, the rest of the test batch (9,000 images),
+    with the same mean image subtracted.
+    """
     check_cifar10_dir(Path(folder))
     batches = [_read_batch(Path(folder) / name) for name in DATA_BATCHES]
     Xtr, Ytr = np.concatenate([X for X, _ in batches]), np.concatenate([y for _, y in batches])
@@ -31,8 +38,10 @@ def load_split(folder: Path, dtype=np.float32) -> dict[str, np.ndarray]:
     data = {"X_train": Xtr[:TRAIN_IMAGES].astype(dtype), "y_train": Ytr[:TRAIN_IMAGES],
             "X_val": Xtr[val].astype(dtype), "y_val": Ytr[val],
             "X_test": Xte[:TEST_IMAGES].astype(dtype), "y_test": Yte[:TEST_IMAGES]}
+    if heldout:
+        data.update(X_heldout=Xte[TEST_IMAGES:].astype(dtype), y_heldout=Yte[TEST_IMAGES:])
     mean_image = data["X_train"].mean(axis=0)  # (3, 32, 32)
-    for split in ("X_train", "X_val", "X_test"):
+    for split in ("X_train", "X_val", "X_test", *(("X_heldout",) if heldout else ())):
         data[split] -= mean_image
     return data
 

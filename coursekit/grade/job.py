@@ -6,9 +6,11 @@ sandbox, in the same process for a single grade or on a Dask worker in class mod
 (:mod:`coursekit.classroom.cluster`).  So a :class:`GradeJob` carries only what the sandboxed
 child receives anyway: the staged submission's bytes (content-hashed), the child tasks'
 inputs (no reference value, no solution code, no course file), the CIFAR-10 slices of the
-training task by name (the worker loads them from its own copy), and the limits.  An
-:class:`Execution` carries back the raw outcomes: arrays, errors, timings, protections.
-Both are plain picklable data, never closures.
+training task by name (the worker loads them from its own copy), the training run's stop rule
+(its bar and how often it looks at the weights), and the limits.  An :class:`Execution` carries
+back the raw outcomes (arrays, errors, timings, protections) and what the worker measured with
+its dataset: the training run's score (``Outcome.scored``) and the saved model's.  Both are
+plain picklable data, never closures.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from ..config import Limits
 from ..errors import GradingError
+from .checks.training_rule import TrainingRule
 from .sandbox.parent import Outcome, Task
 
 
@@ -35,7 +38,8 @@ class GradeJob:
     limits: Limits
     isolation: str  # "bwrap" or "degraded"
     secrets: tuple[Path, ...] = ()  # course files that the degraded mode must find unreadable by others
-    blas_threads: int = 2  # BLAS threads of the training child (1 when several grades share a machine)
+    blas_threads: int = 1  # BLAS threads of the training child: one, so that its CPU seconds (its budget) do not grow with load
+    training_rule: TrainingRule | None = None  # how the execute phase judges the training run as it goes
 
     @property
     def size(self) -> int:
@@ -55,6 +59,7 @@ class Execution:
     wall: float = 0.0  # seconds the whole execution took
     saved: Any = None  # checks.accuracy.SavedModelScore: the saved model, scored where it was read
     stages: dict[str, float] = field(default_factory=dict)  # seconds by stage (the report's profile)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of each finished task (its tree's)
 
 
 def staged_digest(files: tuple[tuple[str, bytes], ...]) -> str:

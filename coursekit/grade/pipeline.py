@@ -13,8 +13,10 @@ the second on Dask workers (:mod:`coursekit.classroom.batch`), with the same cod
    code can be isolated (bubblewrap and cgroups, or the degraded mode asked for), else stop;
    unpack the staged files once into the grade's private folder; run the quick tasks in one
    sandboxed child (a crash resumes in a fresh one; the saved model is read there too) while
-   the training task runs in a second child; score the saved model with the kit's own forward
-   pass (it is read from the child's file, so here); return the raw outcomes and delete
+   the training task runs in a second child, which hands back its weights as it goes: each
+   look is scored with the kit's own forward pass on held-out images, and the run stops once
+   it clears the bar with a margin (``checks/training_rule.py``); score the saved model (it is
+   read from the child's file, so here); return the raw outcomes and the scores, and delete
    everything;
 3. *judge* (:func:`judge_grade`, where the course is): judge every case against the references
    and make the report.
@@ -244,7 +246,7 @@ class PreparedGrade:
 
 def prepare_grade(course: Course, assignment_id: str, submission_dir, *, fast: bool = False,
                   seed: int | None = None, insecure: bool = False, data=None,
-                  blas_threads: int = 2, notes=()) -> PreparedGrade:
+                  blas_threads: int = 1, notes=()) -> PreparedGrade:
     """Phase 1 (where the course is): stage the submission, choose the hidden seed, build the
     checks and from them the job (inputs only, no references).  ``data``: the CIFAR-10 split the
     training check is judged on (read at judging time; a data.split.LazySplit loads it then)."""
@@ -264,14 +266,17 @@ def prepare_grade(course: Course, assignment_id: str, submission_dir, *, fast: b
     quick_tasks, aliases = distinct([replace(t, seconds=seconds, optional=t.driver == "grid") for c in checks
                                      for t in sorted(c.tasks, key=lambda task: task.driver != "analytic")])
     training: tuple = ()
+    rule = None
     if not fast:
         accuracy.check_cifar10_files(course)  # before any child starts
         quick_tasks.append(saved_models.load_task(assignment_id, seconds))  # read with the quick checks
+        flow = grader_flow(course, assignment_id)
         trainer = accuracy.training_check(assignment_id, assignment.grade_train, assignment.thresholds,
-                                          data, float(course.limits.wall_seconds),
-                                          flow=grader_flow(course, assignment_id))
+                                          data, float(course.limits.cpu_seconds), flow=flow)
         checks.append(trainer)
         training = tuple(trainer.tasks)
+        rule = accuracy.training_rule(assignment_id, assignment.grade_train, assignment.thresholds,
+                                      accuracy.grade_train_images(assignment.grade_train, data), flow)
     folder = Path(tempfile.mkdtemp(prefix="coursekit-staged-"))
     try:
         with timed(stages, "staging"):
@@ -283,7 +288,7 @@ def prepare_grade(course: Course, assignment_id: str, submission_dir, *, fast: b
         shutil.rmtree(folder, ignore_errors=True)
     job = GradeJob(assignment_id, files, staged_digest(files), tuple(quick_tasks), training, course.limits,
                    "degraded" if insecure else course.limits.isolation, course_secrets(course, fast),
-                   blas_threads)
+                   blas_threads, rule)
     return PreparedGrade(job, checks, names, seed, submission, fast, staged, tuple(notes), aliases, stages)
 
 
@@ -348,8 +353,13 @@ def execute_grade(job: GradeJob, data=None, *, progress=None, choose=None, sandb
             step("loading CIFAR-10")
             with timed(stages, "loading CIFAR-10"):
                 tasks = [accuracy.resolve_inputs(task, data) for task in job.training]
+                looks = job.training_rule.looks(data) if job.training_rule else None
             step("training your net on CIFAR-10")
-            outcomes.update(sandbox.run_tasks(tasks, threads=job.blas_threads))
+            outcomes.update(sandbox.run_tasks(tasks, threads=job.blas_threads,
+                                              on_look=looks.on_look if looks else None))
+            for task in tasks if looks else ():  # the parent's score, from its own looks, goes with the outcome
+                if task.id in outcomes:
+                    outcomes[task.id].scored = looks.result(outcomes[task.id])
         if quick.is_alive():
             step("waiting for your functions")
             quick.join()
@@ -365,7 +375,7 @@ def execute_grade(job: GradeJob, data=None, *, progress=None, choose=None, sandb
     stages.update(child_stages(sandbox, {task.id for task in job.training}))
     stages["execute"] = round(time.monotonic() - start, 3)
     return Execution(job.digest, outcomes, dict(sandbox.seconds), sandbox.protections, time.monotonic() - start,
-                     saved, stages)
+                     saved, stages, dict(sandbox.cpu))
 
 
 def child_stages(sandbox: Sandbox, training: set[str]) -> dict[str, float]:
@@ -415,7 +425,8 @@ def judge_grade(course: Course, prepared: PreparedGrade, execution: Execution, d
                        skipped={name: assignment.points[name] for name in DATA_CHECKS} if prepared.fast else {},
                        seconds={"checks": round(sum(v for k, v in seconds.items()
                                                     if not k.startswith("cifar_accuracy")), 2),
-                                "training": seconds.get("cifar_accuracy.train"), **profile},
+                                "training": seconds.get("cifar_accuracy.train"),
+                                "training_cpu": execution.cpu.get("cifar_accuracy.train"), **profile},
                        hidden_seed=prepared.seed,
                        notes=[*prepared.notes, *prepared.staged.notes,
                               *prepared.staged.replacement_notes(o.outputs for o in outcomes.values() if o.ok)])

@@ -39,7 +39,7 @@ def tiny_report(tmp_path_factory) -> dict:
                            ",".join(TINY_VARIANTS), "--json", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=SMOKE_TIMEOUT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "| assignment | variant | runs | worst |" in proc.stdout
+    assert "| assignment | variant | runs | stopped early | judged: worst / median |" in proc.stdout
     return json.loads(out.read_text())
 
 
@@ -53,8 +53,14 @@ def test_tiny_run_writes_one_row_per_variant_and_seed(tiny_report, margin):
         assert [(row["variant"], row["seed"]) for row in entry["runs"]] == [(v, 0) for v in ran]
         for row in entry["runs"]:
             assert row["assignment"] == assignment
-            assert 0.0 <= row["accuracy"] <= 1.0
+            assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["final"] <= 1.0
             assert row["train_seconds"] >= 0 and row["load_average"] >= 0
+            # one look every look_every steps, each scored on the rule's images and the independent ones
+            assert [look[0] for look in row["looks"]] == [entry["look_every"] * (i + 1) for i in range(len(row["looks"]))]
+            assert row["looks"] and all(0.0 <= look[2] <= 1.0 and 0.0 <= look[3] <= 1.0 for look in row["looks"])
+            stop = next((look for look in row["looks"] if look[2] >= entry["stop_at"]), None)
+            assert row["stopped_at"] == (stop[0] if stop else None)
+            assert row["accuracy"] == (stop[2] if stop else row["final"])
         assert set(entry["per_variant"]) == set(ran)
         accs = [row["accuracy"] for row in entry["runs"]]
         assert entry["summary"]["worst"] == min(accs) and entry["summary"]["best"] == max(accs)
@@ -85,6 +91,25 @@ def test_every_patch_applies_to_the_current_solution(margin):
         assert changed == {p["module"] for p in variant["patch"]}, variant["id"]
         for rel in changed:
             compile(patched[rel], rel, "exec")
+
+
+def test_each_assignment_has_a_slow_learning_variant_of_grade_train_keys(margin):
+    """Does each assignment have a variant that learns slowly (other grade_train values, the case the budget
+    left after an early stop is for), and does every variant's hyper name keys the grader's run uses?"""
+    variants = margin.load_variants()
+    for assignment in margin.SCORED:
+        slow = [v for v in variants if v["assignment"] == assignment and v["hyper"]]
+        assert slow, assignment
+        for variant in slow:
+            assert set(variant["hyper"]) <= set(margin.grade_train_keys(assignment)), variant["id"]
+
+
+def test_a_variant_with_an_unknown_grade_train_key_is_refused(margin, tmp_path):
+    """Is a variant whose hyper names a key the grader's run does not use an error naming it?"""
+    bad = tmp_path / "variants.toml"
+    bad.write_text('[[variant]]\nid = "x"\nassignment = "fc_net"\nsummary = "s"\nhyper = { momentum = 0.9 }\n')
+    with pytest.raises(margin.MarginError, match="'x' sets momentum"):
+        margin.load_variants(bad)
 
 
 def test_stale_patch_is_reported_with_the_variant_and_module(margin):

@@ -1,18 +1,18 @@
 """Accuracy on CIFAR-10: the grader's own training run, and the models the student saved.
 
 The student's code trains in a child with the course's fixed ``grade_train``
-hyperparameters and returns its weights; the parent scores them with the kit's own
-forward pass (:mod:`.models`) on a split the child never receives: the test split for the
-two-layer net, the validation split for the deep net (whose Solver validates on a slice of
-the training images instead).  For a batchnorm net the parent recomputes the normalization statistics
-from training images first: the Solver keeps its best epoch's weights but its last step's
-running averages (the running averages themselves are checked by ``batchnorm_forward``).
-Saved models are read in a sandboxed child (:mod:`..saved_models`) and scored by the parent, with
-their own statistics when they have them, else with statistics of training images.
+hyperparameters and hands back its weights as it goes; the parent scores them with the kit's
+own forward pass (:mod:`.models`) on held-out test images the child never receives, and stops
+the run once they clear the bar with a margin (:mod:`.training_rule`).  The Solver validates
+on the validation split (two-layer net) or on a slice of the training images (deep net).  For a
+batchnorm net the parent recomputes the normalization statistics from training images first
+(the running averages themselves are checked by ``batchnorm_forward``).  Saved models are read
+in a sandboxed child (:mod:`..saved_models`) and scored by the parent on the course's test or
+validation split, with their own statistics when they have them, else with statistics of
+training images.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,10 +21,11 @@ import numpy as np
 
 from ...config import Course
 from ...errors import ConfigError, DatasetError
-from ...solution import solution_module
+from ...data.split import load_split
 from .. import models, saved_models
 from ..sandbox.parent import Outcome, Task
-from .base import Check, CaseResult, custom_case
+from .base import Check, CaseResult
+from .training_rule import HELDOUT, TrainingRule, TrainingScore, describe
 
 INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
 DATA_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
@@ -35,12 +36,14 @@ MODULAR_MODEL = ("hidden_dim", "weight_scale", "reg", "num_training")
 FC_MODEL = ("hidden_dims", "normalization", "dropout_keep_ratio", "weight_scale", "reg", "num_training")
 TWO_LAYER_TRAIN = ("learning_rate", "learning_rate_decay", "reg", "num_iters", "batch_size")
 FC_SOLVER = ("update_rule", "learning_rate", "lr_decay", "batch_size", "num_epochs")
-GRADE_TRAIN_KEYS = {("two_layer_net", "neural_net"): TWO_LAYER_MODEL + TWO_LAYER_TRAIN,
-                    ("two_layer_net", MODULAR): MODULAR_MODEL + FC_SOLVER,
-                    ("fc_net", ""): FC_MODEL + FC_SOLVER}
+LOOKS = ("look_every",)  # steps between two looks of the parent at the weights (training_rule.py)
+GRADE_TRAIN_KEYS = {("two_layer_net", "neural_net"): TWO_LAYER_MODEL + TWO_LAYER_TRAIN + LOOKS,
+                    ("two_layer_net", MODULAR): MODULAR_MODEL + FC_SOLVER + LOOKS,
+                    ("fc_net", ""): FC_MODEL + FC_SOLVER + LOOKS}
 TRAIN_SEED = 0
 NEAR_MISS = 0.9  # a trained net above this fraction of the threshold earns half the points
-BN_STATS_IMAGES = 10_000  # training images whose statistics replace the trained net's running averages
+SOLVER_LOOKS_PER_EPOCH = 4  # default look_every of a Solver run: a quarter of an epoch
+NEURAL_NET_LOOKS = 24  # default look_every of TwoLayerNet.train: num_iters / 24
 SOLVER_VAL_IMAGES = 1_000  # training images the student's Solver validates on (fc_net); never scored
 TUNING_NOTEBOOK = {"two_layer_net": "two_layer_net.ipynb", "fc_net": "tuning.ipynb"}  # saves the model
 TWO_LAYER_CODE_CHECKS = ("scores", "loss", "gradients", "toy_training")  # what the grader's training runs
@@ -78,6 +81,11 @@ def train_images(data: Mapping[str, np.ndarray]) -> int:
     return getattr(data, "train_images", None) or len(data["y_train"])
 
 
+def grade_train_images(hyper: Mapping[str, Any], data: Mapping[str, np.ndarray]) -> int:
+    """How many of the training images the grader's run uses (``num_training``, else all of them)."""
+    return int(hyper.get("num_training", train_images(data)))
+
+
 def check_cifar10_files(course: Course) -> None:
     """A DatasetError that says what to do when a CIFAR-10 batch file is missing."""
     folder = course.data.cifar10_dir
@@ -89,11 +97,12 @@ def check_cifar10_files(course: Course) -> None:
 
 
 def load_cifar10(course: Course) -> dict[str, np.ndarray]:
-    """The 49,000 / 1,000 / 1,000 split (mean image subtracted), or a DatasetError."""
+    """The 49,000 / 1,000 / 1,000 split (mean image subtracted; the same arrays as source/'s
+    get_CIFAR10_data) and the 9,000 held-out test images, or a DatasetError."""
     check_cifar10_files(course)
     folder = course.data.cifar10_dir
     try:
-        return solution_module(course, "data_utils").get_CIFAR10_data(cifar10_dir=str(folder))
+        return load_split(folder, heldout=True)
     except (OSError, ValueError) as err:
         raise DatasetError(f"CIFAR-10 in {folder} cannot be read: {err}") from None
 
@@ -116,113 +125,111 @@ def check_grade_train(assignment_id: str, grade_train: Mapping[str, Any], where:
                               + f". Accepted keys: {', '.join(allowed)}.")
 
 
+def training_rule(assignment_id: str, hyper: Mapping[str, Any], thresholds, n: int, flow: str = "") -> TrainingRule:
+    """The stop rule of the grader's run: its bar, how often it looks, how many steps the schedule has."""
+    bar = grader_run_threshold(thresholds, SPLIT[assignment_id][1])
+    if assignment_id == "two_layer_net" and flow != MODULAR:  # TwoLayerNet.train: num_iters iterations
+        steps = int(hyper.get("num_iters", 100))
+        every = max(1, steps // NEURAL_NET_LOOKS)
+    else:  # the Solver: num_epochs of num_train // batch_size steps
+        per_epoch = max((n - fc_solver_val(n) if assignment_id == "fc_net" else n) // int(hyper.get("batch_size", 100)), 1)
+        steps = int(hyper.get("num_epochs", 10)) * per_epoch
+        every = max(1, per_epoch // SOLVER_LOOKS_PER_EPOCH)
+    return TrainingRule(assignment_id, bar, int(hyper.get("look_every", every)), steps,
+                        tuple(int(h) for h in hyper.get("hidden_dims", ())), hyper.get("normalization", "none"))
+
+
+def fc_solver_val(n: int) -> int:
+    """How many of the first ``n`` training images the student's Solver validates on (fc_net)."""
+    return min(SOLVER_VAL_IMAGES, max(1, n // 10))
+
+
 def training_check(assignment_id: str, hyper: Mapping[str, Any], thresholds, data, seconds,
                    flow: str = "") -> Check:
-    """Train the student's model in a child; score the weights it returns in the parent.
+    """Train the student's model in a child; score the weights it hands back in the parent.
 
-    The task names its CIFAR-10 inputs (:class:`DataSlice`); ``data`` is read only when the
-    weights are judged, so it may be a mapping that loads the dataset on first use."""
-    split, key = SPLIT[assignment_id]
-    threshold = grader_run_threshold(thresholds, key)
-    n = int(hyper.get("num_training", train_images(data)))
-    flat = lambda X: X.reshape(X.shape[0], -1)  # noqa: E731
+    The child hands back its weights every ``look_every`` steps; the parent scores them on
+    held-out images the child never receives and stops the run once they are far enough above
+    the bar (:mod:`.training_rule`).  The task names its CIFAR-10 inputs (:class:`DataSlice`).
+    The cases read the parent's score from the outcome (``Outcome.scored``, set where the run
+    was watched); an outcome without one is scored here, once, from ``data``."""
+    n = grade_train_images(hyper, data)
+    rule = training_rule(assignment_id, hyper, thresholds, n, flow)
     if assignment_id == "two_layer_net" and flow == MODULAR:
-        check, task = _modular_two_layer_training(hyper, data, n, seconds)
+        check, task = _modular_two_layer_training(hyper, n, seconds, rule.look_every)
     elif assignment_id == "two_layer_net":
-        check = Check("cifar_accuracy", f"CIFAR-10 {split} accuracy of a TwoLayerNet the grader trains",
+        check = Check("cifar_accuracy", f"CIFAR-10 {HELDOUT} accuracy of a TwoLayerNet the grader trains",
                       "TwoLayerNet.train", "cs231n/classifiers/neural_net.py",
                       "The grader trains your TwoLayerNet with fixed hyperparameters: if the small checks "
                       "pass but this one fails, look at the minibatch sampling and the SGD update.",
                       needs_data=True, after=TWO_LAYER_CODE_CHECKS)
         spec = {"init": {"cls": "cs231n.classifiers.neural_net:TwoLayerNet",
                          "args": [INPUT_DIM, hyper["hidden_size"], NUM_CLASSES], "kwargs": {"std": hyper["std"]}},
-                "seed": TRAIN_SEED, "hyper": {**{k: hyper[k] for k in TWO_LAYER_TRAIN if k in hyper}, "verbose": False}}
+                "seed": TRAIN_SEED, "look_every": rule.look_every,
+                "hyper": {**{k: hyper[k] for k in TWO_LAYER_TRAIN if k in hyper}, "verbose": False}}
         inputs = {"X": DataSlice("X_train", 0, n, flat=True), "y": DataSlice("y_train", 0, n),
                   "X_val": DataSlice("X_val", 0, None, flat=True), "y_val": DataSlice("y_val", 0, None)}
         task = check.add_task("train", "train_two_layer", spec, inputs, seconds)
     else:
         normalization = hyper.get("normalization", "none")
-        rule = hyper.get("update_rule", "adam")
+        rule_name = hyper.get("update_rule", "adam")
         keep = float(hyper.get("dropout_keep_ratio", 1.0))
         after = (*FC_CODE_CHECKS, *NORMALIZATION_CHECKS.get(normalization, ()),
-                 *(("dropout_forward", "dropout_backward") if keep < 1 else ()), rule)
-        check = Check("cifar_accuracy", f"CIFAR-10 {split} accuracy of a FullyConnectedNet the grader trains "
-                      f"with your Solver and {rule}", "FullyConnectedNet", "cs231n/classifiers/fc_net.py",
-                      f"The grader trains your net with fixed hyperparameters, your Solver and your {rule}: if the "
-                      "small checks pass but this one fails, look at batchnorm's running averages, the Solver's "
-                      f"update step and {rule}.", needs_data=True,
-                      places=(("Solver", "cs231n/solver.py"), (rule, "cs231n/optim.py")), after=after)
+                 *(("dropout_forward", "dropout_backward") if keep < 1 else ()), rule_name)
+        check = Check("cifar_accuracy", f"CIFAR-10 {HELDOUT} accuracy of a FullyConnectedNet the grader trains "
+                      f"with your Solver and {rule_name}", "FullyConnectedNet", "cs231n/classifiers/fc_net.py",
+                      f"The grader trains your net with fixed hyperparameters, your Solver and your {rule_name}: if "
+                      "the small checks pass but this one fails, look at batchnorm's running averages, the Solver's "
+                      f"update step and {rule_name}.", needs_data=True,
+                      places=(("Solver", "cs231n/solver.py"), (rule_name, "cs231n/optim.py")), after=after)
         model = {"input_dim": INPUT_DIM, "num_classes": NUM_CLASSES, "dtype": {"t": "float32"},
                  "normalization": None if normalization == "none" else normalization,
                  **{k: hyper[k] for k in ("dropout_keep_ratio", "weight_scale", "reg") if k in hyper}}
-        solver = {"update_rule": rule, "verbose": False,
+        solver = {"update_rule": rule_name, "verbose": False,
                   "optim_config": {"d": {"learning_rate": hyper.get("learning_rate", 1e-3)}},
                   **{k: hyper[k] for k in ("lr_decay", "batch_size", "num_epochs") if k in hyper}}
         spec = {"init": {"cls": "cs231n.classifiers.fc_net:FullyConnectedNet", "args": [list(hyper["hidden_dims"])],
                          "kwargs": model}, "seed": TRAIN_SEED, "solver": "cs231n.solver:Solver",
-                "solver_kwargs": {"d": solver}}
-        # The Solver picks its best epoch on a slice of the training images; the split the
-        # parent scores on never reaches the child, so training on it cannot help.
-        cut = n - min(SOLVER_VAL_IMAGES, max(1, n // 10))
+                "solver_kwargs": {"d": solver}, "look_every": rule.look_every}
+        # The Solver picks its best epoch on a slice of the training images; the images the
+        # parent scores never reach the child, so training on them cannot help.
+        cut = n - fc_solver_val(n)
         inputs = {"X_train": DataSlice("X_train", 0, cut), "y_train": DataSlice("y_train", 0, cut),
                   "X_val": DataSlice("X_train", cut, n), "y_val": DataSlice("y_train", cut, n)}
         task = check.add_task("train", "solver", spec, inputs, seconds)
 
-    @functools.cache
-    def held_out() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The split the child never sees, and the images of the batchnorm statistics: read from
-        ``data`` at judging time only (a class grade loads CIFAR-10 on the client once)."""
-        return (flat(data[f"X_{split}"]).astype(np.float64), data[f"y_{split}"],
-                flat(data["X_train"][:BN_STATS_IMAGES]).astype(np.float64))
+    scored: dict[int, TrainingScore | None] = {}  # id(outcome) -> its score, for outcomes that came without one
 
-    def accuracy_of(outputs) -> float:
-        """The accuracy of the weights the child returned; ModelError if they are unusable."""
-        X_eval, y_eval, X_stats = held_out()
-        arrays = {k[len("param_"):]: v for k, v in outputs.items() if k.startswith("param_")}
-        arrays.update({k: v for k, v in outputs.items() if k.startswith("running_")})
-        if assignment_id == "two_layer_net":
-            arrays["arch"] = np.array("two_layer_net")
-            params = models.validate_two_layer(arrays, "the trained net", INPUT_DIM, NUM_CLASSES)
-            return models.accuracy(models.two_layer_scores(params, X_eval), y_eval)
-        arrays.update(arch=np.array("fc_net"), normalization=np.array(normalization),
-                      hidden_dims=np.array(hyper["hidden_dims"], dtype=np.int64))
-        params, layers, norm = models.validate_fc(arrays, "the trained net", INPUT_DIM, NUM_CLASSES)
-        if norm == "batchnorm":
-            params = models.recalibrate_batchnorm(params, X_stats, layers)
-        return models.accuracy(models.fc_scores(params, X_eval, layers, norm), y_eval)
+    def score_of(outcome) -> TrainingScore | None:
+        if isinstance(outcome.scored, TrainingScore):
+            return outcome.scored
+        if id(outcome) not in scored:  # watched by no one (a test's own run): its final weights, one look
+            scored[id(outcome)] = rule.looks(data).result(outcome)
+        return scored[id(outcome)]
 
-    judged: list = []  # (outputs, accuracy or ModelError) of the last outputs: both bars judge the same ones
+    for bar in (round(NEAR_MISS * rule.bar, 3), rule.bar):  # half the points for a near miss
+        label = f"{HELDOUT} accuracy >= {bar}"
 
-    def accuracy_once(outputs) -> float:
-        if not judged or judged[0][0] is not outputs:
-            try:
-                judged[:] = [(outputs, accuracy_of(outputs))]
-            except models.ModelError as err:
-                judged[:] = [(outputs, err)]
-        if isinstance(judged[0][1], models.ModelError):
-            raise judged[0][1]
-        return judged[0][1]
+        def judge(outcomes, label=label, bar=bar) -> CaseResult:
+            outcome = outcomes.get(task)
+            if outcome is None or not outcome.ok:
+                return CaseResult(label, False, outcome.error if outcome else "this check did not run")
+            score = score_of(outcome)
+            if score is None or score.accuracy is None:
+                return CaseResult(label, False, "the trained parameters are unusable: "
+                                  + (score.error if score else "nothing came back"))
+            return CaseResult(label, score.accuracy >= bar, describe(score, rule, bar))
 
-    for bar in (round(NEAR_MISS * threshold, 3), threshold):  # half the points for a near miss
-        label = f"{split} accuracy >= {bar}"
-
-        def score(outputs, label=label, bar=bar) -> CaseResult:
-            try:
-                acc = accuracy_once(outputs)
-            except models.ModelError as err:
-                return CaseResult(label, False, f"the trained parameters are unusable: {err}")
-            ok = acc >= bar
-            return CaseResult(label, ok, f"{split} accuracy {acc:.3f}" + ("" if ok else f", below {bar}"))
-
-        check.add_case(label, custom_case(label, task, score))
+        check.add_case(label, judge)
     return check
 
 
-def _modular_two_layer_training(hyper: Mapping[str, Any], data, n: int, seconds: float) -> tuple[Check, str]:
+def _modular_two_layer_training(hyper: Mapping[str, Any], n: int, seconds: float,
+                                look_every: int) -> tuple[Check, str]:
     """The 2021+ TwoLayerNet (fc_net.py), trained by the student's Solver with the course's
-    update rule; the Solver validates on the validation split, the parent scores the test split."""
-    check = Check("cifar_accuracy", "CIFAR-10 test accuracy of a TwoLayerNet the grader trains with your Solver",
-                  "TwoLayerNet.loss", "cs231n/classifiers/fc_net.py",
+    update rule; the Solver validates on the validation split, the parent scores held-out images."""
+    check = Check("cifar_accuracy", f"CIFAR-10 {HELDOUT} accuracy of a TwoLayerNet the grader trains with your "
+                  "Solver", "TwoLayerNet.loss", "cs231n/classifiers/fc_net.py",
                   "The grader trains your TwoLayerNet with fixed hyperparameters and your Solver: if the small "
                   "checks pass but this one fails, look at what the Solver calls (TwoLayerNet.loss on batches of "
                   "shape (N, 3, 32, 32)) and at cs231n/solver.py.", needs_data=True,
@@ -233,7 +240,8 @@ def _modular_two_layer_training(hyper: Mapping[str, Any], data, n: int, seconds:
               "optim_config": {"d": {"learning_rate": hyper.get("learning_rate", 1e-3)}},
               **{k: hyper[k] for k in ("lr_decay", "batch_size", "num_epochs") if k in hyper}}
     spec = {"init": {"cls": "cs231n.classifiers.fc_net:TwoLayerNet", "args": [], "kwargs": model},
-            "seed": TRAIN_SEED, "solver": "cs231n.solver:Solver", "solver_kwargs": {"d": solver}}
+            "seed": TRAIN_SEED, "solver": "cs231n.solver:Solver", "solver_kwargs": {"d": solver},
+            "look_every": look_every}
     inputs = {"X_train": DataSlice("X_train", 0, n), "y_train": DataSlice("y_train", 0, n),
               "X_val": DataSlice("X_val", 0, None), "y_val": DataSlice("y_val", 0, None)}
     return check, check.add_task("train", "solver", spec, inputs, seconds)

@@ -2,7 +2,8 @@
 
 cgroup v2 (one unified hierarchy with ``memory.max``, ``pids.max``, ``cgroup.kill``) is
 used where ``/sys/fs/cgroup`` is one; else cgroup v1's ``memory`` and ``pids``
-controllers (and ``freezer``, to stop a re-forking tree before killing it).  Every
+controllers (and ``freezer``, to stop a re-forking tree before killing it, and ``cpuacct``, to
+count the tree's CPU time: :meth:`Cgroup.cpu_seconds`).  Every
 controller that cannot be used (read-only cgroupfs in a container, not root) is left out
 and :attr:`Cgroup.applied` says what is in force; :meth:`Cgroup.missing` says which of the
 limits a grade needs (memory and processes of the whole tree) are not.  :meth:`Cgroup.kill`
@@ -25,7 +26,7 @@ from . import isolation
 from .owners import Owner
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-V1_CONTROLLERS = ("memory", "pids", "freezer")
+V1_CONTROLLERS = ("memory", "pids", "freezer", "cpuacct")
 NO_CGROUP_FIX = (
     "Enable them: run the grader as root with /sys/fs/cgroup writable (in a container, a writable, private "
     "cgroup namespace: docker run --cgroupns=private with the cgroup mount read-write), or in a delegated "
@@ -65,6 +66,7 @@ class Cgroup:
                                                  "memory.memsw.limit_in_bytes": memory_mb * MB})
             group._make(root / "pids" / name, {"pids.max": max_processes})
             group._make(root / "freezer" / name, {})
+            group._make(root / "cpuacct" / name, {})
         return group
 
     def missing(self) -> list[str]:
@@ -112,6 +114,22 @@ class Cgroup:
                 except (OSError, ValueError):
                     continue
         return False
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds (user + system) every process that was ever in the cgroup used; None without
+        CPU accounting (cgroup v2's cpu.stat, v1's cpuacct.usage)."""
+        for folder in self.folders:
+            try:
+                if self.version == 2:
+                    for line in (folder / "cpu.stat").read_text().splitlines():
+                        key, _, value = line.partition(" ")
+                        if key == "usage_usec":
+                            return int(value) / 1e6
+                elif folder.parent.name == "cpuacct":  # made as root / "cpuacct" / name
+                    return int((folder / "cpuacct.usage").read_text()) / 1e9
+            except (OSError, ValueError):
+                continue
+        return None
 
     def pids(self) -> set[int]:
         found = set()

@@ -12,12 +12,15 @@ folder read-only, the child writes to a tmpfs) inside a fresh cgroup (:mod:`.cgr
 under a spare uid reserved for it alone.  It follows the harness's JSON lines on a pipe;
 each task's outputs come back on a second file, as one ``.npz`` per task that is parsed as
 hostile data (:mod:`.untrusted`).  Meanwhile it watches the child's tree and the grade's
-disk (:mod:`.watch`).  Each task has its own wall-clock deadline; a task that overruns it,
-that goes past a limit, or during which the process dies, fails with a message saying so,
-and the tasks after it are run again in a fresh child.  Before a hung child is killed it is
-asked (SIGUSR1, faulthandler) where it is stuck; that function of the submission is then
-stopped at its first call in every later child, so one endless loop costs one deadline, not
-one per check.  After every child, its whole tree is killed, its cgroup removed and its
+disk (:mod:`.watch`).  Each task has its own deadline in CPU seconds of the child's whole tree,
+with a much longer wall-clock guard for a child that waits instead of computing (a busy machine
+slows a child down, but cannot make it late); a task that overruns either, that goes past a
+limit, or during which the process dies, fails with a message saying so, and the tasks after
+it are run again in a fresh child.  Before a hung child is killed it is asked (SIGUSR1,
+faulthandler) where it is stuck; that function of the submission is then stopped at its first
+call in every later child, so one endless loop costs one deadline, not one per check.  A
+training task hands back its weights as it goes ("look" lines); the caller's ``on_look``
+scores them and may end the run there.  After every child, its whole tree is killed, its cgroup removed and its
 files deleted (what it wrote stays counted against the grade's disk budget).
 
 The protections in the report come from what the parent set up (the command line, the
@@ -48,7 +51,7 @@ import numpy as np
 
 from ...config import Limits
 from ...errors import GradingError, IsolationError
-from . import cgroups, isolation, processes, protections, registry, replies, watch
+from . import cgroups, isolation, processes, protections, registry, replies, sealed, watch
 from .cgroups import Cgroup, no_cgroup_message
 from .replies import MAX_STORED_BYTES, Outcome
 from .staging import child_env, chown_tree, copy_package
@@ -56,10 +59,11 @@ from .staging import child_env, chown_tree, copy_package
 HERE = Path(__file__).resolve().parent
 MAX_STATUS_BYTES = 1_000_000  # a child that floods its status pipe is killed
 STACK_WAIT = 0.5  # seconds for a hung child to dump its stack (faulthandler, on SIGUSR1)
-START_SECONDS = 30  # to start the sandbox, Python and numpy
+START_SECONDS = 30  # CPU seconds to start the sandbox, Python and numpy (and between two tasks)
 EXIT_GRACE = 2.0  # seconds a child whose pipe closed may take to exit by itself
 ENDED_GRACE = 0.5  # seconds a child that said "end" may take to exit (it needs milliseconds; then no kill pass waits)
 RESTART = "restart: another child found a function that hangs"  # _follow's reason to rerun a task
+STOPPED = "stopped: the run was judged at a look"  # _follow's reason when on_look ended a training run
 MIN_CHILD_DISK = 2**20  # bytes of the disk budget a child needs to be started
 INPUT_ALIGN = 64  # bytes: where each input array starts in the child's inputs file
 # Joins the cgroups named by its first arguments, then becomes the rest of its command line.
@@ -70,9 +74,11 @@ JOIN_CGROUP = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125;
 class Task:
     """One call into student code: a harness driver, its spec, its inputs, its time.
 
-    ``lazy``: its outputs stay in the child's output file, read in blocks (``Outcome.stored``).
-    ``optional``: where :meth:`Sandbox.run_tasks` is given a ``choose``, it runs after the others,
-    only when ``choose`` names it (a numeric gradient that no judgement needs is left out).
+    ``seconds``: CPU seconds of the child's whole tree (its wall-clock guard is many times
+    longer: :func:`.watch.wall_guard`).  ``lazy``: its outputs stay in the child's output
+    file, read in blocks (``Outcome.stored``).  ``optional``: where :meth:`Sandbox.run_tasks`
+    is given a ``choose``, it runs after the others, only when ``choose`` names it (a numeric
+    gradient that no judgement needs is left out).
     """
 
     id: str
@@ -104,6 +110,7 @@ class Sandbox:
     protections: dict[str, list[str]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each finished task
     children: list[dict] = field(default_factory=list)  # each child's first task and its start and end seconds
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of each finished task (its tree's)
     _bwrap: Path | None = None
     _unshare: list[str] = field(default_factory=list)
     _no_cgroup: list[str] = field(default_factory=list)  # what the cgroups lack (degraded mode only)
@@ -196,14 +203,17 @@ class Sandbox:
             self._disk.settle(0, watch.tree_bytes(self.code_dir))
             self._code_ready = True
 
-    def run_tasks(self, tasks: list[Task], threads: int = 1, choose=None) -> dict[str, Outcome]:
+    def run_tasks(self, tasks: list[Task], threads: int = 1, choose=None, on_look=None) -> dict[str, Outcome]:
         """Run every task, in as few children as crashes allow (``threads`` for BLAS).
 
-        All of them together get ``limits.wall_seconds``: a submission whose every check
-        hangs (say, at import time) cannot hold the grader for one deadline per check.
+        All of them together get ``limits.cpu_seconds`` of CPU time (and ``limits.wall_seconds``
+        of wall-clock time, a guard): a submission whose every check hangs (say, at import time)
+        cannot hold the grader for one deadline per check.
         ``choose(outcomes, candidates)``: the id of the optional task to run next, among
         ``candidates`` (those not run yet), or None when no other is needed; without it, the
-        optional tasks run in their place like the others.
+        optional tasks run in their place like the others.  ``on_look(task_id, outcome)`` is
+        called with the weights a training task hands back as it goes; True ends that task there,
+        with that outcome.
         """
         self.prepare()
         self._ensure_code()
@@ -218,7 +228,7 @@ class Sandbox:
             return name
 
         pending = list(tasks)
-        budget_end = time.monotonic() + self.limits.wall_seconds
+        budget = watch.RunBudget(float(self.limits.cpu_seconds), wall=float(self.limits.wall_seconds))
         while pending:
             before = len(outcomes)
             if self._disk.left() < MIN_CHILD_DISK:
@@ -226,17 +236,24 @@ class Sandbox:
                     outcomes[task.id] = Outcome(False, error=self._disk_message(
                         "not run: earlier checks used up the grade's disk budget"))
                 break
-            restarted = self._run_child(pending, outcomes, threads, budget_end, next_task if choose else None)
+            restarted = self._run_child(pending, outcomes, threads, budget, next_task if choose else None, on_look)
             pending = [task for task in pending if task.id not in outcomes and task.id not in not_needed]
             stuck = len(outcomes) == before and not restarted  # the child ended without running any
-            if pending and (stuck or time.monotonic() >= budget_end):
+            over = budget.over(0.0, time.monotonic())
+            if pending and (stuck or over):
                 why = ("the grading process stopped before this check ran" if stuck else
-                       f"not run: the submission used up the {self.limits.wall_seconds} s the grader "
-                       "allows for all checks (earlier checks hung or crashed)")
+                       f"not run: the submission used up the {self._budget_words(over)} the grader allows "
+                       "for all checks (earlier checks hung or crashed)")
                 for task in pending:
                     outcomes[task.id] = Outcome(False, error=why)
                 break
         return outcomes
+
+    def _budget_words(self, over: str) -> str:
+        """The run budget that ``over`` ("cpu" or "wall") names, in words."""
+        if over == "wall":
+            return f"{self.limits.wall_seconds} s of wall-clock time (a guard for code that waits)"
+        return f"{self.limits.cpu_seconds} s of CPU time"
 
     def _disk_message(self, lead: str) -> str:
         """``lead`` ("stopped: this check used up the grade's disk budget", say), then what the budget holds."""
@@ -246,20 +263,21 @@ class Sandbox:
     # --- one child --------------------------------------------------------------------
 
     def _run_child(self, tasks: list[Task], outcomes: dict[str, Outcome], threads: int,
-                   budget_end: float, next_task=None) -> bool:
+                   budget: watch.RunBudget, next_task=None, on_look=None) -> bool:
         """Run ``tasks`` in one child (under a uid reserved for it) until it ends; True when it was
         stopped to be rerun with a function that hangs poisoned (another child found it).
         ``next_task(candidates)``: the optional task the child runs next (see run_tasks)."""
         with self._lock:  # a child started ahead (prestart) with these threads, if there is one
             warm = self._warm if self._warm is not None and self._warm.threads == threads else None
+            warm = None if any(sealed.large(t.inputs) for t in tasks) else warm  # sealed inputs go at launch
             self._warm = None if warm is not None else self._warm
         uid = warm.uid if warm else registry.reserve_uid(host=self.degraded)  # a bwrap child's uid: its namespace's
         try:
-            return self._run_child_as(uid, tasks, outcomes, threads, budget_end, next_task, warm)
+            return self._run_child_as(uid, tasks, outcomes, threads, budget, next_task, on_look, warm)
         finally:
             registry.release_uid(uid, kill=self.degraded)
 
-    def _run_child_as(self, uid, tasks, outcomes, threads, budget_end, next_task=None, warm=None) -> bool:
+    def _run_child_as(self, uid, tasks, outcomes, threads, budget, next_task=None, on_look=None, warm=None) -> bool:
         poisoned = [[*key, self.hung_how[key]] if key in self.hung_how else list(key)
                     for key in sorted(self.hung.copy())]
         child = warm
@@ -272,10 +290,11 @@ class Sandbox:
             if child.proc is None:
                 self._launch(child)
             started, finished, why = self._follow(child, child.status_fd, {t.id: t for t in tasks}, outcomes,
-                                                  budget_end, len(poisoned))
+                                                  budget, len(poisoned), on_look)
         finally:
             if child is not None:
                 self._finish(child, why, tasks)
+                budget.spent += child.clock.seconds()
         cgroup, tail = child.cgroup, child.stderr.tail()
         if why == RESTART:
             return True
@@ -324,7 +343,8 @@ class Sandbox:
         number = next(self._runs)
         child = _Child(None, number, uid, cgroup, [tempfile.TemporaryFile(dir=self.root) for _ in range(2)],
                        replies.StderrPipe(), str(self.code_dir) if self.degraded else isolation.CHILD_CODE,
-                       self.root / f"work{number}" if self.degraded else None, threads=threads)
+                       self.root / f"work{number}" if self.degraded else None, threads=threads,
+                       clock=watch.TreeCpu(cgroup))
         child.times["begin"] = time.monotonic()
         child.status_fd, child.status_write = os.pipe()
         child.ask_read, child.ask_fd = os.pipe()
@@ -360,21 +380,27 @@ class Sandbox:
                 cwd=child.work_dir if self.degraded else self.root, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=child.stderr.write_fd, start_new_session=True,
                 pass_fds=(child.status_write, out, info, child.ask_read, *([options.fileno()] if options else []),
-                          *([go_read] if go_read >= 0 else [])),
+                          *([go_read] if go_read >= 0 else []), *([child.sealed_fd] if child.sealed_fd >= 0 else [])),
                 env=child_env(str(child.work_dir) if self.degraded else isolation.CHILD_ROOT, child.threads))
         finally:
             child.times["started"] = time.monotonic()
-            for fd in (child.status_write, child.ask_read, child.stderr.write_fd, go_read):
+            for fd in (child.status_write, child.ask_read, child.stderr.write_fd, go_read, child.sealed_fd):
                 if fd >= 0:
-                    os.close(fd)
-            child.status_write = child.ask_read = child.stderr.write_fd = -1
+                    os.close(fd)  # the child holds its own descriptors
+            child.status_write = child.ask_read = child.stderr.write_fd = child.sealed_fd = -1
             if options is not None:
                 options.close()
 
     def _give_tasks(self, child: "_Child", tasks: list[Task], poisoned) -> None:
         """Write the child's inputs and spec in its run folder (and, to a child started ahead, say go)."""
         run = str(child.run_dir) if self.degraded else isolation.CHILD_RUN
-        index = write_inputs(child.run_dir / "inputs.bin", tasks)
+        shared = sealed.large({f"{t.id}/{k}": v for t in tasks for k, v in t.inputs.items()})
+        if shared and child.proc is not None:
+            raise GradingError("internal: large inputs go to a child at launch, not to one started ahead")
+        index = write_inputs(child.run_dir / "inputs.bin", tasks, leave_out=shared)
+        layout = {}
+        if shared:  # the training images: in sealed memory, not on disk (sandbox/sealed.py)
+            child.sealed_fd, layout = sealed.seal(shared)
         wanted = max(self.limits.file_size_mb * watch.MB, MAX_STORED_BYTES if any(t.lazy for t in tasks) else 0)
         child.file_size = min(wanted, self._disk.left())  # its outputs (stderr is a pipe, not a file)
         limits = {"cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
@@ -386,7 +412,7 @@ class Sandbox:
                 "drop_gid": self._gid, "parent_pid": 1 if self._unshare else os.getpid(),
                 "tasks": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks if t.id not in asked],
                 "asked": [{"id": t.id, "driver": t.driver, **t.spec} for t in tasks if t.id in asked],
-                "ask_fd": child.ask_fd_in_child}
+                "ask_fd": child.ask_fd_in_child, "sealed_fd": child.sealed_fd, "sealed": layout}
         (child.run_dir / "spec.json").write_text(json.dumps(spec))
         chown_tree(child.run_dir, self._gid)
         if child.go_fd >= 0:
@@ -401,12 +427,13 @@ class Sandbox:
     def _finish(self, child: "_Child", why: str, tasks: list[Task]) -> None:
         """End the child: close the parent's pipes, kill its tree, count and delete what it wrote."""
         child.times["ended"] = time.monotonic()
-        for name in ("status_fd", "ask_fd", "go_fd", "status_write", "ask_read"):
+        for name in ("status_fd", "ask_fd", "go_fd", "status_write", "ask_read", "sealed_fd"):
             if getattr(child, name) >= 0:
                 os.close(getattr(child, name))
                 setattr(child, name, -1)
         if child.proc is not None:
             _kill(child.proc, child.cgroup, child.uid if self.degraded else None, grace=watch_grace(why, child.ended))
+        child.clock.seconds()  # its last reading, while its cgroup is there
         child.stderr.drain()
         self._end_child(child)
         if tasks:
@@ -437,8 +464,9 @@ class Sandbox:
         return used
 
     def _watch(self, child: "_Child") -> str:
-        """Why the running child must be stopped now ('' when it is within every limit)."""
+        """Why the running child must be stopped now ('' when it is within every limit); counts its CPU time."""
         pids = child.cgroup.pids() | (set(processes.uid_pids(child.uid)) if self.degraded else set())
+        child.clock.update(pids)
         why = watch.tree_limits(pids, self.limits.memory_mb, self.limits.max_processes)
         if not why and not self._disk.update(child.number, self._child_bytes(child)):
             why = self._disk_message("stopped: this check used up the grade's disk budget")
@@ -448,7 +476,8 @@ class Sandbox:
         """What this parent set up, in words (never what the child says)."""
         self.protections = protections.describe(
             self.limits, self.isolation, uid=uid, gid=self._gid, tmpfs=tmpfs, disk=self._disk.describe(),
-            namespaces=bool(self._unshare), cgroup=cgroup.describe(), no_cgroup=self._no_cgroup)
+            namespaces=bool(self._unshare), cgroup=cgroup.describe(), no_cgroup=self._no_cgroup,
+            cpu_counted_by_cgroup=cgroup.cpu_seconds() is not None)
 
     @staticmethod
     def _answer(child: "_Child", candidates: list[str]) -> bool:
@@ -495,29 +524,20 @@ class Sandbox:
         self.hung.add((path, function))
         return f" while running {function} ({path}, line {line})"
 
-    def _follow(self, child, read_fd, tasks, outcomes, budget_end, poisoned=0):
+    def _follow(self, child, read_fd, tasks, outcomes, budget, poisoned=0, on_look=None):
         """Read status lines until the end; returns (last started task, finished?, reason).
 
         A child started before another one found a function that hangs (``self.hung`` grew
         past ``poisoned``) is stopped with reason RESTART, so that the task it is running is
         rerun at once with that function poisoned, instead of waiting out its own deadline.
-        Every WATCH_POLL seconds the child's tree and the grade's disk are looked at.
+        Every WATCH_POLL seconds the child's tree (its memory, processes and CPU time) and the
+        grade's disk are looked at.  A look that ``on_look`` judges final ends the task (STOPPED).
         """
         buffer, total, started, finished = b"", 0, None, True
-        deadline = time.monotonic() + START_SECONDS
+        deadline = watch.Deadline(START_SECONDS, child.clock.seconds())  # to start; then each task's
         next_look = time.monotonic() + watch.WATCH_POLL
         while True:
             now = time.monotonic()
-            timeout = min(deadline, budget_end) - now
-            if timeout <= 0 and now >= budget_end:
-                return started, False, (f"the grader's {self.limits.wall_seconds} s for all checks ran "
-                                        "out during this check")
-            if timeout <= 0:
-                what = f"more than {tasks[started].seconds:.0f} s" if started else "too long to start"
-                return started, False, f"the check took {what} of wall-clock time and was stopped" + (
-                    self._where_stuck(child) if started else "")
-            if len(self.hung) > poisoned and started is not None and not finished:
-                return started, False, RESTART
             if now >= next_look:
                 next_look = now + watch.WATCH_POLL
                 why = self._watch(child)
@@ -526,8 +546,18 @@ class Sandbox:
                         " and were stopped")[0].replace("the check's processes ", "its processes ") + ")")
                 if why:
                     return started, False, why
+            cpu = child.clock.seconds()
+            over = budget.over(cpu, now)
+            if over:
+                return started, False, f"the grader's {self._budget_words(over)} for all checks ran out during this check"
+            over = deadline.over(cpu, now)
+            if over:
+                return started, False, self._late(child, tasks, started, deadline, cpu, over)
+            if len(self.hung) > poisoned and started is not None and not finished:
+                return started, False, RESTART
             watched = [read_fd] + ([child.stderr.read_fd] if child.stderr.read_fd >= 0 else [])
-            ready, _, _ = select.select(watched, [], [], min(timeout, watch.WATCH_POLL))
+            timeout = min(watch.WATCH_POLL, max(0.0, deadline.wall_left(now)), max(0.0, budget.wall_left(now)))
+            ready, _, _ = select.select(watched, [], [], timeout)
             if child.stderr.read_fd in ready:
                 child.stderr.drain()
             if read_fd not in ready:
@@ -542,9 +572,9 @@ class Sandbox:
                 event = replies.parse(line)
                 kind, name = event.get("event"), event.get("task")
                 if kind == "start" and name in tasks and name not in outcomes:
-                    started, finished, began = name, False, time.monotonic()
-                    deadline = began + tasks[name].seconds
-                    child.times.setdefault("first", began)
+                    started, finished = name, False
+                    deadline = watch.Deadline(tasks[name].seconds, child.clock.seconds())
+                    child.times.setdefault("first", deadline.wall0)
                 elif kind == "ready":
                     child.times.setdefault("ready", time.monotonic())
                 elif kind == "next" and finished and child.ask_fd >= 0:
@@ -554,22 +584,48 @@ class Sandbox:
                     finished = True
                     outcomes[name] = replies.outcome(event, child.files[0].fileno(), tasks[name].lazy)
                     child.keep_output |= bool(outcomes[name].stored)
-                    self.seconds[name] = round(time.monotonic() - began, 3)
-                    deadline = time.monotonic() + START_SECONDS
+                    self._took(name, deadline, child)
+                    deadline = watch.Deadline(START_SECONDS, child.clock.seconds())
+                elif kind == "look" and name == started and not finished and on_look is not None:
+                    look = replies.outcome({**event, "ok": True}, child.files[0].fileno())
+                    if look.ok and on_look(name, look):
+                        outcomes[name] = look
+                        self._took(name, deadline, child)
+                        return started, True, STOPPED
                 elif kind == "end":
                     child.ended = True  # its exit status no longer matters: a short grace period
                     return started, finished, ""
 
+    def _took(self, name: str, deadline: watch.Deadline, child: "_Child") -> None:
+        """Record the wall-clock and CPU seconds of the task that just ended."""
+        self.seconds[name] = round(time.monotonic() - deadline.wall0, 3)
+        self.cpu[name] = round(child.clock.seconds() - deadline.cpu0, 3)
 
-def write_inputs(path: Path, tasks: list[Task]) -> dict[str, dict[str, list]]:
+    def _late(self, child, tasks, started, deadline: watch.Deadline, cpu: float, over: str) -> str:
+        """Why the child was stopped at its deadline (``over``: "cpu" or "wall"), and where it was stuck."""
+        if started is None:
+            return (f"the check took too long to start (more than {deadline.cpu:.0f} s of CPU time or "
+                    f"{deadline.wall:.0f} s of wall-clock time)")
+        if over == "cpu":
+            what = f"the check used more than {tasks[started].seconds:.0f} s of CPU time and was stopped"
+        else:
+            what = (f"the check took more than {deadline.wall:.0f} s of wall-clock time while using only "
+                    f"{cpu - deadline.cpu0:.1f} s of CPU time (it was waiting or sleeping) and was stopped")
+        return what + self._where_stuck(child)
+
+
+def write_inputs(path: Path, tasks: list[Task], leave_out=()) -> dict[str, dict[str, list]]:
     """Write every task's input arrays to ``path``, one after another (raw bytes, each at a multiple of
-    INPUT_ALIGN); returns the index the harness reads them by: task id -> name -> [dtype, shape, offset].
+    INPUT_ALIGN), but those named ``task id/name`` in ``leave_out`` (they go sealed); returns the index
+    the harness reads them by: task id -> name -> [dtype, shape, offset].
     (An ``.npz`` of the same arrays takes ten times as long to write and read: a header per array.)"""
     index, offset = {}, 0
     with open(path, "wb") as f:
         for task in tasks:
             index[task.id] = {}
             for key, value in task.inputs.items():
+                if f"{task.id}/{key}" in leave_out:
+                    continue
                 array = np.ascontiguousarray(value)
                 if array.dtype.hasobject:
                     raise GradingError(f"The grader's input {key!r} of task {task.id} holds Python objects; "
@@ -604,6 +660,7 @@ class _Child:
     work_dir: Path | None  # degraded mode: its working folder on the host
     ended: bool = False  # it said "end": every task was run
     keep_output: bool = False  # a lazy task's outputs are read later, from this file
+    clock: watch.TreeCpu = field(default_factory=watch.TreeCpu)  # CPU seconds of its whole tree
     harness_argv: list[str] = field(default_factory=list)  # the harness's command line, to find its pid
     file_size: int = 0  # its RLIMIT_FSIZE: the file size limit, or half what is left of the disk budget
     next_task: object = None  # names the optional task it runs next (Sandbox.run_tasks' choose), or None
@@ -617,6 +674,7 @@ class _Child:
     status_fd_in_child: int = -1  # their numbers in the child
     ask_fd_in_child: int = -1
     times: dict[str, float] = field(default_factory=dict)  # monotonic clock: begin, started, ready, first, ended
+    sealed_fd: int = -1  # the large inputs' sealed memfd, until the child starts (it keeps the number)
 
 
 def _kill(proc: subprocess.Popen, cgroup: Cgroup, uid: int | None, grace: float = 0.0) -> None:

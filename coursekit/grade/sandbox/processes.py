@@ -25,6 +25,7 @@ KB = 1024
 KILL_ROUNDS = 20
 KILL_PAUSE = 0.02  # seconds between rounds
 KILL_SECONDS = 10  # for the killer process itself
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # units of /proc/<pid>/stat's CPU times
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,15 @@ def _start(pid: int) -> int:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
     except (OSError, IndexError, ValueError):
         return 0
+
+
+def cpu_seconds(pid: int) -> tuple[tuple[int, int] | None, float]:
+    """((pid, start time), user + system CPU seconds) of a process; (None, 0) once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (pid, int(fields[19])), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None, 0.0
 
 
 def usage(pids) -> Usage:

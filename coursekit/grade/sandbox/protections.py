@@ -13,11 +13,11 @@ from . import isolation, watch
 
 
 def describe(limits: Limits, mode: str, *, uid: int, gid: int, tmpfs: int, disk: str, namespaces: bool,
-             cgroup: list[str], no_cgroup: list[str]) -> dict[str, list[str]]:
+             cgroup: list[str], no_cgroup: list[str], cpu_counted_by_cgroup: bool = False) -> dict[str, list[str]]:
     """``active`` and ``failed`` protections of one child (``mode``: bwrap or degraded)."""
     degraded = mode == "degraded"
     active = [*(_degraded(uid, gid) if degraded else isolation.describe_bwrap(uid, tmpfs)),
-              *_limits(limits, degraded, disk)]
+              *_limits(limits, degraded, disk), _time(limits, cpu_counted_by_cgroup)]
     failed = [f"no cgroup: {gap}; the tree is bounded by the watch and RLIMIT_NPROC only" for gap in no_cgroup]
     if degraded and namespaces:
         active.append("util-linux unshare: network namespace: yes (no network); PID namespace: yes (its own "
@@ -40,6 +40,17 @@ def _degraded(uid: int, gid: int) -> list[str]:
             f"child on this machine has it), no groups but the grade's ({gid}), no_new_privs; course files checked "
             "unreadable by other users; the grade's files readable by its group only (an unpredictable folder, "
             "mode 0750)"]
+
+
+def _time(limits: Limits, by_cgroup: bool) -> str:
+    """Which time limits are CPU time and which are wall-clock time."""
+    counted = ("the cgroup's CPU accounting" if by_cgroup else
+               f"the grader's watch, every {watch.WATCH_POLL} s, over the tree's processes")
+    return (f"time in CPU seconds of the child's whole process tree (counted by {counted}), so that a busy "
+            f"machine cannot make code late: at most {limits.check_seconds} s for one check, "
+            f"{limits.cpu_seconds} s for the grader's training run and for all checks together; wall-clock "
+            f"time only as a guard for code that waits or sleeps: {watch.WALL_GUARD_FACTOR} x a limit's CPU "
+            f"seconds (at least {watch.WALL_GUARD_FLOOR:.0f} s), and {limits.wall_seconds} s for all checks together")
 
 
 def _limits(limits: Limits, degraded: bool, disk: str) -> list[str]:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,7 @@ class Outcome:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     error: str = ""
     stored: dict[str, StoredArray] = field(default_factory=dict)  # a lazy task's, open until close()
+    scored: Any = None  # what the parent measured of the outputs where it watched the run (never the child's word)
 
 
 class StderrPipe:

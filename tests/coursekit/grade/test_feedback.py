@@ -307,7 +307,8 @@ def test_cifar_accuracy_is_scored_and_its_advice_names_each_file(course, partial
     assignment = course.assignment("fc_net")
     rng = np.random.default_rng(0)
     data = {"X_train": rng.standard_normal((40, 3, 32, 32)), "y_train": rng.integers(0, 10, 40),
-            "X_val": rng.standard_normal((20, 3, 32, 32)), "y_val": np.full(20, 1)}  # class 0 never right
+            "X_val": rng.standard_normal((20, 3, 32, 32)), "y_val": np.full(20, 1),
+            "X_heldout": rng.standard_normal((20, 3, 32, 32)), "y_heldout": np.full(20, 1)}  # class 0 never right
     check = accuracy.training_check("fc_net", assignment.grade_train, assignment.thresholds, data, 60.0)
     test = _trained(check, assignment.points["cifar_accuracy"])
     assert test.score == 0 and not test.passed and len(test.scored_cases) == 2

@@ -15,13 +15,13 @@ from .conftest import copy_solution, inject
 
 LAYERS = "cs231n/layers.py"
 OPTIM = "cs231n/optim.py"
-IMPORT_BUDGET_SECONDS = 8  # wall_seconds for all checks when a module hangs at import (2 deadlines of 4 s)
-DEADLINE = "of wall-clock time and was stopped"  # a case that waited for its check's deadline
+IMPORT_BUDGET_SECONDS = 8  # cpu_seconds for all checks when a module hangs at import (2 deadlines of 4 s)
+DEADLINE = "of CPU time and was stopped"  # a case that waited for its check's deadline
 AT_ONCE = "did not finish in an earlier check"  # a case stopped at once: its function hung before
 
 # id: (file, function, fault code, broken check, words in its message, a check that must pass)
 FAULTS = {
-    "hangs": (OPTIM, "rmsprop", "while True:\n    pass", "rmsprop", "wall-clock", "adam"),
+    "hangs": (OPTIM, "rmsprop", "while True:\n    pass", "rmsprop", "s of CPU time", "adam"),
     "allocates without bound": (LAYERS, "relu_forward", "hog = []\nwhile True:\n    hog.append(np.empty(10**8))",
                                 "relu_forward", "memory", "affine_forward"),
     "calls sys.exit": (LAYERS, "relu_forward", "import sys\nsys.exit(0)", "relu_forward",
@@ -74,7 +74,7 @@ def test_fault_costs_only_its_check(quick_course, tmp_path, fault):
 
 
 def waited_for_deadline(report) -> list[str]:
-    """The failed cases of ``report`` that waited for their check's full wall-clock deadline."""
+    """The failed cases of ``report`` that waited for their check's full deadline (CPU time)."""
     return [case.detail for test in report.tests for case in test.cases
             if not case.passed and DEADLINE in case.detail]
 
@@ -122,18 +122,18 @@ def test_child_cannot_read_the_course_or_reach_the_network(quick_course, tmp_pat
 def test_hang_at_import_is_bounded_by_the_time_budget(quick_course, tmp_path):
     """Does a module that hangs when imported cost its checks without one deadline per check?"""
     course = dataclasses.replace(quick_course, limits=dataclasses.replace(quick_course.limits,
-                                                                          wall_seconds=IMPORT_BUDGET_SECONDS))
+                                                                          cpu_seconds=IMPORT_BUDGET_SECONDS))
     submission = copy_solution(course, "fc_net", tmp_path / "submission")
     path = submission / LAYERS
     path.write_text("while True:\n    pass\n" + path.read_text())
     report = grade_submission(course, "fc_net", submission, fast=True)
     tests = {t.key: t for t in report.tests}
-    assert tests["affine_forward"].score == 0 and "wall-clock" in tests["affine_forward"].output()
+    assert tests["affine_forward"].score == 0 and "of CPU time" in tests["affine_forward"].output()
     assert tests["fc_loss"].score == 0
     budget_words = ("did not finish", f"used up the {IMPORT_BUDGET_SECONDS} s", "ran out")
     assert any(words in tests["fc_loss"].output() for words in budget_words)
     # The budget for all checks admits this many deadlines at most, whatever the number of checks.
-    assert 1 <= len(waited_for_deadline(report)) <= course.limits.wall_seconds // course.limits.check_seconds
+    assert 1 <= len(waited_for_deadline(report)) <= course.limits.cpu_seconds // course.limits.check_seconds
 
 
 def test_dropout_with_another_random_mask_earns_full_marks(quick_course, tmp_path):

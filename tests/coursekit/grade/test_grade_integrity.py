@@ -93,15 +93,16 @@ def test_an_all_zero_dropout_does_not_earn_dropout_backward(quick_course, tmp_pa
 
 @pytest.mark.parametrize("assignment", ["two_layer_net", "fc_net"])
 def test_the_scored_split_never_reaches_the_child(assignment):
-    """Is no image or label of the split the parent scores on among the training task's inputs?"""
+    """Is no image or label of the held-out images the parent scores the training run on among the
+    training task's inputs?"""
     rng = np.random.default_rng(0)
-    data = {f"X_{s}": rng.standard_normal((n, 3, 32, 32)).astype(np.float32) for s, n in
-            (("train", 200), ("val", 30), ("test", 30))}
-    data.update({f"y_{s}": rng.integers(0, 10, n) for s, n in (("train", 200), ("val", 30), ("test", 30))})
+    sizes = (("train", 200), ("val", 30), ("test", 30), ("heldout", 30))
+    data = {f"X_{s}": rng.standard_normal((n, 3, 32, 32)).astype(np.float32) for s, n in sizes}
+    data.update({f"y_{s}": rng.integers(0, 10, n) for s, n in sizes})
     hyper = {"two_layer_net": {"hidden_size": 10, "std": 1e-4, "num_iters": 5},
              "fc_net": {"hidden_dims": [10], "num_epochs": 1}}[assignment]
     check = accuracy.training_check(assignment, hyper, {"test_accuracy": 0.1, "val_accuracy": 0.1}, data, 60.0)
-    split = accuracy.SPLIT[assignment][0]
+    split = "heldout"
     scored = data[f"X_{split}"].reshape(len(data[f"X_{split}"]), -1)
     for task in check.tasks:
         task = accuracy.resolve_inputs(task, data)  # the arrays the child receives

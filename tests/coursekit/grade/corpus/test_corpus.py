@@ -223,7 +223,7 @@ def test_keepdims_nets_train_and_are_scored(quick_course, tmp_path, name):
     assert all(r.passed for r in results), results
 
 
-TINY_SPLIT = {"train": 100, "val": 30, "test": 30}
+TINY_SPLIT = {"train": 100, "val": 30, "test": 30, "heldout": 30}
 TINY_HYPER = {
     "two_layer_net": {"hidden_size": 10, "std": 1e-4, "learning_rate": 1e-3, "num_iters": 5, "batch_size": 20},
     "fc_net": {"hidden_dims": [10, 10], "normalization": "batchnorm", "weight_scale": 5e-2,
