@@ -27,6 +27,7 @@ STUB_STYLES = ("raise", "pass")
 ISOLATION_MODES = ("bwrap", "degraded")
 CLUSTER_SCHEMES = ("tcp://", "tls://")  # [grading] cluster: a Dask scheduler's address
 LOCAL_CLUSTER = "local"  # the embedded local cluster (the default when no cluster is named)
+GRADER_RUN_KEYS = ("look_every",)  # grade_train keys of the grader's stop rule, not of the training itself
 QUESTIONS = "questions"  # [assignments.<id>.points.questions]: the notebooks' manually graded cells
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's
 DEFAULT_VISIBILITY = "default"  # [assignments.<id>.visibility] key for the checks not named

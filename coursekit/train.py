@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .config import Course
+from .config import GRADER_RUN_KEYS, Course
 from .data.dataset import check_cifar10_dir
 from .errors import ConfigError
 from .solution import solution_module
@@ -54,7 +54,8 @@ def train_reference(course: Course, assignment_id: str, out_dir: Path | None = N
     if trainer is None:
         raise ConfigError(f"Assignment '{assignment_id}' (flow {assignment.flow!r}) has no reference model "
                           f"to train; choose one of: {', '.join(sorted({a for a, _ in _TRAINERS}))}.")
-    hyper = {**assignment.train, **(overrides or {})}
+    hyper = {key: value for key, value in {**assignment.train, **(overrides or {})}.items()
+             if key not in GRADER_RUN_KEYS}  # (grade_train's stop rule: the grader's, not the training's)
     data = data if data is not None else load_data(course)
     np.random.seed(seed)
     result = trainer(course, data, hyper, progress, assignment.thresholds)

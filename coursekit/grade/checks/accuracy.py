@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ...config import Course
+from ...config import GRADER_RUN_KEYS, Course
 from ...errors import ConfigError, DatasetError
 from ...data.split import load_split
 from .. import models, saved_models
@@ -36,7 +36,7 @@ MODULAR_MODEL = ("hidden_dim", "weight_scale", "reg", "num_training")
 FC_MODEL = ("hidden_dims", "normalization", "dropout_keep_ratio", "weight_scale", "reg", "num_training")
 TWO_LAYER_TRAIN = ("learning_rate", "learning_rate_decay", "reg", "num_iters", "batch_size")
 FC_SOLVER = ("update_rule", "learning_rate", "lr_decay", "batch_size", "num_epochs")
-LOOKS = ("look_every",)  # steps between two looks of the parent at the weights (training_rule.py)
+LOOKS = GRADER_RUN_KEYS  # steps between two looks of the parent at the weights (training_rule.py)
 GRADE_TRAIN_KEYS = {("two_layer_net", "neural_net"): TWO_LAYER_MODEL + TWO_LAYER_TRAIN + LOOKS,
                     ("two_layer_net", MODULAR): MODULAR_MODEL + FC_SOLVER + LOOKS,
                     ("fc_net", ""): FC_MODEL + FC_SOLVER + LOOKS}

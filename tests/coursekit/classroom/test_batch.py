@@ -25,7 +25,7 @@ OPTIM_CHECKS = ("sgd_momentum", "rmsprop", "adam")
 # mistake id -> {check: points lost}, in fast mode (see autograder/mistakes.toml)
 MISTAKES = {
     "momentum-sign-reversed": {"sgd_momentum": 1.0},
-    "adam-no-bias-correction": {"adam": 1.5},  # next_w wrong; m, v and t right
+    "adam-no-bias-correction": {"adam": 0.5},  # next_w wrong (1.5 of 2 kept); m, v and t right
     "rmsprop-eps-inside-sqrt": {"rmsprop": 0.5},
     "relu-forward-np-max": {"relu_forward": 1.0, "fc_loss": 4.0, "fc_gradients": 4.0},  # relu_backward is right
     "dropout-at-test-time": {"dropout_forward": 1.0, "fc_loss": 2 / 3},

@@ -10,9 +10,11 @@ import numpy as np
 class Task:
     """One call into student code: a harness driver, its spec, its inputs, its time.
 
-    ``lazy``: its outputs stay in the child's output file, read in blocks (``Outcome.stored``).
-    ``optional``: where :meth:`Sandbox.run_tasks` is given a ``choose``, it runs after the others,
-    only when ``choose`` names it (a numeric gradient that no judgement needs is left out).
+    ``seconds``: CPU seconds of the child's whole tree (its wall-clock guard is many times
+    longer: :func:`.watch.wall_guard`).  ``lazy``: its outputs stay in the child's output
+    file, read in blocks (``Outcome.stored``).  ``optional``: where :meth:`Sandbox.run_tasks`
+    is given a ``choose``, it runs after the others, only when ``choose`` names it (a numeric
+    gradient that no judgement needs is left out).
     """
 
     id: str
@@ -32,3 +34,4 @@ class Outcome:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     error: str = ""
     stored: dict[str, StoredArray] = field(default_factory=dict)  # a lazy task's, open until close()
+    scored: Any = None  # what the parent measured of the outputs where it watched the run (never the child's word)

@@ -34,7 +34,7 @@ NORM_FLOOR = 1e-3
 VALUE_RTOL = 1e-6  # a forward value, loss or update against the reference
 GRAD_RTOL = 1e-6  # an analytic gradient against the numeric one (centred differences)
 GRAD_STEP = 1e-5  # h of the centred differences
-QUICK_SECONDS = 20.0  # default wall-clock limit of a task; grade_submission uses [grading] check_seconds
+QUICK_SECONDS = 20.0  # default CPU-time limit of a task; grade_submission uses [grading] check_seconds
 GRADER_SEED = 231  # every public input the grader makes derives from this and the check name
 HIDDEN_PREFIX = "hidden-"  # task suffixes of the hidden build
 _BUILD = contextvars.ContextVar("coursekit_check_build", default=(GRADER_SEED, False))  # (seed, hidden?)

@@ -9,9 +9,12 @@ reports progress as JSON lines on a file descriptor the parent gave it:
     {"event": "start", "task": "affine_forward"}
     {"event": "done", "task": "affine_forward", "ok": true, "offset": 0, "length": 1234}
     {"event": "done", "task": "affine_forward", "ok": false, "error": "ValueError: ..."}
+    {"event": "look", "task": "cifar_accuracy.train", "step": 120, "offset": 1234, "length": 5678}
 
 A task's outputs are appended to the output file descriptor (one ``.npz`` per task, at
-``offset``, ``length`` bytes).  Before any student code is imported the harness applies
+``offset``, ``length`` bytes).  A training task also hands back its net's weights every
+``look_every`` steps ("look"), for the parent to score and, if they clear its bar, to end
+the run there.  Before any student code is imported the harness applies
 the resource limits of the spec and, in the degraded mode (no bubblewrap), switches to
 the spare uid (and the grade's group) it was given.  The saved model is read by a driver of
 its own (``load_model``): a pickled ``.npy`` is unpickled here, in the sandbox, never in the
@@ -46,6 +49,7 @@ _write = os.write
 _read = os.read
 _pwrite = os.pwrite
 _frombuffer = np.frombuffer
+_float32 = np.float32
 _cpu = time.thread_time  # precise; the process clock can tick in whole scheduler ticks
 _MAX_ERROR = 1500
 MAX_ANSWER_BYTES = 4096  # one line of the parent's (a task id)
@@ -276,9 +280,10 @@ def run_train_two_layer(spec, arrays):
             return loss(X, y, **kwargs)
 
         net.loss = recording_loss
+    hand_back_looks(spec, net, lambda: trained_net(net, ["W1", "b1", "W2", "b2"]))
     history = net.train(arrays["X"], arrays["y"], arrays["X_val"], arrays["y_val"], **spec["hyper"])
     out = {"batches": _asarray(batches, np.float64).reshape(-1, 2)} if spec.get("record_batches") else {}
-    collect(net.params, {"prefix": "param_", "keys": ["W1", "b1", "W2", "b2"]}, out, "net.params")
+    out.update(trained_net(net, ["W1", "b1", "W2", "b2"]))
     if isinstance(history, dict) and history.get("loss_history") is not None:
         out["loss_history"] = as_array(history["loss_history"], "loss_history")
     return out
@@ -290,11 +295,43 @@ def run_solver(spec, arrays):
     model = make_object(spec, arrays)
     data = {key: arrays[key] for key in ("X_train", "y_train", "X_val", "y_val")}
     solver = resolve(spec["solver"])(model, data, **build(spec["solver_kwargs"], arrays))
+    hand_back_looks(spec, model, lambda: trained_net(model))
     solver.train()
+    return trained_net(model)
+
+
+def trained_net(model, keys=None):
+    """A net's weights (``param_<name>``) and batchnorm statistics, as arrays."""
     out = {}
-    collect(model.params, {"prefix": "param_", "keys": None}, out, "model.params")
+    collect(model.params, {"prefix": "param_", "keys": keys}, out, "the net's params")
     out.update(bn_statistics(model))
     return out
+
+
+def hand_back_looks(spec, model, snapshot):
+    """Hand the net's weights to the parent every ``spec["look_every"]`` training steps (a training
+    step is a call of ``model.loss`` with labels, whoever makes it: the student's Solver or ``train``
+    method, which the grader does not change).  Before the step after each ``every``-th, the weights
+    are those of ``every`` updates; the parent scores them and may stop the run
+    (checks/training_rule.py).  A look whose weights cannot be taken is skipped: the end judges them."""
+    every, hand_back = spec.get("look_every"), spec.get("hand_back")
+    if not every or hand_back is None:
+        return
+    loss, steps = model.loss, [0]
+
+    def looked_at_loss(X, y=None, *args, **kwargs):
+        if y is not None:
+            if steps[0] and steps[0] % every == 0:
+                try:
+                    arrays = snapshot()
+                except Exception:  # noqa: BLE001 - unusable weights: the final collect says why
+                    arrays = None
+                if arrays is not None:
+                    hand_back(arrays, steps[0])
+            steps[0] += 1
+        return loss(X, y, *args, **kwargs)
+
+    model.loss = looked_at_loss
 
 
 def bn_statistics(model):
@@ -732,13 +769,16 @@ def set_limits(limits):
     RLIMIT_NPROC counts the processes of the real uid: it bounds a fork bomb where the child
     runs under a spare uid of its own (degraded mode), not where it maps to root (bwrap as root).
     """
-    file_size = limits["file_size_bytes"] if "file_size_bytes" in limits else limits["file_size_mb"] * MB
     table = [(resource.RLIMIT_CPU, limits["cpu_seconds"]), (resource.RLIMIT_AS, limits["memory_mb"] * MB),
-             (resource.RLIMIT_FSIZE, file_size), (resource.RLIMIT_CORE, 0)]
+             (resource.RLIMIT_FSIZE, file_size_bytes(limits)), (resource.RLIMIT_CORE, 0)]
     if "max_processes" in limits:
         table.append((resource.RLIMIT_NPROC, limits["max_processes"]))
     for kind, value in table:
         resource.setrlimit(kind, (value, value))
+
+
+def file_size_bytes(limits):
+    return limits["file_size_bytes"] if "file_size_bytes" in limits else limits["file_size_mb"] * MB
 
 
 def drop_privileges(uid, gid, parent_pid):
@@ -805,14 +845,17 @@ def read_answer(fd):
     return line.decode(errors="replace").strip()
 
 
-def run_task(task, arrays, fd, out_fd, root, tracer, main_pid):
-    """Run one task on its input ``arrays`` and report it: its outputs on ``out_fd``, its start and end on ``fd``."""
+def run_task(task, arrays, fd, out_fd, root, tracer, main_pid, file_size, report=report):
+    """Run one task on its input ``arrays`` and report it: its outputs on ``out_fd``, its start and end on ``fd``
+    (and a training task's looks, as it goes: :class:`LookWriter`).  ``report`` is bound here, before any
+    student code runs: a submission that replaces the module's ``report`` does not silence the protocol."""
     name = task["id"]
     report(fd, {"event": "start", "task": name})
+    looks = LookWriter(fd, out_fd, name, file_size)
     try:
         skip_numeric_check(name)
         sys.settrace(tracer)
-        out = with_replacements(DRIVERS[task["driver"]]({**task, "root": root}, arrays))
+        out = with_replacements(DRIVERS[task["driver"]]({**task, "root": root, "hand_back": looks.hand_back}, arrays))
         sys.settrace(None)
         _leave_if_forked(main_pid)
         offset, length = write_outputs(out_fd, out)
@@ -823,32 +866,79 @@ def run_task(task, arrays, fd, out_fd, root, tracer, main_pid):
         report(fd, {"event": "done", "task": name, "ok": False, "error": describe(err, root)})
 
 
+class LookWriter:
+    """Hands a training task's looks to the parent: float32 arrays in the output file, a "look" line.
+
+    A look is written only while the output file keeps room for three more of its size (the final
+    outputs must fit under the file size limit); a write that fails ends the looks, not the task.
+    """
+
+    def __init__(self, fd, out_fd, name, file_size):
+        self.fd, self.out_fd, self.name, self.file_size, self.on = fd, out_fd, name, file_size, True
+
+    def hand_back(self, out, step, report=report):
+        if not self.on:
+            return
+        out = {k: v.astype(_float32) if v.dtype.kind == "f" else v for k, v in out.items()}
+        size = sum(v.nbytes for v in out.values())
+        if os.lseek(self.out_fd, 0, os.SEEK_END) + 4 * size > self.file_size:
+            self.on = False
+            return
+        try:
+            offset, length = write_outputs(self.out_fd, out)
+        except OSError:
+            self.on = False
+            return
+        report(self.fd, {"event": "look", "task": self.name, "step": step, "offset": offset, "length": length})
+
+
+def map_sealed(fd, layout):
+    """The large inputs the parent sealed in memory (sandbox/sealed.py), mapped copy-on-write: no
+    read up front, and writes (a Solver that shuffles its data in place) stay this process's."""
+    import mmap
+
+    size = os.fstat(fd).st_size
+    memory = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    os.close(fd)
+    arrays = {}
+    for key, (offset, shape, dtype) in layout.items():
+        count = int(np.prod(shape, dtype=np.int64))
+        arrays[key] = _frombuffer(memory, dtype=np.dtype(dtype), count=count, offset=offset).reshape(shape)
+    return arrays
+
+
 def main(spec_path):
     with open(spec_path) as f:
         spec = json.load(f)
     fd, out_fd = spec["status_fd"], spec["output_fd"]
+    send, run, ask = report, run_task, read_answer  # bound before student code can replace them
     store = load_inputs(spec)
+    if spec.get("sealed"):
+        for key, value in map_sealed(spec["sealed_fd"], spec["sealed"]).items():
+            name, _, array = key.rpartition("/")
+            store.setdefault(name, {})[array] = value
     if spec.get("drop_uid") is not None:
         drop_privileges(spec["drop_uid"], spec.get("drop_gid", spec["drop_uid"]), spec["parent_pid"])
     set_limits(spec["limits"])
-    report(fd, {"event": "ready"})  # Python, numpy and the inputs are loaded: the parent times the start
+    send(fd, {"event": "ready"})  # Python, numpy and the inputs are loaded: the parent times the start
     sys.path.insert(0, spec["submission"])
     install_fallbacks(spec["submission"])
     main_pid = os.getpid()
     faulthandler.register(signal.SIGUSR1)  # the parent asks where a hung task is stuck
     tracer = poison(spec.get("poisoned", []), spec["submission"]) if spec.get("poisoned") else None
+    file_size = file_size_bytes(spec["limits"])
     for task in spec["tasks"]:
-        run_task(task, store.get(task["id"], {}), fd, out_fd, spec["submission"], tracer, main_pid)
+        run(task, store.get(task["id"], {}), fd, out_fd, spec["submission"], tracer, main_pid, file_size)
     # Asked tasks (the numeric gradients) run in the order the parent names, as long as it names
     # one: the parent leaves out those that no judgement needs (see coursekit/grade/checks/needed.py).
     asked = {task["id"]: task for task in spec.get("asked", [])}
     while asked:
-        report(fd, {"event": "next"})
-        task = asked.pop(read_answer(spec["ask_fd"]), None)
+        send(fd, {"event": "next"})
+        task = asked.pop(ask(spec["ask_fd"]), None)
         if task is None:
             break
-        run_task(task, store.get(task["id"], {}), fd, out_fd, spec["submission"], tracer, main_pid)
-    report(fd, {"event": "end"})
+        run(task, store.get(task["id"], {}), fd, out_fd, spec["submission"], tracer, main_pid, file_size)
+    send(fd, {"event": "end"})
 
 
 if __name__ == "__main__":

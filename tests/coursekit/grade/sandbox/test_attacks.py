@@ -111,7 +111,10 @@ def attacked(quick_course, tmp_path_factory):
                 except OSError:
                     pass
             seen = 'forged'"""),
-        (LAYERS, "dropout_backward"): REFORK + "\nseen = 'forked'",
+        # once per child: its first call (the large-input case) starts the tree, which then holds the
+        # child's process limit, so a second call's fork would fail (EAGAIN) and report nothing
+        (LAYERS, "dropout_backward"): ("import sys\nif not hasattr(sys, 'ck_forked'):\n    sys.ck_forked = True\n"
+                                       + textwrap.indent(REFORK, "    ") + "\nseen = 'forked'"),
     }
     for (rel, function), body in probes.items():
         inject(submission, rel, function, probe(body))
