@@ -247,8 +247,13 @@ def _grade_all(engine: clusters.Engine, course: Course, assignment_id: str, todo
             bar.set_description_str(f"grading {assignment_id} on {engine.workers()} workers")
             bar.update(1)
             send_more()
-    except BaseException:
-        client.cancel([item.future for item in flying.values()])  # Ctrl-C, a grader-wide error: drop the rest
+    except BaseException as err:
+        guard = clusters.end_if_stuck() if isinstance(err, KeyboardInterrupt) else None  # bounded, whatever Dask does
+        try:
+            client.cancel([item.future for item in flying.values()])  # Ctrl-C, a grader-wide error: drop the rest
+        finally:
+            if guard is not None:
+                guard.cancel()
         raise
     finally:
         bar.close()

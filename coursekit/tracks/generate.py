@@ -20,6 +20,7 @@ from .modules import module_tracks
 from .kitnotebook import KIT_NOTEBOOK, has_kit_checks
 from .nbconfig import FILE_NAME as NBGRADER_CONFIG, render_nbgrader_config
 from .notebooks import notebook_tracks, release_exporter
+from .support import release_support
 from .trees import Tree, diff_trees, read_tree
 
 RELEASE = "release"
@@ -89,20 +90,6 @@ def render_tracks(course: Course, ids: Sequence[str]) -> Tree:
         if has_kit_checks(assignment):  # nbgrader's generate_assignment reads it from source/
             tree[f"source/{assignment_id}/{KIT_NOTEBOOK}"] = solution_nbs[KIT_NOTEBOOK]
     return tree
-
-
-def release_support(course: Course, assignment_id: str) -> Tree:
-    """What ``release/<id>/`` holds besides the notebooks: the stubbed modules and ``selfcheck/``."""
-    release, _ = module_tracks(course, course.assignment(assignment_id))
-    return release | _selfcheck(course, assignment_id)
-
-
-def _selfcheck(course: Course, assignment_id: str) -> Tree:
-    """The students' self-check (the grader's public cases) for an assignment the grader knows."""
-    from ..grade.pipeline import CODE_CHECKS
-    from ..grade.public import selfcheck_tree
-
-    return selfcheck_tree(course, assignment_id) if assignment_id in CODE_CHECKS else {}
 
 
 def _kit_notebooks(course: Course, ids: Sequence[str]) -> list[str]:

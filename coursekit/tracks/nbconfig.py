@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..config import CONFIG_NAME, Course, load_config
 from ..errors import CoursekitError
+from .support import release_support
 
 FILE_NAME = "nbgrader_config.py"
 
@@ -68,8 +69,6 @@ def write_release_files(assignment: str, student: str, notebooks: list[str], **_
 
     nbgrader calls it from the course root, after it wrote ``release/<id>/*.ipynb``.
     """
-    from .generate import release_support  # generate imports this module
-
     try:
         course = load_config(Path.cwd() / CONFIG_NAME)
         for assignment_id in sorted({Path(notebook).parent.name for notebook in notebooks}):

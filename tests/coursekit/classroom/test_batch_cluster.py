@@ -216,7 +216,7 @@ def test_ctrl_c_at_the_terminal_keeps_finished_grades_and_leaves_nothing(tmp_pat
             time.sleep(0.1)
         group = [proc.pid, *(p.pid for p in psutil.Process(proc.pid).children(recursive=True))]
         os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=INTERRUPT_WAIT)
+        _, err = proc.communicate(timeout=120)  # the kit kills what is stuck after 20 s (cluster.end_if_stuck)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -237,3 +237,30 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_a_ctrl_c_whose_cleanup_hangs_still_ends_the_command(tmp_path):
+    """If, after Ctrl-C, closing the cluster hangs (a worker deep in a grade Dask cannot interrupt),
+    does the process still end with exit code 130 and one line, its whole tree killed?"""
+    import subprocess
+    import sys
+
+    import psutil
+
+    script = tmp_path / "stuck.py"
+    script.write_text(
+        "import subprocess, sys, time\n"
+        "from coursekit.classroom.cluster import end_if_stuck\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "print(child.pid, flush=True)\n"
+        "end_if_stuck(1.0)\n"
+        "time.sleep(600)  # a cleanup that never ends\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and err.strip() == "coursekit: interrupted", err
+    child = int(out.split()[0])
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
