@@ -359,7 +359,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"coursekit {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("coursekit: interrupted", file=sys.stderr)
+        from .classroom.cluster import end_if_stuck
+
+        print("coursekit: interrupted", file=sys.stderr, flush=True)
+        end_if_stuck(said=True)  # never cancelled: an exit that hangs (a library's exit handler, a thread) is killed
         return EXIT_INTERRUPTED
 
 

@@ -125,11 +125,11 @@ def open_cluster(course: Course, cluster: str | None = None, workers: int | None
             client.close()
 
 
-def end_if_stuck(seconds: float = INTERRUPT_CLOSE_SECONDS):
+def end_if_stuck(seconds: float = INTERRUPT_CLOSE_SECONDS, said: bool = False):
     """After Ctrl-C: if the cleanup that follows is not over within ``seconds`` (a worker can be deep
     in a grade that Dask cannot interrupt, and closing the cluster waits for it), kill every process
     below this one (nannies, workers, their grading children) and exit with the interrupted code.
-    Returns the timer: cancel it once the cleanup is over.  Every grade already written stays; the
+    Returns the timer: cancel it once the cleanup is over (``said``: the one line is already printed).  Every grade already written stays; the
     next grade sweeps the dead graders' cgroups and folders."""
     import sys
     import threading
@@ -140,7 +140,8 @@ def end_if_stuck(seconds: float = INTERRUPT_CLOSE_SECONDS):
         for child in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 child.kill()
-        print("coursekit: interrupted", file=sys.stderr, flush=True)
+        if not said:
+            print("coursekit: interrupted", file=sys.stderr, flush=True)
         os._exit(EXIT_INTERRUPTED)
 
     timer = threading.Timer(seconds, kill_and_exit)

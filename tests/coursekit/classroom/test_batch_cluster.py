@@ -216,7 +216,12 @@ def test_ctrl_c_at_the_terminal_keeps_finished_grades_and_leaves_nothing(tmp_pat
             time.sleep(0.1)
         group = [proc.pid, *(p.pid for p in psutil.Process(proc.pid).children(recursive=True))]
         os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=120)  # the kit kills what is stuck after 20 s (cluster.end_if_stuck)
+        try:
+            _, err = proc.communicate(timeout=120)  # the kit kills what is stuck after 20 s (cluster.end_if_stuck)
+        except subprocess.TimeoutExpired:  # say where it was: the tree and its threads' states
+            tree = [f"{p.pid} {p.status()} {' '.join(p.cmdline())[:150]} threads={p.num_threads()}"
+                    for p in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]]
+            pytest.fail("still running 120 s after Ctrl-C:\n" + "\n".join(tree))
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
