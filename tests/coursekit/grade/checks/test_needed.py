@@ -2,6 +2,8 @@
 report is the same as when every task runs."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -119,5 +121,5 @@ def test_results_carry_the_stages_of_the_grade(quick_course, tmp_path):
     seconds = report.to_gradescope()["extra_data"]["seconds"]
     for stage in ("building checks", "staging", "sandbox start", "child setup", "child start (bubblewrap, Python, "
                   "numpy)", "child tasks", "child end", "execute", "judging", "reports"):
-        assert isinstance(seconds[stage], float) and 0 <= seconds[stage] < 60, stage
+        assert isinstance(seconds[stage], float) and math.isfinite(seconds[stage]) and seconds[stage] >= 0, stage
     assert seconds["children"] == 1
