@@ -51,6 +51,7 @@ __all__ = ["GRADES_CSV", "HISTOGRAM_PNG", "PASS_RATE_PNG", "RESULTS", "BatchRepo
            "is_complete", "looks_like_batch"]
 
 GRADER_WIDE_ERRORS = (ConfigError, DatasetError, IsolationError)  # nobody can be graded: stop the batch
+WAIT_STEP = 0.2  # seconds between two looks at the finished grades (_each_finished)
 
 
 @dataclass
@@ -239,7 +240,7 @@ def _grade_all(engine: clusters.Engine, course: Course, assignment_id: str, todo
 
     try:
         send_more()
-        for future in finished:
+        for future in _each_finished(finished):
             item = flying.pop(future.key)
             send_more()  # the freed slot works while this grade is judged
             _finish(engine, course, future, item, out, report, options, data)
@@ -257,6 +258,18 @@ def _grade_all(engine: clusters.Engine, course: Course, assignment_id: str, todo
         raise
     finally:
         bar.close()
+
+
+def _each_finished(finished):
+    """The grades of ``finished`` (a Dask ``as_completed``) as they finish.  Waits in short steps:
+    Ctrl-C's signal can land in one of Dask's threads, and a blocked wait in this one would not see
+    it until the next grade finished (one that hangs: minutes)."""
+    while True:
+        while not finished.has_ready():
+            if finished.is_empty():
+                return
+            time.sleep(WAIT_STEP)
+        yield next(finished)
 
 
 def _finish(engine, course, future, item: _InFlight, out: Path, report: BatchReport, options: Options,

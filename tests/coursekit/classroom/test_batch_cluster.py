@@ -268,4 +268,7 @@ def test_a_ctrl_c_whose_cleanup_hangs_still_ends_the_command(tmp_path):
             proc.kill()
     assert proc.returncode == 130 and err.strip() == "coursekit: interrupted", err
     child = int(out.split()[0])
+    end = time.monotonic() + 60  # SIGKILL was sent; on a busy machine it may take a moment to land
+    while psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE and time.monotonic() < end:
+        time.sleep(0.1)
     assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
