@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+from . import interrupt
 from .config import Course, cluster_problem, load_config
 from .errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEM, CoursekitError, UsageError
 
@@ -359,10 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"coursekit {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        from .classroom.cluster import end_if_stuck
-
-        print("coursekit: interrupted", file=sys.stderr, flush=True)
-        end_if_stuck(said=True)  # never cancelled: an exit that hangs (a library's exit handler, a thread) is killed
+        interrupt.say_interrupted()
+        interrupt.end_if_stuck()  # never cancelled: an exit that hangs (a library's exit handler, a thread) is killed
         return EXIT_INTERRUPTED
 
 

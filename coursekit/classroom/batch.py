@@ -248,13 +248,8 @@ def _grade_all(engine: clusters.Engine, course: Course, assignment_id: str, todo
             bar.set_description_str(f"grading {assignment_id} on {engine.workers()} workers")
             bar.update(1)
             send_more()
-    except BaseException as err:
-        guard = clusters.end_if_stuck() if isinstance(err, KeyboardInterrupt) else None  # bounded, whatever Dask does
-        try:
-            client.cancel([item.future for item in flying.values()])  # Ctrl-C, a grader-wide error: drop the rest
-        finally:
-            if guard is not None:
-                guard.cancel()
+    except BaseException:  # Ctrl-C (bounded: interrupt.watched in open_cluster), a grader-wide error
+        client.cancel([item.future for item in flying.values()])  # drop the rest
         raise
     finally:
         bar.close()

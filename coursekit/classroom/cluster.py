@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..config import ENV_DATA_DIR, LOCAL_CLUSTER, Course, load_config
-from ..errors import EXIT_INTERRUPTED, ConfigError, CoursekitError, DatasetError, GradingError, UsageError
+from .. import interrupt
+from ..errors import ConfigError, CoursekitError, DatasetError, GradingError, UsageError
 from ..grade.job import Execution, GradeJob
 
 KIT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,6 @@ CLASS_BLAS_THREADS = 1
 CORES_PER_WORKER = 2  # default_workers
 MAX_ERROR = 2000  # characters of an unexpected error sent back from a worker
 CONNECT_SECONDS = 20  # to reach a named scheduler
-INTERRUPT_CLOSE_SECONDS = 20  # after Ctrl-C, what the embedded cluster may take to close before it is killed
 
 
 def dask_config() -> dict:
@@ -95,24 +95,15 @@ def open_cluster(course: Course, cluster: str | None = None, workers: int | None
     address = cluster or course.cluster
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
-    with dask.config.set(dask_config()):
+    with interrupt.watched(), dask.config.set(dask_config()):  # Ctrl-C ends it, whatever Dask's threads do
         if address == LOCAL_CLUSTER:
             count = workers or default_workers()
             env = {ENV_DATA_DIR: str(course.data.cifar10_dir)}  # this course's dataset, wherever it is
-            guard = None
-            try:
-                with _without(WORKER_SECRETS), LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                                                            dashboard_address=":0", silence_logs=logging.ERROR,
-                                                            env=env, preload=[__name__]) as local, \
-                        Client(local) as client:
-                    try:
-                        yield Engine(client, local.scheduler_address, True, CLASS_BLAS_THREADS, ALLOWED_FAILURES)
-                    except KeyboardInterrupt:
-                        guard = end_if_stuck()  # the cluster closes as this unwinds, or is killed
-                        raise
-            finally:
-                if guard is not None:
-                    guard.cancel()  # it closed in time
+            with _without(WORKER_SECRETS), LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                                                        dashboard_address=":0", silence_logs=logging.ERROR,
+                                                        env=env, preload=[__name__]) as local, \
+                    Client(local) as client:
+                yield Engine(client, local.scheduler_address, True, CLASS_BLAS_THREADS, ALLOWED_FAILURES)
             return
         if workers is not None:
             raise UsageError(f"--workers sets the size of the embedded cluster on this machine; with the "
@@ -123,31 +114,6 @@ def open_cluster(course: Course, cluster: str | None = None, workers: int | None
             yield Engine(client, address, False, CLASS_BLAS_THREADS, _allowed_failures(client))
         finally:
             client.close()
-
-
-def end_if_stuck(seconds: float = INTERRUPT_CLOSE_SECONDS, said: bool = False):
-    """After Ctrl-C: if the cleanup that follows is not over within ``seconds`` (a worker can be deep
-    in a grade that Dask cannot interrupt, and closing the cluster waits for it), kill every process
-    below this one (nannies, workers, their grading children) and exit with the interrupted code.
-    Returns the timer: cancel it once the cleanup is over (``said``: the one line is already printed).  Every grade already written stays; the
-    next grade sweeps the dead graders' cgroups and folders."""
-    import sys
-    import threading
-
-    import psutil
-
-    def kill_and_exit() -> None:
-        for child in psutil.Process().children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                child.kill()
-        if not said:
-            print("coursekit: interrupted", file=sys.stderr, flush=True)
-        os._exit(EXIT_INTERRUPTED)
-
-    timer = threading.Timer(seconds, kill_and_exit)
-    timer.daemon = True
-    timer.start()
-    return timer
 
 
 @contextlib.contextmanager

@@ -217,11 +217,11 @@ def test_ctrl_c_at_the_terminal_keeps_finished_grades_and_leaves_nothing(tmp_pat
         group = [proc.pid, *(p.pid for p in psutil.Process(proc.pid).children(recursive=True))]
         os.killpg(proc.pid, signal.SIGINT)
         try:
-            _, err = proc.communicate(timeout=120)  # the kit kills what is stuck after 20 s (cluster.end_if_stuck)
+            _, err = proc.communicate(timeout=120)  # the kit kills what is stuck after 20 s (interrupt.watched)
         except subprocess.TimeoutExpired:  # say where it was: the tree and its threads' states
             tree = [f"{p.pid} {p.status()} {' '.join(p.cmdline())[:150]} threads={p.num_threads()}"
                     for p in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]]
-            pytest.fail("still running 120 s after Ctrl-C:\n" + "\n".join(tree))
+            pytest.fail("still running 120 s after Ctrl-C:\n" + "\n".join(tree) + _where(proc.pid))
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -235,6 +235,20 @@ def test_ctrl_c_at_the_terminal_keeps_finished_grades_and_leaves_nothing(tmp_pat
     assert not [pid for pid in group if _alive(pid)]
 
 
+def _where(pid: int) -> str:
+    """The client's signal dispositions, and its threads' stacks when py-spy is installed (a developer's
+    tool, not a dependency): what a hang after Ctrl-C needs to be explained."""
+    import shutil
+    import subprocess
+
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    text = "\n" + "\n".join(line for line in status if line.startswith(("Sig", "Shd")))
+    if shutil.which("py-spy"):
+        dump = subprocess.run(["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
+        text += "\n" + dump.stdout + dump.stderr
+    return text
+
+
 def _alive(pid: int) -> bool:
     import psutil
 
@@ -242,33 +256,3 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def test_a_ctrl_c_whose_cleanup_hangs_still_ends_the_command(tmp_path):
-    """If, after Ctrl-C, closing the cluster hangs (a worker deep in a grade Dask cannot interrupt),
-    does the process still end with exit code 130 and one line, its whole tree killed?"""
-    import subprocess
-    import sys
-
-    import psutil
-
-    script = tmp_path / "stuck.py"
-    script.write_text(
-        "import subprocess, sys, time\n"
-        "from coursekit.classroom.cluster import end_if_stuck\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
-        "print(child.pid, flush=True)\n"
-        "end_if_stuck(1.0)\n"
-        "time.sleep(600)  # a cleanup that never ends\n")
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130 and err.strip() == "coursekit: interrupted", err
-    child = int(out.split()[0])
-    end = time.monotonic() + 60  # SIGKILL was sent; on a busy machine it may take a moment to land
-    while psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE and time.monotonic() < end:
-        time.sleep(0.1)
-    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
