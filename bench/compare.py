@@ -31,6 +31,14 @@ def run(mode: Mode, baseline_package: tuple[str, str] | None = None) -> list[Row
                                   variants.adam_state_every_step, mode, budget))
     rows.append(_adam_in_training("optim.adam: mt, vt and sqrt(vt) + eps as three temporaries vs one",
                                   variants.adam_three_temporaries, mode, budget))
+    alone = _optimizer("optim.adam as written vs in cache-sized blocks (not adopted)", optim.adam,
+                       variants.adam_in_cache_blocks, shapes, budget)
+    alone.note += "; not a change"
+    rows.append(alone)
+    blocks = _adam_in_training("optim.adam as written vs in cache-sized blocks (not adopted)",
+                               None, mode, budget, new_rule=variants.adam_in_cache_blocks)
+    blocks.note += "; not a change: the solution keeps the update rule as the notebook writes it"
+    rows.append(blocks)
     x = np.random.default_rng(0).standard_normal((200, 64 if mode.tiny else 512), dtype=np.float32)
     rows.append(_dropout(layers, x, budget))
     rows.append(_layer(f"dropout_forward: float64 np.random.rand draws, cast vs float32 Generator draws {x.shape}",
@@ -89,9 +97,10 @@ def _optimizer(label: str, old, new, shapes, budget: float) -> Row:
     return row
 
 
-def _adam_in_training(label: str, old_rule, mode: Mode, budget: float) -> Row:
-    """Solver steps of the wide net with an old adam against today's: a big temporary's cost
-    (fresh pages from the allocator) depends on what the rest of the step allocates."""
+def _adam_in_training(label: str, old_rule, mode: Mode, budget: float, new_rule=None) -> Row:
+    """Solver steps of the wide net with an old adam against today's (or today's against
+    ``new_rule``): a big temporary's cost (fresh pages from the allocator) depends on what the
+    rest of the step allocates."""
     spec = NETS["wide_dropout"]
     n = 1000 if mode.tiny else 10_000
     X = np.random.default_rng(0).standard_normal((n, 3, 32, 32), dtype=np.float32)
@@ -99,7 +108,10 @@ def _adam_in_training(label: str, old_rule, mode: Mode, budget: float) -> Row:
     if mode.tiny:
         spec = replace(spec, hidden_dims=(64, 32), batch_size=8)
     old, new = numpy_trainer(spec, X, y), numpy_trainer(spec, X, y)
-    old.solver.update_rule = old_rule
+    if old_rule is not None:
+        old.solver.update_rule = old_rule
+    if new_rule is not None:
+        new.solver.update_rule = new_rule
     steps = {"old": lambda: old(2), "new": lambda: new(2)}
     seconds = interleaved_seconds(steps, budget, min_repeats=3)
     faults = {name: _page_faults(run) / 2 for name, run in steps.items()}

@@ -130,10 +130,18 @@ def torch_model(spec: NetSpec):
     return nn.Sequential(*layers)
 
 
-def torch_trainer(spec: NetSpec, X: np.ndarray, y: np.ndarray, threads: int, seed: int = 0):
-    """k steps of the same net in PyTorch on the CPU: same batch, optimizer and L2 penalty."""
+def torch_trainer(spec: NetSpec, X: np.ndarray, y: np.ndarray, threads: int, seed: int = 0,
+                  penalty_in_loss: bool = False):
+    """k steps of the same net in PyTorch on the CPU: same batch, optimizer and L2 penalty.
+
+    By default the penalty is the optimizer's weight decay, PyTorch's fastest path: it adds the
+    penalty's gradient but never computes the penalty itself.  ``penalty_in_loss``: the same
+    work as the solution, whose loss must include the penalty (the notebooks check it): the
+    penalty is added to the loss and autograd derives its gradient.
+    """
     import torch
     import torch.nn.functional as F
+    from torch import nn
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -141,15 +149,21 @@ def torch_trainer(spec: NetSpec, X: np.ndarray, y: np.ndarray, threads: int, see
     inputs = torch.from_numpy(X.reshape(X.shape[0], -1))  # shares numpy's memory
     labels = torch.from_numpy(y)
     model = torch_model(spec).to(dtype).train()
-    if spec.update_rule == "sgd":  # TwoLayerNet's loss has reg * sum(W**2): gradient 2 * reg * W
-        optimizer = torch.optim.SGD(model.parameters(), lr=spec.learning_rate, weight_decay=2 * spec.reg)
-    else:  # FullyConnectedNet's has 0.5 * reg * sum(W**2): gradient reg * W
-        optimizer = torch.optim.Adam(model.parameters(), lr=spec.learning_rate, weight_decay=spec.reg)
+    # TwoLayerNet's loss has reg * sum(W**2) (gradient 2 * reg * W); FullyConnectedNet's 0.5 * reg * sum(W**2)
+    penalty = spec.reg if spec.update_rule == "sgd" else 0.5 * spec.reg
+    decay = 0.0 if penalty_in_loss else 2 * penalty
+    weights = [layer.weight for layer in model if isinstance(layer, nn.Linear)]
+    if spec.update_rule == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=spec.learning_rate, weight_decay=decay)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=spec.learning_rate, weight_decay=decay)
 
     def steps(k: int) -> None:
         for _ in range(k):
             batch = torch.randint(inputs.shape[0], (spec.batch_size,))
             loss = F.cross_entropy(model(inputs[batch]), labels[batch])
+            if penalty_in_loss and penalty:
+                loss = loss + penalty * sum(torch.sum(w * w) for w in weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

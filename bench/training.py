@@ -25,6 +25,7 @@ CEILING_TARGETS = {"two_layer": ">= 50% of ceiling", "deep_bn": ">= 50% of ceili
 WARMUP_STEPS = 2
 TINY_BATCH = 8
 NO_TORCH = "torch is not installed (pip install -e '.[bench]')"
+SAME_WORK = "torch, penalty in its loss"  # the solution's work: its loss includes the L2 penalty
 
 
 def synthetic_data(images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -76,13 +77,15 @@ def _one_net(spec, X, y, mode: Mode, ceiling: float | None, have_torch: bool, ba
         trainers["numpy baseline"] = numpy_trainer(spec, X, y, package=baseline[1])
     if have_torch:
         trainers["torch"] = torch_trainer(spec, X, y, blas_threads())
+        if spec.reg:  # the penalty computed, as the solution's loss must: the same work
+            trainers[SAME_WORK] = torch_trainer(spec, X, y, blas_threads(), penalty_in_loss=True)
     totals = _timed_rounds(trainers, mode.rounds, per_round)
     done = per_round * mode.rounds
     how = "one epoch" if done >= steps_per_epoch else f"{done} steps, extrapolated to {steps_per_epoch}"
     rows = []
-    for name in ("numpy", "numpy baseline", "torch"):
+    for name in ("numpy", "numpy baseline", "torch", SAME_WORK):
         label = f"{spec.name} {kind} {name}"
-        if name == "numpy baseline" and not baseline:
+        if (name == "numpy baseline" and not baseline) or (name == SAME_WORK and not spec.reg):
             continue
         if name not in totals:
             rows.append(skipped(SECTION, label, "s/epoch", NO_TORCH))
@@ -90,10 +93,11 @@ def _one_net(spec, X, y, mode: Mode, ceiling: float | None, have_torch: bool, ba
         rows.append(_speed_row(spec, kind, name, label, totals[name], done, steps_per_epoch, ceiling, how,
                                baseline[0] if name == "numpy baseline" else None))
     for name, over, target in (("numpy/torch", "torch", RATIO_TARGETS[kind]),
+                               (f"numpy/{SAME_WORK}", SAME_WORK, ""),
                                ("numpy/baseline", "numpy baseline", "")):
         label = f"{spec.name} {kind} {name}"
         if over not in totals:
-            if over == "torch":
+            if over == "torch" or (over == SAME_WORK and spec.reg):
                 rows.append(skipped(SECTION, label, "time ratio", NO_TORCH))
             continue
         ratio = totals["numpy"]["wall"] / totals[over]["wall"]

@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE_TIMEOUT = 600  # seconds; the tiny mode needs well under a minute on an idle machine
 NETS = ("two_layer", "deep_bn", "wide_dropout")
+PENALIZED = ("two_layer", "wide_dropout")  # reg > 0: also timed in torch with the penalty in its loss
 DTYPES = ("float32", "float64")
 ROW_KEYS = {"section", "name", "value", "unit", "detail", "target", "note", "data"}
 REFERENCE_ROWS = {"two_layer_net reference test accuracy", "two_layer_net reference training wall time",
@@ -56,6 +57,8 @@ def test_train_has_numpy_torch_and_ratio_rows(report):
     """Does every net and dtype get a numpy row, a torch row and a ratio row (skipped without torch)?"""
     expected = {f"{net} {dtype} {what}" for net in NETS for dtype in DTYPES
                 for what in ("numpy", "torch", "numpy/torch")}
+    expected |= {f"{net} {dtype} {what}" for net in PENALIZED for dtype in DTYPES
+                 for what in ("torch, penalty in its loss", "numpy/torch, penalty in its loss")}
     assert names(report, "train") == expected
     numpy_rows = [r for r in report["rows"] if r["section"] == "train" and r["name"].endswith(" numpy")]
     assert all(r["value"] > 0 and r["data"]["images_per_s"] > 0 for r in numpy_rows)
