@@ -12,6 +12,6 @@ import sys
 _cwd = os.path.realpath(os.getcwd())
 sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.realpath(p) != _cwd]
 
-from .cli import main  # noqa: E402 - after the path is cleaned
+from .cli import run  # noqa: E402 - after the path is cleaned
 
-sys.exit(main())
+run()

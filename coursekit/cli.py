@@ -354,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    interrupt.new_command()
     try:
         return args.func(args)
     except CoursekitError as err:
@@ -361,9 +362,18 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         interrupt.say_interrupted()
-        interrupt.end_if_stuck()  # never cancelled: an exit that hangs (a library's exit handler, a thread) is killed
         return EXIT_INTERRUPTED
 
 
+def run() -> None:
+    """The ``coursekit`` command: :func:`main`, then the process's exit.  After Ctrl-C that exit
+    is bounded: a library's exit handler or a thread that hangs is killed after
+    ``interrupt.CLOSE_SECONDS`` (a caller of ``main`` in its own process keeps running)."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        interrupt.end_if_stuck()  # never cancelled: the process is ending
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -26,13 +26,21 @@ from .errors import EXIT_INTERRUPTED
 CLOSE_SECONDS = 20  # after Ctrl-C, what the cleanup (cancelling grades, closing a cluster) may take
 LINE = "coursekit: interrupted"
 
-_said = threading.Lock()  # held once the line is printed: printed once, by whoever comes first
+_said = threading.Event()  # set once the line is printed: once per command, by whoever comes first
+_saying = threading.Lock()
+
+
+def new_command() -> None:
+    """A command starts in this process (cli.main): an interruption of it gets its own line."""
+    _said.clear()
 
 
 def say_interrupted() -> None:
-    """Print the one line that says the command was interrupted (once per process)."""
-    if _said.acquire(blocking=False):
-        print(LINE, file=sys.stderr, flush=True)
+    """Print the one line that says the command was interrupted (once per command)."""
+    with _saying:
+        if not _said.is_set():
+            _said.set()
+            print(LINE, file=sys.stderr, flush=True)
 
 
 def end_if_stuck(seconds: float = CLOSE_SECONDS) -> threading.Timer:

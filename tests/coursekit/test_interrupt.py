@@ -113,3 +113,21 @@ def interrupt_line() -> str:
     from coursekit import interrupt
 
     return interrupt.LINE
+
+
+def test_main_in_a_callers_process_is_not_ended_after_ctrl_c(monkeypatch, capsys):
+    """cli.main called in-process (a test, a notebook) returns 130 on KeyboardInterrupt and arms no
+    timer that would end the caller's process 20 s later; only the coursekit command (cli.run) does."""
+    import threading
+
+    from coursekit import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_build", interrupted)
+    timers = {t for t in threading.enumerate() if isinstance(t, threading.Timer)}
+    for _ in range(2):  # each command's interruption gets its line
+        assert cli.main(["build"]) == 130
+        assert capsys.readouterr().err.strip() == interrupt_line()
+    assert {t for t in threading.enumerate() if isinstance(t, threading.Timer)} == timers
