@@ -16,6 +16,8 @@ DROPOUT_WEIGHT_SCALE = 0.05  # weights are small there and the initial loss is a
 N, D, C, HIDDEN = 6, 5, 4, [7, 6]
 OPTIM_DW_SCALE = 1e-2
 DROPOUT_SEED = 123
+MIN_LIVE = 0.25  # of a hidden layer's ReLU outputs, in fc_loss's unnormalized inputs (_loss_inputs)
+MAX_DRAWS = 100
 BN_WARMUP_STEPS = 10  # training passes that give the test-mode cases their running averages
 # The layer checks of the code FullyConnectedNet.loss runs in CONFIGS: when they fail, they
 # can explain a failure of the net's checks.
@@ -155,9 +157,26 @@ def trained_statistics(init: dict, inputs: dict, rng) -> dict[str, np.ndarray]:
 
 
 def _loss_inputs(rng, normalization, keep):
+    """Inputs of one fc_loss case.  Without normalization, drawn again until every hidden layer
+    has live ReLUs (``MIN_LIVE``): with small weights, about 1 draw in 100 had a hidden layer
+    all zero, where dropout (applied at test time, or not at all) changes nothing and a wrong
+    net passes the case.  Normalized layers are centred per unit: about half their ReLUs live."""
     scale = DROPOUT_WEIGHT_SCALE if keep < 1 else 0.5
-    return {"X": rng.standard_normal((N, D)), "y": rng.integers(0, C, N),
-            **{f"param_{k}": v for k, v in random_params(rng, normalization, scale).items()}}
+    for _ in range(MAX_DRAWS):
+        inputs = {"X": rng.standard_normal((N, D)), "y": rng.integers(0, C, N),
+                  **{f"param_{k}": v for k, v in random_params(rng, normalization, scale).items()}}
+        if normalization is not None or min(_live_fractions(inputs)) >= MIN_LIVE:
+            return inputs
+    raise AssertionError(f"no inputs with live ReLUs in {MAX_DRAWS} draws")  # never seen: about 1 in 10 is redrawn
+
+
+def _live_fractions(inputs) -> list[float]:
+    """The fraction of nonzero ReLU outputs in each hidden layer of the unnormalized net."""
+    h, fractions = inputs["X"], []
+    for i in range(1, len(HIDDEN) + 1):
+        h = np.maximum(h @ inputs[f"param_W{i}"] + inputs[f"param_b{i}"], 0)
+        fractions.append(np.count_nonzero(h) / h.size)
+    return fractions
 
 
 def _differs_case(label, task_a, task_b, key):
