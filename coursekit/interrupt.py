@@ -8,8 +8,9 @@ see it, and the command would hang after Ctrl-C (seen on busy machines).
 Inside :func:`watched`, every thread blocks SIGINT and one watcher thread takes it with
 ``sigwait``.  The watcher arms :func:`end_if_stuck` at once, then interrupts the main thread: the
 usual KeyboardInterrupt unwinds (grades in flight are cancelled, the cluster closes, every grade
-already written stays), and if that has not ended the process within ``CLOSE_SECONDS``, every
-process below this one is killed and the command exits 130.
+already written stays), and if that has not left :func:`watched` within ``CLOSE_SECONDS``, every
+process below this one is killed and the process exits 130.  The ``coursekit`` command bounds
+its own exit the same way (``cli.run``).
 """
 from __future__ import annotations
 
@@ -76,24 +77,25 @@ def watched(seconds: float = CLOSE_SECONDS) -> Iterator[None]:
         return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     leaving = threading.Event()
+    guards: list[threading.Timer] = []
 
     def watch() -> None:
-        armed = False
         while True:
             signal.sigwait({signal.SIGINT})
             if leaving.is_set():
                 return
-            if not armed:  # a second Ctrl-C changes nothing: the bound already holds
-                armed = True
-                end_if_stuck(seconds)
+            if not guards:  # a second Ctrl-C changes nothing: the bound already holds
+                guards.append(end_if_stuck(seconds))
                 _thread.interrupt_main(signal.SIGINT)
 
     watcher = threading.Thread(target=watch, name="coursekit-ctrl-c", daemon=True)
     watcher.start()
     try:
         yield
-    finally:
+    finally:  # the cleanup is over: a caller in its own process (a notebook) goes on
         leaving.set()
         signal.pthread_kill(watcher.ident, signal.SIGINT)  # wakes its sigwait: it returns
         watcher.join(timeout=5)
+        for guard in guards:
+            guard.cancel()
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
