@@ -5,7 +5,7 @@ import numpy as np
 
 from . import analytic
 from .base import (GRAD_STEP, Check, CaseResult, compare_case, custom_case, fetch, first_failure, gradient_case,
-                     hidden_build, reference, rng_for, squeezable)
+                     hidden_build, reference, revealing_inputs, rng_for, squeezable)
 
 FC_CLASS = "cs231n.classifiers.fc_net:FullyConnectedNet"
 FC_FILE = "cs231n/classifiers/fc_net.py"
@@ -17,7 +17,6 @@ N, D, C, HIDDEN = 6, 5, 4, [7, 6]
 OPTIM_DW_SCALE = 1e-2
 DROPOUT_SEED = 123
 MIN_LIVE = 0.25  # of a hidden layer's ReLU outputs, in fc_loss's unnormalized inputs (_loss_inputs)
-MAX_DRAWS = 100
 BN_WARMUP_STEPS = 10  # training passes that give the test-mode cases their running averages
 # The layer checks of the code FullyConnectedNet.loss runs in CONFIGS: when they fail, they
 # can explain a failure of the net's checks.
@@ -160,14 +159,16 @@ def _loss_inputs(rng, normalization, keep):
     """Inputs of one fc_loss case.  Without normalization, drawn again until every hidden layer
     has live ReLUs (``MIN_LIVE``): with small weights, about 1 draw in 100 had a hidden layer
     all zero, where dropout (applied at test time, or not at all) changes nothing and a wrong
-    net passes the case.  Normalized layers are centred per unit: about half their ReLUs live."""
+    net passes the case (about 1 draw in 10 is redrawn).  Normalized layers are centred per
+    unit: about half their ReLUs live."""
     scale = DROPOUT_WEIGHT_SCALE if keep < 1 else 0.5
-    for _ in range(MAX_DRAWS):
-        inputs = {"X": rng.standard_normal((N, D)), "y": rng.integers(0, C, N),
-                  **{f"param_{k}": v for k, v in random_params(rng, normalization, scale).items()}}
-        if normalization is not None or min(_live_fractions(inputs)) >= MIN_LIVE:
-            return inputs
-    raise AssertionError(f"no inputs with live ReLUs in {MAX_DRAWS} draws")  # never seen: about 1 in 10 is redrawn
+
+    def draw(attempt: int) -> dict:  # the same generator, drawn on
+        return {"X": rng.standard_normal((N, D)), "y": rng.integers(0, C, N),
+                **{f"param_{k}": v for k, v in random_params(rng, normalization, scale).items()}}
+
+    return revealing_inputs(draw, lambda inputs: normalization is not None or min(_live_fractions(inputs)) >= MIN_LIVE,
+                            "live ReLUs in every hidden layer")
 
 
 def _live_fractions(inputs) -> list[float]:
