@@ -48,7 +48,11 @@ def mutated(mistake: dict, folder: Path) -> Path | None:
 def grade(assignment: str, submission: Path, seed: int, full: bool, results: Path) -> dict:
     command = [sys.executable, "-m", "coursekit", "--config", str(ROOT / "course.toml"), "grade", assignment,
                str(submission), "--seed", str(seed), "--results", str(results), *([] if full else ["--fast"])]
-    subprocess.run(command, capture_output=True, cwd=submission.parent, check=False)
+    results.unlink(missing_ok=True)  # never the previous grade's
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=submission.parent, check=False)
+    if not results.exists():
+        raise SystemExit(f"seed_sweep: grading {submission.name} with seed {seed} wrote no results "
+                         f"(exit code {proc.returncode}): {proc.stderr.strip()[-500:]}")
     report = json.loads(results.read_text())
     lost = {test["name"].split(":")[0]: test["score"] for test in report["tests"]
             if test.get("score") != test.get("max_score")}

@@ -51,3 +51,17 @@ def test_a_score_that_varies_is_reported_with_the_checks_it_lost(monkeypatch, ca
 def test_seeds_are_a_range_or_a_list():
     sweep = load_sweep()
     assert sweep.seeds_of("1-4") == [1, 2, 3, 4] and sweep.seeds_of("3,7") == [3, 7]
+
+
+def test_a_grade_that_writes_no_results_is_a_clear_error_not_the_last_grade(tmp_path):
+    """A grade that fails before writing results.json (here: an unknown assignment) must stop the
+    sweep with a message that names it, never reuse the previous grade's file."""
+    import pytest
+
+    sweep = load_sweep()
+    results = tmp_path / "results.json"
+    results.write_text('{"score": 1.0, "tests": []}')  # a previous grade's
+    submission = tmp_path / "sub"
+    submission.mkdir()
+    with pytest.raises(SystemExit, match="grading sub with seed 1 wrote no results"):
+        sweep.grade("no_such_assignment", submission, 1, False, results)
