@@ -66,3 +66,7 @@ class GradingError(CoursekitError):
 
 class IsolationError(GradingError):
     """Student code cannot be isolated as asked (no bubblewrap, no user namespaces...): nothing is run."""
+
+
+class WorkerKitError(GradingError):
+    """A Dask machine runs other kit code, or another Python or numpy, than the client: it grades nobody."""

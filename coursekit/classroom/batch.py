@@ -37,7 +37,7 @@ from typing import Iterator
 
 from ..config import Course
 from ..data.split import LazySplit
-from ..errors import ConfigError, DatasetError, GradingError, IsolationError
+from ..errors import ConfigError, DatasetError, GradingError, IsolationError, WorkerKitError
 from ..grade import pipeline
 from ..grade.checks import accuracy
 from ..grade.feedback import feedback_format
@@ -50,7 +50,7 @@ from .summary import GRADES_CSV, HISTOGRAM_PNG, PASS_RATE_PNG, write_summaries
 __all__ = ["GRADES_CSV", "HISTOGRAM_PNG", "PASS_RATE_PNG", "RESULTS", "BatchReport", "grade_batch",
            "is_complete", "looks_like_batch"]
 
-GRADER_WIDE_ERRORS = (ConfigError, DatasetError, IsolationError)  # nobody can be graded: stop the batch
+GRADER_WIDE_ERRORS = (ConfigError, DatasetError, IsolationError, WorkerKitError)  # nobody can be graded: stop the batch
 WAIT_STEP = 0.2  # seconds between two looks at the finished grades (_each_finished)
 
 
@@ -204,7 +204,7 @@ def _grade_all(engine: clusters.Engine, course: Course, assignment_id: str, todo
     from distributed import as_completed
     from tqdm import tqdm
 
-    client, kit = engine.client, clusters.kit_fingerprint()
+    client, kit = engine.client, clusters.kit_identity()
     data = LazySplit(lambda: accuracy.load_cifar10(course))  # the client's copy, for judging; read once
     pending, ready, flying = iter(todo), [], {}
     finished = as_completed(loop=client.loop)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import logging
 import os
 import signal
@@ -32,8 +31,9 @@ from typing import Iterator
 
 from ..config import ENV_DATA_DIR, LOCAL_CLUSTER, Course, load_config
 from .. import interrupt
-from ..errors import ConfigError, CoursekitError, DatasetError, GradingError, UsageError
+from ..errors import ConfigError, CoursekitError, DatasetError, GradingError, UsageError, WorkerKitError
 from ..grade.job import Execution, GradeJob
+from . import workerkit
 
 KIT = Path(__file__).resolve().parents[1]
 ALLOWED_FAILURES = 1  # a grade is rerun once after its worker died; the second death is an error row
@@ -111,6 +111,7 @@ def open_cluster(course: Course, cluster: str | None = None, workers: int | None
                               "on the machines instead, or pass --cluster local.")
         client = _connect(address, where)
         try:
+            check_machines(client, address)
             yield Engine(client, address, False, CLASS_BLAS_THREADS, _allowed_failures(client))
         finally:
             client.close()
@@ -141,6 +142,35 @@ def _connect(address: str, where: str):
             "spelled as it printed it; or grade on this machine alone with --cluster local.") from None
 
 
+def check_machines(client, address: str) -> None:
+    """Refuse, before anyone is graded, a cluster whose scheduler or workers do not run the client's
+    kit (:mod:`.workerkit`): each such machine is named, with what differs.  A worker that joins
+    later is checked by :func:`run_job` at its first grade."""
+    mine = kit_identity()
+    with workerkit.by_value():
+        try:
+            scheduler = client.run_on_scheduler(workerkit.identity)
+        except Exception as err:  # noqa: BLE001 - a scheduler may refuse code sent to it: then it is unknown
+            scheduler = err
+        workers = client.run(workerkit.identity, on_error="return")
+    problems = []
+    if isinstance(scheduler, dict) and scheduler.get("code") != mine["code"]:
+        problems.append(f"the scheduler at {address}: "
+                        + "; ".join(workerkit.differences(mine, {**scheduler, "python": mine["python"],
+                                                                 "numpy": mine["numpy"]})))
+    for worker, found in sorted(workers.items()):
+        if isinstance(found, Exception):
+            problems.append(f"the worker {worker}: it could not say ({type(found).__name__}: {found})")
+        elif differ := workerkit.differences(mine, found):
+            problems.append(f"the worker {worker}: " + "; ".join(differ))
+    if problems:
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        raise WorkerKitError(f"Nothing was graded: these machines of the Dask cluster would not grade as this "
+                             f"one does (coursekit at {KIT}, Python {mine['python']}, numpy {mine['numpy']}):\n"
+                             f"{listed}\n{workerkit.INSTALL_HINT} Then restart their `dask scheduler` and "
+                             "`dask worker` processes.")
+
+
 def _allowed_failures(client) -> int | None:
     """The scheduler's ``allowed-failures`` (its own configuration), or None when it cannot be read."""
     try:
@@ -162,17 +192,17 @@ def dask_setup(worker) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def run_job(job: GradeJob, kit: str) -> Execution:
+def run_job(job: GradeJob, kit: dict) -> Execution:
     """Phase 2 of one grade, on a Dask worker: the sandbox, the limits and the fail-closed probe
-    of a single grade.  ``kit``: the client's :func:`kit_fingerprint` (the same grader code)."""
+    of a single grade.  ``kit``: the client's :func:`kit_identity` (the same code and numpy)."""
     from ..grade.pipeline import execute_grade
 
     worker = _this_worker()
     where = f"the Dask worker {worker.address}" if worker else "this machine"
     try:
-        if kit != kit_fingerprint():
-            raise GradingError(f"The kit on {where} ({KIT}) is not the client's: its code differs, so its "
-                               "grades could differ. Install the same coursekit version on every worker.")
+        if differ := workerkit.differences(kit, kit_identity()):
+            raise WorkerKitError(f"The kit on {where} is not the client's, so its grades could differ: "
+                                 f"{'; '.join(differ)}. {workerkit.INSTALL_HINT} Then restart that worker.")
         data = worker_split() if job.training else None
         secrets = (*job.secrets, KIT, *((worker_cifar10_dir(),) if job.training else ()))
         job = replace(job, secrets=secrets)
@@ -193,12 +223,9 @@ def _this_worker():
 
 
 @functools.cache
-def kit_fingerprint() -> str:
-    """SHA-256 of the kit's Python files (paths and bytes): equal on client and worker, or refused."""
-    digest = hashlib.sha256()
-    for path in sorted(KIT.rglob("*.py")):
-        digest.update(path.relative_to(KIT).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+def kit_identity() -> dict:
+    """This process's :func:`.workerkit.identity`, computed once: equal on client and worker, or refused."""
+    return workerkit.identity()
 
 
 def worker_cifar10_dir() -> Path:

@@ -164,13 +164,13 @@ def test_a_worker_with_other_kit_code_refuses_to_grade(course):
     """Does a worker whose kit differs from the client's refuse, saying so, rather than grade differently?"""
     job = prepare_grade(course, ASSIGNMENT, ROOT / "solutions" / ASSIGNMENT, fast=True).job
     with pytest.raises(GradingError, match="not the client's"):
-        clusters.run_job(job, "0" * 64)
+        clusters.run_job(job, {**clusters.kit_identity(), "numpy": "0.0"})
 
 
 def test_run_job_outside_a_cluster_grades_like_the_pipeline(course):
     """Does the worker's function, called directly, return the outcomes of every task of the job?"""
     prepared = prepare_grade(course, ASSIGNMENT, ROOT / "solutions" / ASSIGNMENT, fast=True, seed=3)
-    execution = clusters.run_job(prepared.job, clusters.kit_fingerprint())
+    execution = clusters.run_job(prepared.job, clusters.kit_identity())
     assert execution.digest == prepared.job.digest
     assert set(execution.outcomes) == {task.id for task in prepared.job.quick}
     assert all(outcome.ok for outcome in execution.outcomes.values())
