@@ -55,3 +55,10 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = TEST_COMMAND.findall((ROOT / ".ci" / "run").read_text())
     assert len(ci) == 1 and ci[0] in readme
     assert "-c constraints.txt" in ci[0]
+
+
+def test_the_worker_wheel_the_readme_installs_is_the_one_pip_builds():
+    """Does every wheel file the README's worker recipes install carry this kit's version?"""
+    wheel = f"coursekit-{PYPROJECT['version']}-py3-none-any.whl"
+    named = set(re.findall(r"coursekit-[\w.]+-py3-none-any\.whl", (ROOT / "README.md").read_text()))
+    assert named == {wheel}

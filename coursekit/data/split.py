@@ -2,8 +2,8 @@
 
 A Dask worker has the kit (the course's wheel: README, "Installing the kit on the workers") and its
 own copy of the dataset, but not the course's ``source/cs231n/data_utils.py``.  :func:`load_split`
-builds the same arrays as its ``get_CIFAR10_data()`` (49,000 / 1,000 / 1,000 images, float32, channels first, the mean
-training image subtracted), bit for bit: ``tests/coursekit/data/test_split.py`` compares them.
+builds the same arrays as its ``get_CIFAR10_data()`` (49,000 / 1,000 / 1,000 images, float32,
+channels first, the mean training image subtracted), bit for bit: ``tests/coursekit/data/test_split.py`` compares them.
 Batches are unpickled with the dataset checker's restricted unpickler (arrays only).
 """
 from __future__ import annotations
