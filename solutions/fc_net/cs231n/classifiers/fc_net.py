@@ -355,10 +355,11 @@ class FullyConnectedNet(object):
                 dh, layer_cache, need_dx=i > 1)  # dh: (N, H_{i-1}); None for the data (i = 1)
             if self.normalization is not None:
                 grads[f"gamma{i}"], grads[f"beta{i}"] = dgamma, dbeta
-        for i in range(1, L + 1):
-            W = self.params[f"W{i}"]
-            loss += 0.5 * self.reg * np.vdot(W, W)  # sum of squares, no W * W array
-            grads[f"W{i}"] += self.reg * W
+        if self.reg:  # with reg = 0 there is no penalty: no pass over the weights
+            for i in range(1, L + 1):
+                W = self.params[f"W{i}"]
+                loss += 0.5 * self.reg * np.vdot(W, W)  # sum of squares, no W * W array
+                grads[f"W{i}"] += self.reg * W
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
         return loss, grads

@@ -330,7 +330,7 @@ SOFTMAX_NAIVE = """    # softmax_loss_naive of assignment 1: a loop over the exa
     loss /= N
 """
 INIT = '            self.params[f"W{i}"] = weight_scale * np.random.randn(dims[i - 1], dims[i])\n'
-FC_REG = "            loss += 0.5 * self.reg * np.vdot(W, W)  # sum of squares, no W * W array\n"
+FC_REG = "                loss += 0.5 * self.reg * np.vdot(W, W)  # sum of squares, no W * W array\n"
 
 LAYER_UTILS = "cs231n/layer_utils.py"
 SOLVER = "cs231n/solver.py"
@@ -541,7 +541,7 @@ FC = [
             ((OPTIM, '    w -= config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])\n',
               '    w -= config["learning_rate"] * dw / np.sqrt(cache + config["epsilon"])\n'),),
             loses=("rmsprop",), rule="rmsprop-eps-in-sqrt"),
-    Variant("fc-reg-without-half", "fc_net", "buggy", ((FC, FC_REG, "            loss += self.reg * np.sum(W * W)\n"),),
+    Variant("fc-reg-without-half", "fc_net", "buggy", ((FC, FC_REG, "                loss += self.reg * np.sum(W * W)\n"),),
             # with dropout the grader has no reference gradient, only the student's own forward pass
             loses=("fc_loss", "fc_gradients"), rule="reg-loss-double"),
     Variant("fc-biases-init-ones", "fc_net", "buggy",
