@@ -52,6 +52,7 @@ __all__ = ["GRADES_CSV", "HISTOGRAM_PNG", "PASS_RATE_PNG", "RESULTS", "BatchRepo
 
 GRADER_WIDE_ERRORS = (ConfigError, DatasetError, IsolationError, WorkerKitError)  # nobody can be graded: stop the batch
 WAIT_STEP = 0.2  # seconds between two looks at the finished grades (_each_finished)
+NO_WORKER_SECONDS = 10.0  # without any worker this long (not a worker's restart): say so (_NoWorkerNotice)
 
 
 @dataclass
@@ -238,9 +239,10 @@ def _grade_all(engine: clusters.Engine, course: Course, assignment_id: str, todo
         if not ready and (item := prepare_next()):
             ready.append(item)
 
+    notice = _NoWorkerNotice(engine)
     try:
         send_more()
-        for future in _each_finished(finished):
+        for future in _each_finished(finished, notice):
             item = flying.pop(future.key)
             send_more()  # the freed slot works while this grade is judged
             _finish(engine, course, future, item, out, report, options, data)
@@ -255,16 +257,43 @@ def _grade_all(engine: clusters.Engine, course: Course, assignment_id: str, todo
         bar.close()
 
 
-def _each_finished(finished):
+def _each_finished(finished, notice=None):
     """The grades of ``finished`` (a Dask ``as_completed``) as they finish.  Waits in short steps:
     Ctrl-C's signal can land in one of Dask's threads, and a blocked wait in this one would not see
-    it until the next grade finished (one that hangs: minutes)."""
+    it until the next grade finished (one that hangs: minutes).  ``notice`` looks at the workers
+    at each step."""
     while True:
         while not finished.has_ready():
             if finished.is_empty():
                 return
             time.sleep(WAIT_STEP)
+            if notice:
+                notice()
         yield next(finished)
+
+
+class _NoWorkerNotice:
+    """Says once on stderr when grades wait on a cluster that has had no worker for NO_WORKER_SECONDS
+    (all stopped, none started yet, or none that could join), and again once workers came back and
+    left; otherwise a class would wait without a word."""
+
+    def __init__(self, engine: clusters.Engine):
+        self.engine = engine
+        self.since: float | None = None
+        self.said = False
+
+    def __call__(self) -> None:
+        if self.engine.workers():
+            self.since, self.said = None, False
+            return
+        now = time.monotonic()
+        self.since = self.since if self.since is not None else now
+        if not self.said and now - self.since >= NO_WORKER_SECONDS:
+            self.said = True
+            print(f"coursekit: no Dask worker has been connected to the scheduler at {self.engine.address} "
+                  f"for {NO_WORKER_SECONDS:.0f} s: the grades wait for one. Start workers "
+                  "(README, 'Class mode on many machines'), or press Ctrl-C: the grades written so far are "
+                  "kept, and the same command grades the others later.", file=sys.stderr, flush=True)
 
 
 def _finish(engine, course, future, item: _InFlight, out: Path, report: BatchReport, options: Options,
