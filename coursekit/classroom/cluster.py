@@ -154,10 +154,8 @@ def check_machines(client, address: str) -> None:
             scheduler = err
         workers = client.run(workerkit.identity, on_error="return")
     problems = []
-    if isinstance(scheduler, dict) and scheduler.get("code") != mine["code"]:
-        problems.append(f"the scheduler at {address}: "
-                        + "; ".join(workerkit.differences(mine, {**scheduler, "python": mine["python"],
-                                                                 "numpy": mine["numpy"]})))
+    if isinstance(scheduler, dict) and (differ := workerkit.differences(mine, scheduler, ())):
+        problems.append(f"the scheduler at {address}: " + "; ".join(differ))  # it unpickles the jobs
     for worker, found in sorted(workers.items()):
         if isinstance(found, Exception):
             problems.append(f"the worker {worker}: it could not say ({type(found).__name__}: {found})")

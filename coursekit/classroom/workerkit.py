@@ -47,15 +47,16 @@ def identity() -> dict:
             "numpy": numpy}
 
 
-def differences(client: dict, machine: dict) -> list[str]:
-    """How ``machine``'s identity differs from the client's, in words; empty when it may grade."""
+def differences(client: dict, machine: dict, versions: tuple[str, ...] = ("python", "numpy")) -> list[str]:
+    """How ``machine``'s identity differs from the client's, in words; empty when it may grade.
+    ``versions``: those compared besides the code (a scheduler runs no student code: none)."""
     found = []
     if machine.get("code") is None:
         found.append("it has no coursekit package")
     elif machine["code"] != client["code"]:
         found.append(f"its kit ({machine['where']}) is other code than the client's (another package named "
                      f"coursekit, or another revision of the kit)")
-    for name in ("python", "numpy"):
+    for name in versions:
         if machine.get(name) != client[name]:
             found.append(f"its {name} is {machine.get(name) or 'missing'}, the client's {client[name]}")
     return found

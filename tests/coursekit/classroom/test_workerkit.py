@@ -100,3 +100,10 @@ def test_a_cluster_with_other_kits_is_refused_naming_each_machine(mismatched_clu
     assert "`pip install coursekit` installs an unrelated package" in message
     with Client(mismatched_cluster, timeout=START_SECONDS) as client:
         assert len(client.scheduler_info()["workers"]) == 3
+
+
+def test_a_scheduler_is_compared_by_its_code_alone():
+    """A scheduler runs no student code: is another numpy there no difference, but other code one?"""
+    mine = {"code": "a" * 64, "where": "/here", "python": "3.11", "numpy": "2.4.6"}
+    assert workerkit.differences(mine, {**mine, "numpy": "1.26.4", "python": "3.12"}, ()) == []
+    assert workerkit.differences(mine, {**mine, "code": None}, ()) == ["it has no coursekit package"]
