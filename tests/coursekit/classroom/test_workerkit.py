@@ -56,12 +56,14 @@ def test_identity_runs_by_value_where_the_kit_cannot_be_imported(tmp_path):
 
 @pytest.fixture(scope="module")
 def mismatched_cluster(tmp_path_factory):
-    """`dask scheduler` and three workers on 127.0.0.1: one right, one without the kit, one with another numpy."""
+    """`dask scheduler` without the kit, and three workers on 127.0.0.1: one right, one without the kit,
+    one with another numpy."""
     root = tmp_path_factory.mktemp("dask-kits")
     file = root / "scheduler.json"
     env = {**os.environ, "TMPDIR": str(root), "MPLBACKEND": "Agg"}
     processes = [subprocess.Popen(_dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                                        "--scheduler-file", str(file)), env=env, cwd=root,
+                                        "--scheduler-file", str(file), "--preload", str(HERE / "kitless_preload.py")),
+                                  env=env, cwd=root,
                                   stdout=subprocess.DEVNULL, stderr=open(root / "scheduler.log", "wb"))]
     try:
         _wait(lambda: file.exists() and file.stat().st_size, START_SECONDS, "the scheduler file")
@@ -83,8 +85,8 @@ def mismatched_cluster(tmp_path_factory):
 
 
 def test_a_cluster_with_other_kits_is_refused_naming_each_machine(mismatched_cluster):
-    """Is a cluster refused before any grade, naming the kitless and the other-numpy worker, and do they
-    survive the question (a task of the kit itself would have ended the kitless one)?"""
+    """Is a cluster refused before any grade, naming the kitless scheduler, the kitless and the
+    other-numpy worker, and do they survive the question (a task of the kit would end the kitless one)?"""
     from distributed import Client
 
     course = load_config(ROOT / "course.toml")
@@ -94,8 +96,9 @@ def test_a_cluster_with_other_kits_is_refused_naming_each_machine(mismatched_clu
     message = str(raised.value)
     assert message.startswith("Nothing was graded")
     lines = [line for line in message.splitlines() if line.startswith("  - ")]
-    assert len(lines) == 2, message
-    assert any("it has no coursekit package" in line for line in lines), message
+    assert len(lines) == 3, message
+    assert lines[0] == f"  - the scheduler at {mismatched_cluster}: it has no coursekit package", message
+    assert any(line.startswith("  - the worker") and "it has no coursekit package" in line for line in lines), message
     assert any("its numpy is 0.0.0+other" in line for line in lines), message
     assert "`pip install coursekit` installs an unrelated package" in message
     with Client(mismatched_cluster, timeout=START_SECONDS) as client:
