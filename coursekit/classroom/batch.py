@@ -231,6 +231,7 @@ def _grade_all(engine: clusters.Engine, course: Course, assignment_id: str, todo
         return None
 
     def send_more() -> None:
+        engine.check_new_workers()  # before a grade can go to a worker that joined
         while len(flying) < engine.slots() and (item := ready.pop() if ready else prepare_next()):
             item.future = client.submit(clusters.run_job, item.prepared.job, kit, pure=False,
                                         key=f"coursekit-grade-{item.student}-{os.urandom(6).hex()}")

@@ -25,7 +25,7 @@ import logging
 import os
 import signal
 from concurrent.futures import CancelledError
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -64,6 +64,17 @@ class Engine:
     local: bool
     blas_threads: int  # BLAS threads of a training child
     allowed_failures: int | None  # the scheduler's, when it could be read
+    checked: set[str] = field(default_factory=set)  # workers whose kit was compared with the client's
+
+    def check_new_workers(self) -> None:
+        """Compare the kit of the workers that joined a named cluster since the last look, before a
+        grade can go to them (:func:`check_machines`).  The embedded cluster's workers are started
+        from this very environment."""
+        if self.local:
+            return
+        new = set(self.client.scheduler_info().get("workers", {})) - self.checked
+        if new:
+            self.checked |= check_machines(self.client, self.address, sorted(new))
 
     def workers(self) -> int:
         """Workers connected now."""
@@ -111,8 +122,9 @@ def open_cluster(course: Course, cluster: str | None = None, workers: int | None
                               "on the machines instead, or pass --cluster local.")
         client = _connect(address, where)
         try:
-            check_machines(client, address)
-            yield Engine(client, address, False, CLASS_BLAS_THREADS, _allowed_failures(client))
+            engine = Engine(client, address, False, CLASS_BLAS_THREADS, _allowed_failures(client))
+            engine.checked = check_machines(client, address)  # before anyone is graded
+            yield engine
         finally:
             client.close()
 
@@ -142,31 +154,36 @@ def _connect(address: str, where: str):
             "spelled as it printed it; or grade on this machine alone with --cluster local.") from None
 
 
-def check_machines(client, address: str) -> None:
-    """Refuse, before anyone is graded, a cluster whose scheduler or workers do not run the client's
-    kit (:mod:`.workerkit`): each such machine is named, with what differs.  A worker that joins
-    later is checked by :func:`run_job` at its first grade."""
+def check_machines(client, address: str, joined: list[str] | None = None) -> set[str]:
+    """Refuse a cluster whose machines do not run the client's kit (:mod:`.workerkit`), naming each
+    such machine and what differs.  ``joined`` None: before anyone is graded, the scheduler and
+    every worker; else the workers that joined since (:meth:`Engine.check_new_workers`).
+    :func:`run_job` checks again on the worker itself.  Returns the addresses of the workers checked."""
     mine = kit_identity()
-    with workerkit.by_value():
-        try:
-            scheduler = client.run_on_scheduler(workerkit.identity)
-        except Exception as err:  # noqa: BLE001 - a scheduler may refuse code sent to it: then it is unknown
-            scheduler = err
-        workers = client.run(workerkit.identity, on_error="return")
     problems = []
-    if isinstance(scheduler, dict) and (differ := workerkit.differences(mine, scheduler, ())):
-        problems.append(f"the scheduler at {address}: " + "; ".join(differ))  # it unpickles the jobs
-    for worker, found in sorted(workers.items()):
-        if isinstance(found, Exception):
-            problems.append(f"the worker {worker}: it could not say ({type(found).__name__}: {found})")
-        elif differ := workerkit.differences(mine, found):
+    with workerkit.by_value():
+        if joined is None:
+            try:
+                scheduler = client.run_on_scheduler(workerkit.identity)
+            except Exception:  # noqa: BLE001 - a scheduler may refuse code sent to it: then it is unknown
+                scheduler = None
+            if scheduler and (differ := workerkit.differences(mine, scheduler, ())):  # it unpickles the jobs
+                problems.append(f"the scheduler at {address}: " + "; ".join(differ))
+        found = client.run(workerkit.identity, workers=joined, on_error="return")
+    for worker, identity in sorted(found.items()):
+        if isinstance(identity, Exception):
+            problems.append(f"the worker {worker}: it could not say ({type(identity).__name__}: {identity})")
+        elif differ := workerkit.differences(mine, identity):
             problems.append(f"the worker {worker}: " + "; ".join(differ))
     if problems:
+        what = ("Nothing was graded" if joined is None else "Grading stopped at a worker that joined (the "
+                "grades written so far are kept; the same command grades the others)")
         listed = "\n".join(f"  - {problem}" for problem in problems)
-        raise WorkerKitError(f"Nothing was graded: these machines of the Dask cluster would not grade as this "
-                             f"one does (coursekit at {KIT}, Python {mine['python']}, numpy {mine['numpy']}):\n"
-                             f"{listed}\n{workerkit.INSTALL_HINT} Then restart their `dask scheduler` and "
-                             "`dask worker` processes.")
+        raise WorkerKitError(f"{what}: these machines of the Dask cluster would not grade as this one does "
+                             f"(coursekit at {KIT}, Python {mine['python']}, numpy {mine['numpy']}):\n{listed}\n"
+                             f"{workerkit.INSTALL_HINT} Then restart their `dask scheduler` and `dask worker` "
+                             "processes.")
+    return set(found)
 
 
 def _allowed_failures(client) -> int | None:

@@ -110,3 +110,22 @@ def test_a_scheduler_is_compared_by_its_code_alone():
     mine = {"code": "a" * 64, "where": "/here", "python": "3.11", "numpy": "2.4.6"}
     assert workerkit.differences(mine, {**mine, "numpy": "1.26.4", "python": "3.12"}, ()) == []
     assert workerkit.differences(mine, {**mine, "code": None}, ()) == ["it has no coursekit package"]
+
+
+def test_a_worker_that_joins_with_another_kit_stops_the_class(mismatched_cluster):
+    """Checked once (the right worker), does the engine refuse the workers that joined since, and
+    check each worker once?"""
+    from distributed import Client
+
+    with Client(mismatched_cluster, timeout=START_SECONDS) as client:
+        workers = client.scheduler_info()["workers"]
+        right = next(address for address, info in workers.items() if info.get("name") == "right")
+        engine = clusters.Engine(client, mismatched_cluster, False, 1, None, checked={right})
+        with pytest.raises(WorkerKitError) as raised:
+            engine.check_new_workers()
+        message = str(raised.value)
+        assert message.startswith("Grading stopped at a worker that joined"), message
+        assert "the scheduler" not in message and right not in message
+        assert len([line for line in message.splitlines() if line.startswith("  - the worker")]) == 2
+        engine.checked = set(workers)
+        engine.check_new_workers()  # nothing new: no question asked, nothing refused
