@@ -50,7 +50,8 @@ from .summary import GRADES_CSV, HISTOGRAM_PNG, PASS_RATE_PNG, write_summaries
 __all__ = ["GRADES_CSV", "HISTOGRAM_PNG", "PASS_RATE_PNG", "RESULTS", "BatchReport", "grade_batch",
            "is_complete", "looks_like_batch"]
 
-GRADER_WIDE_ERRORS = (ConfigError, DatasetError, IsolationError, WorkerKitError)  # nobody can be graded: stop the batch
+# Errors that concern every grade, not one student's: they stop the batch.
+GRADER_WIDE_ERRORS = (ConfigError, DatasetError, IsolationError, WorkerKitError)
 WAIT_STEP = 0.2  # seconds between two looks at the finished grades (_each_finished)
 NO_WORKER_SECONDS = 10.0  # without any worker this long (not a worker's restart): say so (_NoWorkerNotice)
 
@@ -245,7 +246,11 @@ def _grade_all(engine: clusters.Engine, course: Course, assignment_id: str, todo
         send_more()
         for future in _each_finished(finished, notice):
             item = flying.pop(future.key)
-            send_more()  # the freed slot works while this grade is judged
+            try:
+                send_more()  # the freed slot works while this grade is judged
+            except WorkerKitError:  # a worker that joined differs: the grade that finished is still written
+                _finish(engine, course, future, item, out, report, options, data)
+                raise
             _finish(engine, course, future, item, out, report, options, data)
             future.release()
             bar.set_description_str(f"grading {assignment_id} on {engine.workers()} workers")

@@ -129,3 +129,28 @@ def test_a_worker_that_joins_with_another_kit_stops_the_class(mismatched_cluster
         assert len([line for line in message.splitlines() if line.startswith("  - the worker")]) == 2
         engine.checked = set(workers)
         engine.check_new_workers()  # nothing new: no question asked, nothing refused
+
+
+def test_a_class_stopped_by_a_joining_worker_keeps_the_grade_that_finished(tmp_path, monkeypatch):
+    """When the check of a joining worker stops the class, is the grade that had just finished still
+    written, and the error raised to the caller?"""
+    import shutil
+
+    from coursekit.classroom.batch import RESULTS, grade_batch
+    from coursekit.classroom.results import STUDENTS
+
+    submitted = tmp_path / "submitted"
+    for student in ("s1", "s2", "s3"):
+        shutil.copytree(ROOT / "solutions" / "fc_net", submitted / student / "fc_net")
+    looks = []
+
+    def check_new_workers(engine):
+        looks.append(engine.address)
+        if len(looks) == 2:  # the look after the first grade finished
+            raise WorkerKitError("Grading stopped at a worker that joined (test)")
+
+    monkeypatch.setattr(clusters.Engine, "check_new_workers", check_new_workers)
+    with pytest.raises(WorkerKitError, match="Grading stopped"):
+        grade_batch(load_config(ROOT / "course.toml"), "fc_net", submitted, tmp_path / "out", workers=1, fast=True,
+                    progress=False)
+    assert len(list((tmp_path / "out").glob(f"{STUDENTS}/*/{RESULTS}"))) == 1
