@@ -82,7 +82,7 @@ def _torch_rows(shapes: dict, dtype, kind: str, ceiling: float, mode: Mode) -> l
     for label, shape in shapes.items():
         name = f"torch {kind} {label}"
         if torch is None:
-            rows.append(skipped(SECTION, name, "GFLOP/s", "torch is not installed (pip install -e '.[bench]')"))
+            rows.append(skipped(SECTION, name, "GFLOP/s", "torch is not installed (pip install -c constraints.txt -e '.[bench]')"))
             continue
         if mode.tiny:
             shape = tuple(min(s, 64) for s in shape)

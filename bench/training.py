@@ -24,7 +24,7 @@ CEILING_TARGETS = {"two_layer": ">= 50% of ceiling", "deep_bn": ">= 50% of ceili
                    "wide_dropout": ">= 75% of ceiling"}  # achieved GFLOP/s of a float32 epoch
 WARMUP_STEPS = 2
 TINY_BATCH = 8
-NO_TORCH = "torch is not installed (pip install -e '.[bench]')"
+NO_TORCH = "torch is not installed (pip install -c constraints.txt -e '.[bench]')"
 SAME_WORK = "torch, penalty in its loss"  # the solution's work: its loss includes the L2 penalty
 
 
